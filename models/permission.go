@@ -1,0 +1,172 @@
+package models
+
+import "fmt"
+
+// Action names something an actor may try to do. The names double as the
+// permission matrix's row labels in tests and error messages.
+type Action string
+
+// The actions of SPEC §1. Token actions on one's own tokens and on someone
+// else's are separate rows because the matrix answers them differently.
+const (
+	ActProfileView       Action = "view profile"
+	ActTokenCreateOwn    Action = "generate own token"
+	ActTokenRotateOwn    Action = "rotate own token"
+	ActTokenRevokeOwn    Action = "revoke own token"
+	ActTokenReveal       Action = "reveal assigned token"
+	ActTokenListAll      Action = "list every token"
+	ActTokenAssign       Action = "assign token"
+	ActTokenRevokeAny    Action = "revoke another's token"
+	ActTokenRevokeAllOf  Action = "revoke all tokens of a user"
+	ActUserList          Action = "list users"
+	ActUserAdd           Action = "add user"
+	ActUserRemove        Action = "remove user"
+	ActUserSetRole       Action = "change role"
+	ActUserManageKeys    Action = "manage ssh keys"
+	ActOwnershipTransfer Action = "transfer ownership"
+	ActAuditRead         Action = "read audit log"
+	ActBackup            Action = "back up the database"
+	ActTokenListOwn      Action = "list own tokens"
+	ActUserViewOther     Action = "view another user"
+	ActUserManageOwnKeys Action = "manage own ssh keys"
+)
+
+// Relation says whether an action's target is the actor themself.
+type Relation int
+
+// Relations an action may be limited to.
+const (
+	RelNone  Relation = iota // the action has no target person
+	RelSelf                  // the target is the actor
+	RelOther                 // the target is someone else
+)
+
+func (r Relation) String() string {
+	switch r {
+	case RelSelf:
+		return "self"
+	case RelOther:
+		return "other"
+	}
+	return "none"
+}
+
+// Permission is one row of the matrix: who may act, on whom, and which roles the
+// target may hold.
+type Permission struct {
+	Roles   []Role   // actor roles allowed
+	On      Relation // RelNone: no target; RelSelf/RelOther: the only relation allowed
+	Targets []Role   // target roles allowed (nil: any)
+}
+
+var (
+	tokenHolders = []Role{RoleOwner, RoleAdmin, RoleUser}
+	managers     = []Role{RoleOwner, RoleAdmin}
+	ownerOnly    = []Role{RoleOwner}
+	everyone     = []Role{RoleOwner, RoleAdmin, RoleUser, RoleStakeholder}
+	belowOwner   = []Role{RoleAdmin, RoleUser, RoleStakeholder}
+	assignable   = []Role{RoleAdmin, RoleUser}
+)
+
+// Matrix is SPEC §1 as data. Authorize is the only reader; tests walk it.
+var Matrix = map[Action]Permission{
+	ActProfileView:       {Roles: everyone, On: RelSelf},
+	ActTokenListOwn:      {Roles: everyone, On: RelSelf},
+	ActTokenCreateOwn:    {Roles: tokenHolders, On: RelSelf},
+	ActTokenRotateOwn:    {Roles: tokenHolders, On: RelSelf},
+	ActTokenRevokeOwn:    {Roles: tokenHolders, On: RelSelf},
+	ActTokenReveal:       {Roles: tokenHolders, On: RelSelf},
+	ActTokenListAll:      {Roles: ownerOnly, On: RelNone},
+	ActTokenAssign:       {Roles: ownerOnly, On: RelOther, Targets: assignable},
+	ActTokenRevokeAny:    {Roles: ownerOnly, On: RelOther},
+	ActTokenRevokeAllOf:  {Roles: ownerOnly, On: RelOther},
+	ActUserList:          {Roles: managers, On: RelNone},
+	ActUserViewOther:     {Roles: managers, On: RelOther},
+	ActUserAdd:           {Roles: managers, On: RelNone},
+	ActUserRemove:        {Roles: managers, On: RelOther, Targets: belowOwner},
+	ActUserSetRole:       {Roles: managers, On: RelOther, Targets: belowOwner},
+	ActUserManageKeys:    {Roles: managers, On: RelOther, Targets: belowOwner},
+	ActUserManageOwnKeys: {Roles: managers, On: RelSelf},
+	ActOwnershipTransfer: {Roles: ownerOnly, On: RelOther, Targets: assignable},
+	ActAuditRead:         {Roles: managers, On: RelNone},
+	ActBackup:            {Roles: ownerOnly, On: RelNone},
+}
+
+// Subject is a person as the rules see them: an identity and a current role.
+type Subject struct {
+	ID   string
+	Role Role
+}
+
+// Authorize answers "may actor do action to target?". target is nil for actions
+// without a target person. The error wraps ErrPermission and says, in one line,
+// what was refused and why.
+func Authorize(actor Subject, action Action, target *Subject) error {
+	p, ok := Matrix[action]
+	if !ok {
+		return fmt.Errorf("%w: unknown action %q", ErrPermission, action)
+	}
+	if !contains(p.Roles, actor.Role) {
+		return fmt.Errorf("%w: %s may not %s", ErrPermission, roleNoun(actor.Role), action)
+	}
+	rel := RelNone
+	if target != nil {
+		rel = RelOther
+		if target.ID == actor.ID {
+			rel = RelSelf
+		}
+	}
+	if p.On != RelNone && rel != p.On {
+		if p.On == RelSelf {
+			return fmt.Errorf("%w: you may only %s for yourself", ErrPermission, action)
+		}
+		return fmt.Errorf("%w: you may not %s on yourself", ErrPermission, action)
+	}
+	if p.Targets != nil && target != nil && !contains(p.Targets, target.Role) {
+		return fmt.Errorf("%w: cannot %s for a %s", ErrPermission, action, roleNoun(target.Role))
+	}
+	return nil
+}
+
+// AuthorizeRoleChange adds the rule that a role may be granted only below the
+// owner (ownership moves by transfer) and never above the actor's own role.
+func AuthorizeRoleChange(actor Subject, target Subject, to Role) error {
+	if err := Authorize(actor, ActUserSetRole, &target); err != nil {
+		return err
+	}
+	return AuthorizeGrant(actor, to)
+}
+
+// AuthorizeGrant checks that actor may hand out role to: never owner (use a
+// transfer) and never above the actor's own role.
+func AuthorizeGrant(actor Subject, to Role) error {
+	if !to.Valid() {
+		return fmt.Errorf("%w: unknown role %q", ErrInvalid, to)
+	}
+	if to == RoleOwner {
+		return fmt.Errorf("%w: there is exactly one owner; use transfer-ownership instead", ErrPermission)
+	}
+	if to.Rank() > actor.Role.Rank() {
+		return fmt.Errorf("%w: %s may not grant the %s role", ErrPermission, roleNoun(actor.Role), to)
+	}
+	return nil
+}
+
+func roleNoun(r Role) string {
+	switch r {
+	case RoleOwner, RoleAdmin:
+		return "an " + string(r)
+	case RoleUser, RoleStakeholder:
+		return "a " + string(r)
+	}
+	return "an unknown role"
+}
+
+func contains(list []Role, r Role) bool {
+	for _, x := range list {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,140 @@
+package models
+
+import "time"
+
+// TokenStatus is a refresh token's state as a person reads it.
+type TokenStatus string
+
+// Statuses of SPEC §2.
+const (
+	StatusActive         TokenStatus = "active"
+	StatusAwaitingReveal TokenStatus = "awaiting reveal"
+	StatusExpired        TokenStatus = "expired"
+	StatusRevoked        TokenStatus = "revoked"
+	StatusRotated        TokenStatus = "rotated"
+)
+
+// Usable reports whether a token in this status may still be exchanged. A token
+// awaiting reveal is usable: only its holder can ever learn the secret.
+func (s TokenStatus) Usable() bool { return s == StatusActive || s == StatusAwaitingReveal }
+
+// User is a person in the organization.
+type User struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Role      Role      `json:"role"`
+	Keys      []SSHKey  `json:"keys,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	// Removed users are kept so that their revoked tokens and audit history still
+	// name a holder; they cannot log in and their email may be reused.
+	Removed   bool      `json:"removed,omitempty"`
+	RemovedAt time.Time `json:"removed_at,omitzero"`
+}
+
+// Subject returns the user as the permission rules see them.
+func (u User) Subject() Subject { return Subject{ID: u.ID, Role: u.Role} }
+
+// SSHKey is a registered public key.
+type SSHKey struct {
+	Fingerprint string    `json:"fingerprint"` // SHA256:… as ssh-keygen -l prints it
+	Type        string    `json:"type"`
+	Comment     string    `json:"comment,omitempty"`
+	Authorized  string    `json:"authorized"` // the key in authorized_keys form, without comment
+	AddedAt     time.Time `json:"added_at"`
+}
+
+// Token is a refresh token's metadata. The secret itself is never part of it.
+type Token struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	HolderID   string    `json:"holder_id"`
+	Role       Role      `json:"role"` // the holder's role at creation
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by"` // user id of the creator (the holder, or the owner who assigned it)
+	Assigned   bool      `json:"assigned,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	Tail       string    `json:"tail"` // last six chars, for the masked form
+	Revealed   bool      `json:"revealed,omitempty"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	RevokedBy  string    `json:"revoked_by,omitempty"`
+	RotatedAt  time.Time `json:"rotated_at,omitzero"`
+	RotatedTo  string    `json:"rotated_to,omitempty"`
+	GraceUntil time.Time `json:"grace_until,omitzero"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	LastUsedBy string    `json:"last_used_from,omitempty"` // source address or interface
+}
+
+// Status derives the token's status at time now.
+func (t Token) Status(now time.Time) TokenStatus {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return StatusRevoked
+	case !t.RotatedAt.IsZero():
+		return StatusRotated
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return StatusExpired
+	case t.Assigned && !t.Revealed:
+		return StatusAwaitingReveal
+	}
+	return StatusActive
+}
+
+// UsableAt reports whether the secret may be exchanged at now: active, awaiting
+// reveal, or rotated but still inside its grace period.
+func (t Token) UsableAt(now time.Time) bool {
+	st := t.Status(now)
+	if st.Usable() {
+		return true
+	}
+	return st == StatusRotated && now.Before(t.GraceUntil) &&
+		(t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
+}
+
+// Masked is the token's display form, "kdr_…" plus its last six characters.
+func (t Token) Masked() string { return MaskToken(t.Tail) }
+
+// AuditEntry is one line of the append-only audit log.
+type AuditEntry struct {
+	Seq         uint64    `json:"seq"`
+	At          time.Time `json:"at"`
+	Type        string    `json:"type"`
+	ActorID     string    `json:"actor_id,omitempty"`
+	ActorEmail  string    `json:"actor_email,omitempty"`
+	TargetID    string    `json:"target_id,omitempty"`
+	TargetEmail string    `json:"target_email,omitempty"`
+	TokenID     string    `json:"token_id,omitempty"`
+	Detail      string    `json:"detail,omitempty"`
+	Via         string    `json:"via,omitempty"`
+}
+
+// Audit entry types.
+const (
+	AuditOrgCreated        = "org_created"
+	AuditUserAdded         = "user_added"
+	AuditUserRemoved       = "user_removed"
+	AuditRoleChanged       = "role_changed"
+	AuditKeyAdded          = "key_added"
+	AuditKeyRemoved        = "key_removed"
+	AuditUsersImported     = "users_imported"
+	AuditOwnershipMoved    = "ownership_transferred"
+	AuditTokenCreated      = "token_created"
+	AuditTokenAssigned     = "token_assigned"
+	AuditTokenRevealed     = "token_revealed"
+	AuditTokenRotated      = "token_rotated"
+	AuditTokenRevoked      = "token_revoked"
+	AuditTokenReuse        = "token_reuse_detected"
+	AuditBackup            = "backup_taken"
+	AuditSSHSessionOpened  = "ssh_session_opened"
+	AuditSSHAuthRefused    = "ssh_auth_refused"
+	AuditTokenRevokedOAuth = "token_revoked_oauth"
+)
+
+// AuditTypes lists every entry type, for filters and help text.
+var AuditTypes = []string{
+	AuditOrgCreated, AuditUserAdded, AuditUserRemoved, AuditRoleChanged, AuditKeyAdded,
+	AuditKeyRemoved, AuditUsersImported, AuditOwnershipMoved, AuditTokenCreated,
+	AuditTokenAssigned, AuditTokenRevealed, AuditTokenRotated, AuditTokenRevoked,
+	AuditTokenReuse, AuditBackup, AuditSSHSessionOpened, AuditSSHAuthRefused,
+	AuditTokenRevokedOAuth,
+}

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Principal is who a presented credential speaks for: the holder, the refresh
+// token behind it and the role it may act with (the lower of the token's role
+// and the holder's current role).
+type Principal struct {
+	User  models.User
+	Token models.Token
+	Role  models.Role
+}
+
+// Actor returns the principal as an Actor for store calls made on its behalf.
+func (p Principal) Actor(via string) Actor { return Actor{UserID: p.User.ID, Via: via} }
+
+// accessCache answers "is this refresh token still good, and what role may it
+// act with?" from memory on every API request. Entries are filled lazily from
+// disk and refreshed by every commit that touches them. A generation counter,
+// bumped by each commit, keeps a reader that loaded from disk before a revoke
+// committed from planting its stale answer afterwards.
+type accessCache struct {
+	mu     sync.RWMutex
+	gen    uint64
+	tokens map[string]models.Token
+	users  map[string]models.User
+}
+
+const accessCacheMax = 200_000
+
+func (c *accessCache) init() {
+	c.tokens = map[string]models.Token{}
+	c.users = map[string]models.User{}
+}
+
+// invalidate drops entries a commit changed; the next check reloads them.
+func (c *accessCache) invalidate(userIDs, tokenIDs []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, id := range userIDs {
+		delete(c.users, id)
+	}
+	for _, id := range tokenIDs {
+		delete(c.tokens, id)
+	}
+}
+
+func (c *accessCache) get(tokenID, userID string) (models.Token, models.User, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	tok, ok1 := c.tokens[tokenID]
+	u, ok2 := c.users[userID]
+	return tok, u, c.gen, ok1 && ok2
+}
+
+func (c *accessCache) put(gen uint64, tok models.Token, u models.User) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return // a commit happened since the disk read; do not cache what may be stale
+	}
+	if len(c.tokens) >= accessCacheMax {
+		c.tokens = map[string]models.Token{}
+		c.users = map[string]models.User{}
+	}
+	c.tokens[tok.ID] = tok
+	c.users[u.ID] = u
+}
+
+// CheckAccess validates the refresh token behind an access token on every API
+// request: it must still be usable and its holder current. Memory only in the
+// steady state; correct under concurrent revokes (see accessCache).
+func (s *Store) CheckAccess(tokenID, userID string) (Principal, error) {
+	tok, u, gen, ok := s.access.get(tokenID, userID)
+	if !ok {
+		err := s.view(func(tx *bolt.Tx) error {
+			t := s.txn(tx)
+			var err error
+			if tok, err = t.token(tokenID); err != nil {
+				return err
+			}
+			u, err = t.user(tok.HolderID)
+			return err
+		})
+		if err != nil {
+			return Principal{}, fmt.Errorf("%w", models.ErrUnauthenticated)
+		}
+		s.access.put(gen, tok, u)
+	}
+	return s.principal(tok, u, userID)
+}
+
+func (s *Store) principal(tok models.Token, u models.User, wantUser string) (Principal, error) {
+	now := s.opts.Now()
+	if (wantUser != "" && tok.HolderID != wantUser) || u.ID != tok.HolderID || u.Removed ||
+		!u.Role.CanHoldTokens() || !tok.UsableAt(now) {
+		return Principal{}, models.ErrUnauthenticated
+	}
+	return Principal{User: u, Token: tok, Role: models.Lower(tok.Role, u.Role)}, nil
+}
+
+// Exchange checks a refresh token presented for an access token and records
+// its use (time and source, coalesced in memory). Unknown, malformed, expired
+// and revoked tokens all yield models.ErrUnauthenticated. A rotated token used
+// after its grace period is audited as reuse.
+func (s *Store) Exchange(secret, source string) (Principal, error) {
+	p, tok, err := s.lookupSecret(secret)
+	if err != nil {
+		if tok.ID != "" && tok.Status(s.opts.Now()) == models.StatusRotated {
+			s.auditReuse(tok, source)
+		}
+		return Principal{}, err
+	}
+	s.usage.record(p.Token.ID, s.opts.Now().UTC(), source)
+	return p, nil
+}
+
+// Inspect is Exchange without recording a use, for introspection.
+func (s *Store) Inspect(secret string) (Principal, error) {
+	p, _, err := s.lookupSecret(secret)
+	return p, err
+}
+
+// lookupSecret returns the principal for a secret. On failure it still returns
+// the token record when one was found, so callers can detect reuse.
+func (s *Store) lookupSecret(secret string) (Principal, models.Token, error) {
+	if _, err := models.ParseRefreshToken(secret); err != nil {
+		return Principal{}, models.Token{}, models.ErrUnauthenticated
+	}
+	digest := s.secrets.digest(secret)
+	var tok models.Token
+	var u models.User
+	err := s.view(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketTokensByHash).Get(digest)
+		if id == nil {
+			return models.ErrUnauthenticated
+		}
+		t := s.txn(tx)
+		var err error
+		if tok, err = t.token(string(id)); err != nil {
+			return err
+		}
+		u, err = t.user(tok.HolderID)
+		return err
+	})
+	if err != nil {
+		return Principal{}, tok, models.ErrUnauthenticated
+	}
+	p, err := s.principal(tok, u, "")
+	return p, tok, err
+}
+
+// auditReuse records a rotated secret used after its grace period, at most once
+// a minute per token so a replaying client cannot flood the log.
+func (s *Store) auditReuse(tok models.Token, source string) {
+	if !s.usage.allowReuseAudit(tok.ID, s.opts.Now()) {
+		return
+	}
+	_ = s.change(models.AuditTokenReuse, func(t *txn) (Event, error) {
+		holder, err := t.user(tok.HolderID)
+		if err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditTokenReuse, Actor{Via: source}, models.User{}, holder)
+		e.TokenID = tok.ID
+		e.Detail = "rotated secret used after its grace period from " + models.Sanitize(source)
+		return Event{Type: models.AuditTokenReuse, UserIDs: []string{holder.ID}}, t.audit(e)
+	})
+}
+
+// RevokeSecret revokes the token whose secret is presented (RFC 7009: whoever
+// holds a token may revoke it). Unknown or already dead tokens are not an error.
+func (s *Store) RevokeSecret(secret, via string) error {
+	if _, err := models.ParseRefreshToken(secret); err != nil {
+		return nil
+	}
+	digest := s.secrets.digest(secret)
+	return s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
+		id := t.Bucket(bucketTokensByHash).Get(digest)
+		if id == nil {
+			return Event{}, nil
+		}
+		tok, err := t.token(string(id))
+		if err != nil {
+			return Event{}, err
+		}
+		if !tok.RevokedAt.IsZero() {
+			return Event{}, nil
+		}
+		holder, err := t.user(tok.HolderID)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := t.revoke(Actor{UserID: holder.ID, Via: via}, holder, holder, &tok, "revoked by presenting the secret (RFC 7009)"); err != nil {
+			return Event{}, err
+		}
+		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{holder.ID}, TokenIDs: []string{tok.ID}}, nil
+	})
+}
+
+// usageBuffer coalesces "last used" updates in memory; flushLoop writes them in
+// one transaction every LastUsedFlush and on Close, never one write per request.
+type usageBuffer struct {
+	mu      sync.Mutex
+	pend    map[string]usage
+	reuseAt map[string]time.Time
+}
+
+type usage struct {
+	at   time.Time
+	from string
+}
+
+func (b *usageBuffer) init() {
+	b.pend = map[string]usage{}
+	b.reuseAt = map[string]time.Time{}
+}
+
+func (b *usageBuffer) record(id string, at time.Time, from string) {
+	b.mu.Lock()
+	b.pend[id] = usage{at: at, from: from}
+	b.mu.Unlock()
+}
+
+func (b *usageBuffer) pending(id string) (time.Time, string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.pend[id]
+	return u.at, u.from, ok
+}
+
+func (b *usageBuffer) take() map[string]usage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pend) == 0 {
+		return nil
+	}
+	out := b.pend
+	b.pend = map[string]usage{}
+	return out
+}
+
+func (b *usageBuffer) allowReuseAudit(id string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if last, ok := b.reuseAt[id]; ok && now.Sub(last) < time.Minute {
+		return false
+	}
+	if len(b.reuseAt) > 10000 {
+		b.reuseAt = map[string]time.Time{}
+	}
+	b.reuseAt[id] = now
+	return true
+}
+
+func (s *Store) flushLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.opts.LastUsedFlush)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			s.FlushUsage()
+		case <-s.quit:
+			s.flushUsageDirect()
+			return
+		}
+	}
+}
+
+// FlushUsage writes recorded token uses to disk now.
+func (s *Store) FlushUsage() {
+	pend := s.usage.take()
+	if len(pend) == 0 {
+		return
+	}
+	_ = s.update(func(tx *bolt.Tx) error { return s.writeUsage(tx, pend) })
+}
+
+// flushUsageDirect is FlushUsage for Close, when the write loop has stopped.
+func (s *Store) flushUsageDirect() {
+	pend := s.usage.take()
+	if len(pend) == 0 {
+		return
+	}
+	_ = s.db.Update(func(tx *bolt.Tx) error { return s.writeUsage(tx, pend) })
+}
+
+func (s *Store) writeUsage(tx *bolt.Tx, pend map[string]usage) error {
+	t := s.txn(tx)
+	for id, u := range pend {
+		tok, err := t.token(id)
+		if err != nil {
+			continue
+		}
+		if u.at.After(tok.LastUsedAt) {
+			tok.LastUsedAt, tok.LastUsedBy = u.at, models.Sanitize(u.from)
+			if err := t.putToken(tok); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,596 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	bolt "go.etcd.io/bbolt"
+)
+
+// TokenSpec is what a person chooses when generating or assigning a token.
+type TokenSpec struct {
+	Name    string
+	Expires time.Duration // 0: never
+}
+
+// TokenView is a token as a list shows it: the metadata plus who holds it, who
+// made it, and its status now. It never carries the secret.
+type TokenView struct {
+	models.Token
+	Status      models.TokenStatus `json:"status"`
+	Masked      string             `json:"masked"`
+	HolderName  string             `json:"holder_name"`
+	HolderEmail string             `json:"holder_email"`
+	CreatorName string             `json:"created_by_name"`
+}
+
+// CreateToken generates a refresh token for the actor and returns its metadata
+// and the plaintext secret, which exists nowhere else afterwards.
+func (s *Store) CreateToken(a Actor, spec TokenSpec) (models.Token, string, error) {
+	var tok models.Token
+	var secret string
+	err := s.change(models.AuditTokenCreated, func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := models.Authorize(me.Subject(), models.ActTokenCreateOwn, &models.Subject{ID: me.ID, Role: me.Role}); err != nil {
+			return Event{}, err
+		}
+		tok, secret, err = t.newToken(me, me, spec, false)
+		if err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditTokenCreated, a, me, me)
+		e.TokenID, e.Detail = tok.ID, tokenDetail(tok)
+		return Event{Type: models.AuditTokenCreated, UserIDs: []string{me.ID}, TokenIDs: []string{tok.ID}}, t.audit(e)
+	})
+	return tok, secret, err
+}
+
+func tokenDetail(tok models.Token) string {
+	d := fmt.Sprintf("%q %s", tok.Name, tok.Masked())
+	if !tok.ExpiresAt.IsZero() {
+		d += " expires " + tok.ExpiresAt.Format("2006-01-02")
+	}
+	return d
+}
+
+// newToken writes a token for holder (made by creator) with a fresh secret and
+// its indexes. Assigned tokens keep their secret sealed until the holder reveals it.
+func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned bool) (models.Token, string, error) {
+	name, err := models.ValidateName("token name", spec.Name)
+	if err != nil {
+		return models.Token{}, "", err
+	}
+	if spec.Expires < 0 {
+		return models.Token{}, "", fmt.Errorf("%w: expiry must be in the future", models.ErrInvalid)
+	}
+	existing, err := t.holderTokens(holder.ID)
+	if err != nil {
+		return models.Token{}, "", err
+	}
+	active := 0
+	for _, x := range existing {
+		if x.Status(t.now).Usable() {
+			active++
+		}
+	}
+	if active >= models.MaxTokensActive {
+		return models.Token{}, "", fmt.Errorf("%w: %s already holds %d active tokens; revoke one first", models.ErrLimit, holder.Email, active)
+	}
+	secret, err := models.NewRefreshToken()
+	if err != nil {
+		return models.Token{}, "", err
+	}
+	id, err := models.NewID("tok_")
+	if err != nil {
+		return models.Token{}, "", err
+	}
+	if t.Bucket(bucketTokens).Get([]byte(id)) != nil {
+		return models.Token{}, "", fmt.Errorf("token id collision; try again")
+	}
+	tok := models.Token{ID: id, Name: name, HolderID: holder.ID, Role: holder.Role,
+		CreatedAt: t.now, CreatedBy: creator.ID, Assigned: assigned, Tail: models.TokenTail(secret)}
+	if spec.Expires > 0 {
+		tok.ExpiresAt = t.now.Add(spec.Expires)
+	}
+	if err := t.putToken(tok); err != nil {
+		return models.Token{}, "", err
+	}
+	if err := t.Bucket(bucketTokensByHash).Put(t.s.secrets.digest(secret), []byte(id)); err != nil {
+		return models.Token{}, "", err
+	}
+	if err := t.Bucket(bucketTokensByUser).Put(holderKey(holder.ID, id), nil); err != nil {
+		return models.Token{}, "", err
+	}
+	if assigned {
+		sealed, err := t.s.secrets.sealToken(id, secret)
+		if err != nil {
+			return models.Token{}, "", err
+		}
+		if err := t.Bucket(bucketSealed).Put([]byte(id), sealed); err != nil {
+			return models.Token{}, "", err
+		}
+	}
+	return tok, secret, nil
+}
+
+// AssignTokens gives each listed user or admin a new token (the owner only), all
+// in one transaction: either everyone gets one or nobody does. The owner never
+// sees the secrets; each holder reveals theirs once.
+func (s *Store) AssignTokens(a Actor, holderRefs []string, spec TokenSpec) ([]models.Token, error) {
+	var out []models.Token
+	err := s.change(models.AuditTokenAssigned, func(t *txn) (Event, error) {
+		out = out[:0]
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		if len(holderRefs) == 0 {
+			return Event{}, fmt.Errorf("%w: pick at least one user or admin", models.ErrInvalid)
+		}
+		ev := Event{Type: models.AuditTokenAssigned, UserIDs: []string{me.ID}}
+		seen := map[string]bool{}
+		for _, ref := range holderRefs {
+			u, err := t.userRef(ref)
+			if err != nil {
+				return Event{}, err
+			}
+			if seen[u.ID] {
+				continue
+			}
+			seen[u.ID] = true
+			if err := models.Authorize(me.Subject(), models.ActTokenAssign, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
+				return Event{}, fmt.Errorf("%s: %w", u.Email, err)
+			}
+			tok, _, err := t.newToken(me, u, spec, true)
+			if err != nil {
+				return Event{}, err
+			}
+			e := entry(models.AuditTokenAssigned, a, me, u)
+			e.TokenID, e.Detail = tok.ID, tokenDetail(tok)
+			if err := t.audit(e); err != nil {
+				return Event{}, err
+			}
+			out = append(out, tok)
+			ev.UserIDs = append(ev.UserIDs, u.ID)
+			ev.TokenIDs = append(ev.TokenIDs, tok.ID)
+		}
+		return ev, nil
+	})
+	return out, err
+}
+
+// RevealToken shows an assigned token's secret to its holder, once: the sealed
+// copy is deleted in the same transaction that records the reveal.
+func (s *Store) RevealToken(a Actor, id string) (string, error) {
+	var secret string
+	err := s.change(models.AuditTokenRevealed, func(t *txn) (Event, error) {
+		me, tok, err := t.ownToken(a, id, models.ActTokenReveal)
+		if err != nil {
+			return Event{}, err
+		}
+		if !tok.Assigned || tok.Revealed {
+			return Event{}, fmt.Errorf("%w: token %s was already shown once and cannot be shown again; rotate it to get a new secret", models.ErrAlreadyRevealed, tok.ID)
+		}
+		if st := tok.Status(t.now); st != models.StatusAwaitingReveal {
+			return Event{}, fmt.Errorf("%w: token %s is %s", models.ErrTokenInactive, tok.ID, st)
+		}
+		sealed := t.Bucket(bucketSealed).Get([]byte(tok.ID))
+		if sealed == nil {
+			return Event{}, fmt.Errorf("%w: token %s has no sealed secret left", models.ErrAlreadyRevealed, tok.ID)
+		}
+		if secret, err = t.s.secrets.openToken(tok.ID, sealed); err != nil {
+			return Event{}, err
+		}
+		if err := t.Bucket(bucketSealed).Delete([]byte(tok.ID)); err != nil {
+			return Event{}, err
+		}
+		tok.Revealed = true
+		if err := t.putToken(tok); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditTokenRevealed, a, me, me)
+		e.TokenID, e.Detail = tok.ID, tokenDetail(tok)
+		return Event{Type: models.AuditTokenRevealed, UserIDs: []string{me.ID}, TokenIDs: []string{tok.ID}}, t.audit(e)
+	})
+	return secret, err
+}
+
+// ownToken loads a token the actor holds and checks action on it.
+func (t *txn) ownToken(a Actor, id string, act models.Action) (models.User, models.Token, error) {
+	me, err := t.actor(a)
+	if err != nil {
+		return me, models.Token{}, err
+	}
+	tok, err := t.token(id)
+	if err != nil {
+		return me, tok, err
+	}
+	if tok.HolderID != me.ID {
+		// Someone else's token: say "not found" unless the actor may see all tokens.
+		if models.Authorize(me.Subject(), models.ActTokenListAll, nil) != nil {
+			return me, tok, fmt.Errorf("%w: no token %q among yours", models.ErrNotFound, models.Sanitize(id))
+		}
+	}
+	holder, err := t.user(tok.HolderID)
+	if err != nil {
+		return me, tok, err
+	}
+	return me, tok, models.Authorize(me.Subject(), act, &models.Subject{ID: holder.ID, Role: holder.Role})
+}
+
+// RotateToken replaces one of the actor's tokens with a new secret of the same
+// name, role and lifetime. The old secret keeps working for the grace period so
+// deployments can switch over; afterwards its use is rejected and audited.
+func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
+	var tok models.Token
+	var secret string
+	err := s.change(models.AuditTokenRotated, func(t *txn) (Event, error) {
+		me, old, err := t.ownToken(a, id, models.ActTokenRotateOwn)
+		if err != nil {
+			return Event{}, err
+		}
+		if st := old.Status(t.now); st != models.StatusActive {
+			return Event{}, fmt.Errorf("%w: token %s is %s; only an active token can be rotated", models.ErrTokenInactive, old.ID, st)
+		}
+		spec := TokenSpec{Name: old.Name}
+		if !old.ExpiresAt.IsZero() {
+			spec.Expires = old.ExpiresAt.Sub(old.CreatedAt)
+		}
+		// The new token keeps the role the old one was restricted to.
+		holder := me
+		holder.Role = models.Lower(old.Role, me.Role)
+		old.RotatedAt, old.GraceUntil = t.now, t.now.Add(t.s.opts.RotationGrace)
+		if err := t.putToken(old); err != nil { // first, so the limit check counts it as rotated
+			return Event{}, err
+		}
+		if tok, secret, err = t.newToken(me, holder, spec, false); err != nil {
+			return Event{}, err
+		}
+		old.RotatedTo = tok.ID
+		if err := t.putToken(old); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditTokenRotated, a, me, me)
+		e.TokenID = old.ID
+		e.Detail = fmt.Sprintf("replaced by %s; old secret works until %s", tok.ID, old.GraceUntil.Format(time.RFC3339))
+		return Event{Type: models.AuditTokenRotated, UserIDs: []string{me.ID}, TokenIDs: []string{old.ID, tok.ID}}, t.audit(e)
+	})
+	return tok, secret, err
+}
+
+// RevokeToken revokes one token: the actor's own, or anyone's for the owner.
+// Access tokens minted from it stop working the moment this returns.
+func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
+	var out models.Token
+	err := s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		tok, err := t.token(id)
+		if err != nil {
+			return Event{}, err
+		}
+		act := models.ActTokenRevokeOwn
+		if tok.HolderID != me.ID {
+			act = models.ActTokenRevokeAny
+			if models.Authorize(me.Subject(), act, &models.Subject{ID: tok.HolderID}) != nil {
+				return Event{}, fmt.Errorf("%w: no token %q among yours", models.ErrNotFound, models.Sanitize(id))
+			}
+		}
+		holder, err := t.user(tok.HolderID)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := models.Authorize(me.Subject(), act, &models.Subject{ID: holder.ID, Role: holder.Role}); err != nil {
+			return Event{}, err
+		}
+		if !tok.RevokedAt.IsZero() {
+			return Event{}, fmt.Errorf("%w: token %s was already revoked", models.ErrTokenInactive, tok.ID)
+		}
+		if err := t.revoke(a, me, holder, &tok, ""); err != nil {
+			return Event{}, err
+		}
+		out = tok
+		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{holder.ID, me.ID}, TokenIDs: []string{tok.ID}}, nil
+	})
+	return out, err
+}
+
+// revoke marks tok revoked, drops any sealed secret and audits it.
+func (t *txn) revoke(a Actor, me, holder models.User, tok *models.Token, reason string) error {
+	tok.RevokedAt, tok.RevokedBy = t.now, me.ID
+	if err := t.putToken(*tok); err != nil {
+		return err
+	}
+	if err := t.Bucket(bucketSealed).Delete([]byte(tok.ID)); err != nil {
+		return err
+	}
+	e := entry(models.AuditTokenRevoked, a, me, holder)
+	e.TokenID, e.Detail = tok.ID, tokenDetail(*tok)
+	if reason != "" {
+		e.Detail += "; " + reason
+	}
+	return t.audit(e)
+}
+
+// revokeAllOf revokes every token of u that is not already dead.
+func (t *txn) revokeAllOf(a Actor, me, u models.User, reason string) ([]string, error) {
+	toks, err := t.holderTokens(u.ID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for i := range toks {
+		if !toks[i].UsableAt(t.now) && toks[i].Status(t.now) != models.StatusAwaitingReveal {
+			continue
+		}
+		if err := t.revoke(a, me, u, &toks[i], reason); err != nil {
+			return nil, err
+		}
+		ids = append(ids, toks[i].ID)
+	}
+	return ids, nil
+}
+
+// RevokeAllOf revokes every live token a user holds (owner only) and returns how many.
+func (s *Store) RevokeAllOf(a Actor, ref string) (int, error) {
+	var n int
+	err := s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		u, err := t.userRef(ref)
+		if err != nil {
+			return Event{}, err
+		}
+		act := models.ActTokenRevokeAllOf
+		if u.ID == me.ID {
+			act = models.ActTokenRevokeOwn
+		}
+		if err := models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
+			return Event{}, err
+		}
+		ids, err := t.revokeAllOf(a, me, u, "all tokens of "+u.Email)
+		n = len(ids)
+		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{u.ID, me.ID}, TokenIDs: ids}, err
+	})
+	return n, err
+}
+
+// TokenQuery selects tokens for a listing.
+type TokenQuery struct {
+	All    bool   // every token of the organization (owner only)
+	Holder string // one person's tokens, by ID or email (self, or owner for anyone)
+	Filter string // case-insensitive substring of name, id, masked form, holder or status
+	Oldest bool   // oldest first instead of newest first
+	After  string // paging cursor: the last ID of the previous page
+	Limit  int    // page size; 0 means no limit
+}
+
+// TokenPage is one page of a listing; Next is the cursor for the following
+// page, empty on the last one.
+type TokenPage struct {
+	Tokens []TokenView
+	Next   string
+}
+
+// ListTokens returns one page of tokens. Pages walk the ID order, which is
+// creation order, so the first page of a million tokens costs a page's work.
+func (s *Store) ListTokens(a Actor, q TokenQuery) (TokenPage, error) {
+	var page TokenPage
+	err := s.EachToken(a, q, func(v TokenView) error {
+		if q.Limit > 0 && len(page.Tokens) == q.Limit {
+			page.Next = page.Tokens[len(page.Tokens)-1].ID
+			return errStop
+		}
+		page.Tokens = append(page.Tokens, v)
+		return nil
+	})
+	return page, err
+}
+
+var errStop = fmt.Errorf("stop")
+
+// EachToken streams the tokens q selects to fn, in order, without holding them
+// all in memory: `token list --all --json` on a million tokens streams.
+func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error {
+	err := s.view(func(tx *bolt.Tx) error {
+		t := s.txn(tx)
+		me, err := t.actor(a)
+		if err != nil {
+			return err
+		}
+		names := userNames{t: t, cache: map[string]models.User{}}
+		filter := strings.ToLower(strings.TrimSpace(q.Filter))
+		emit := func(tok models.Token) error {
+			v := s.view1(tok, t.now, &names)
+			if filter != "" && !v.matches(filter) {
+				return nil
+			}
+			return fn(v)
+		}
+		if q.All {
+			if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
+				return err
+			}
+			return eachInOrder(tx.Bucket(bucketTokens), q, func(_, v []byte) error {
+				tok, err := decodeToken(v)
+				if err != nil {
+					return err
+				}
+				return emit(tok)
+			})
+		}
+		holder := me
+		if q.Holder != "" {
+			if holder, err = t.userRef(q.Holder); err != nil {
+				return err
+			}
+			if holder.ID != me.ID {
+				if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
+					return err
+				}
+			}
+		}
+		if err := models.Authorize(me.Subject(), models.ActTokenListOwn, &models.Subject{ID: me.ID, Role: me.Role}); err != nil && holder.ID == me.ID {
+			return err
+		}
+		toks, err := t.holderTokens(holder.ID)
+		if err != nil {
+			return err
+		}
+		sort.Slice(toks, func(i, j int) bool {
+			if q.Oldest {
+				return toks[i].ID < toks[j].ID
+			}
+			return toks[i].ID > toks[j].ID
+		})
+		for _, tok := range toks {
+			if q.After != "" && ((!q.Oldest && tok.ID >= q.After) || (q.Oldest && tok.ID <= q.After)) {
+				continue
+			}
+			if err := emit(tok); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == errStop {
+		return nil
+	}
+	return err
+}
+
+// eachInOrder walks b from the cursor in q's direction.
+func eachInOrder(b *bolt.Bucket, q TokenQuery, fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	var k, v []byte
+	switch {
+	case q.Oldest && q.After != "":
+		k, v = c.Seek([]byte(q.After))
+		if k != nil && bytes.Equal(k, []byte(q.After)) {
+			k, v = c.Next()
+		}
+	case q.Oldest:
+		k, v = c.First()
+	case q.After != "":
+		k, v = c.Seek([]byte(q.After))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	default:
+		k, v = c.Last()
+	}
+	for k != nil {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+		if q.Oldest {
+			k, v = c.Next()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	return nil
+}
+
+type userNames struct {
+	t     *txn
+	cache map[string]models.User
+}
+
+func (n *userNames) get(id string) models.User {
+	if u, ok := n.cache[id]; ok {
+		return u
+	}
+	u, err := n.t.user(id)
+	if err != nil {
+		u = models.User{ID: id, Name: "(unknown)", Email: ""}
+	}
+	if len(n.cache) < 10000 {
+		n.cache[id] = u
+	}
+	return u
+}
+
+func (s *Store) view1(tok models.Token, now time.Time, names *userNames) TokenView {
+	if at, from, ok := s.usage.pending(tok.ID); ok && at.After(tok.LastUsedAt) {
+		tok.LastUsedAt, tok.LastUsedBy = at, from
+	}
+	h := names.get(tok.HolderID)
+	c := names.get(tok.CreatedBy)
+	return TokenView{Token: tok, Status: tok.Status(now), Masked: tok.Masked(),
+		HolderName: h.Name, HolderEmail: h.Email, CreatorName: c.Name}
+}
+
+func (v TokenView) matches(filter string) bool {
+	for _, f := range []string{v.Name, v.ID, v.Masked, v.HolderName, v.HolderEmail, string(v.Status), string(v.Role)} {
+		if strings.Contains(strings.ToLower(f), filter) {
+			return true
+		}
+	}
+	return false
+}
+
+// Token returns one token's view: the actor's own, or any for the owner.
+func (s *Store) Token(a Actor, id string) (TokenView, error) {
+	var out TokenView
+	err := s.view(func(tx *bolt.Tx) error {
+		t := s.txn(tx)
+		me, err := t.actor(a)
+		if err != nil {
+			return err
+		}
+		tok, err := t.token(id)
+		if err != nil {
+			return err
+		}
+		if tok.HolderID != me.ID && models.Authorize(me.Subject(), models.ActTokenListAll, nil) != nil {
+			return fmt.Errorf("%w: no token %q among yours", models.ErrNotFound, models.Sanitize(id))
+		}
+		out = s.view1(tok, t.now, &userNames{t: t, cache: map[string]models.User{}})
+		return nil
+	})
+	return out, err
+}
+
+// LiveTokenCount is how many usable tokens a person holds: what removing or
+// demoting them would revoke. Owner and admins only.
+func (s *Store) LiveTokenCount(a Actor, ref string) (int, error) {
+	var n int
+	err := s.view(func(tx *bolt.Tx) error {
+		t := s.txn(tx)
+		me, err := t.actor(a)
+		if err != nil {
+			return err
+		}
+		u, err := t.userRef(ref)
+		if err != nil {
+			return err
+		}
+		if u.ID != me.ID {
+			if err := models.Authorize(me.Subject(), models.ActUserViewOther, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
+				return err
+			}
+		}
+		toks, err := t.holderTokens(u.ID)
+		for _, tok := range toks {
+			if tok.UsableAt(t.now) {
+				n++
+			}
+		}
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	bolt "go.etcd.io/bbolt"
+)
+
+// txn wraps a bbolt transaction with the record helpers every operation needs.
+type txn struct {
+	*bolt.Tx
+	s   *Store
+	now time.Time
+}
+
+func (s *Store) txn(tx *bolt.Tx) *txn { return &txn{Tx: tx, s: s, now: s.opts.Now().UTC()} }
+
+// change runs fn as one write: fn makes the change and returns the event to
+// publish once it is durable. The test fault hook runs after fn, so an injected
+// fault proves the change and its audit entry vanish together.
+func (s *Store) change(op string, fn func(t *txn) (Event, error)) error {
+	return s.update(func(tx *bolt.Tx) error {
+		t := s.txn(tx)
+		ev, err := fn(t)
+		if err != nil {
+			return err
+		}
+		if s.faultHook != nil {
+			if err := s.faultHook(op); err != nil {
+				return err
+			}
+		}
+		tx.OnCommit(func() { s.afterCommit(ev) })
+		return nil
+	})
+}
+
+// afterCommit refreshes the access cache and tells subscribers. It runs only
+// once the transaction is durable, before the writer's call returns, so a revoke
+// is visible to every later request the moment RevokeToken returns.
+func (s *Store) afterCommit(ev Event) {
+	s.access.invalidate(ev.UserIDs, ev.TokenIDs)
+	s.events.publish(ev)
+}
+
+func (t *txn) user(id string) (models.User, error) {
+	v := t.Bucket(bucketUsers).Get([]byte(id))
+	if v == nil {
+		return models.User{}, fmt.Errorf("%w: no user %q", models.ErrNotFound, models.Sanitize(id))
+	}
+	return decodeUser(v)
+}
+
+// actor loads the acting user fresh, inside the transaction, so permissions
+// follow the current role and a removed user can do nothing.
+func (t *txn) actor(a Actor) (models.User, error) {
+	if a.UserID == "" {
+		return models.User{}, fmt.Errorf("%w: no acting user", models.ErrPermission)
+	}
+	u, err := t.user(a.UserID)
+	if err != nil || u.Removed {
+		return models.User{}, fmt.Errorf("%w: your account no longer exists", models.ErrPermission)
+	}
+	return u, nil
+}
+
+// userRef resolves a user ID ("usr_…") or an email to a current (not removed) user.
+func (t *txn) userRef(ref string) (models.User, error) {
+	ref = strings.TrimSpace(ref)
+	if strings.HasPrefix(ref, "usr_") {
+		u, err := t.user(ref)
+		if err == nil && !u.Removed {
+			return u, nil
+		}
+		return models.User{}, fmt.Errorf("%w: no user %q", models.ErrNotFound, models.Sanitize(ref))
+	}
+	email := strings.ToLower(ref)
+	id := t.Bucket(bucketUsersByEmail).Get([]byte(email))
+	if id == nil {
+		return models.User{}, fmt.Errorf("%w: no user with email %q; see `keydesk user list`", models.ErrNotFound, models.Sanitize(ref))
+	}
+	return t.user(string(id))
+}
+
+func (t *txn) putUser(u models.User) error { return putJSON(t.Bucket(bucketUsers), []byte(u.ID), u) }
+
+func (t *txn) token(id string) (models.Token, error) {
+	v := t.Bucket(bucketTokens).Get([]byte(id))
+	if v == nil {
+		return models.Token{}, fmt.Errorf("%w: no token %q", models.ErrNotFound, models.Sanitize(id))
+	}
+	return decodeToken(v)
+}
+
+func (t *txn) putToken(tok models.Token) error {
+	return putJSON(t.Bucket(bucketTokens), []byte(tok.ID), tok)
+}
+
+func holderKey(holderID, tokenID string) []byte { return []byte(holderID + "/" + tokenID) }
+
+// holderTokens returns the holder's tokens, via the reverse index, oldest first.
+func (t *txn) holderTokens(holderID string) ([]models.Token, error) {
+	prefix := []byte(holderID + "/")
+	var out []models.Token
+	c := t.Bucket(bucketTokensByUser).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		tok, err := t.token(string(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tok)
+	}
+	return out, nil
+}
+
+// audit appends an entry; its sequence number orders the log.
+func (t *txn) audit(e models.AuditEntry) error {
+	b := t.Bucket(bucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("audit sequence: %w", err)
+	}
+	e.Seq = seq
+	if e.At.IsZero() {
+		e.At = t.now
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode audit entry: %w", err)
+	}
+	return b.Put(u64(seq), data)
+}
+
+// entry starts an audit entry for actor acting on target (either may be zero).
+func entry(typ string, a Actor, actor models.User, target models.User) models.AuditEntry {
+	return models.AuditEntry{Type: typ, ActorID: actor.ID, ActorEmail: actor.Email,
+		TargetID: target.ID, TargetEmail: target.Email, Via: a.Via}
+}
+
+func (t *txn) ownerID() string { return string(t.Bucket(bucketMeta).Get(keyOwner)) }

@@ -1,0 +1,430 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/keydesk/keydesk/models"
+	bolt "go.etcd.io/bbolt"
+)
+
+// NewUser is what it takes to add a person.
+type NewUser struct {
+	Name  string
+	Email string
+	Role  models.Role
+	Keys  []string // authorized_keys lines
+}
+
+// Initialized reports whether the organization exists (it has an owner).
+func (s *Store) Initialized() (bool, error) {
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bucketMeta).Get(keyOwner) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// Init creates the organization and its Account Owner. It fails if one exists:
+// whoever holds the data directory holds the organization, once.
+func (s *Store) Init(nu NewUser, via string) (models.User, error) {
+	var owner models.User
+	err := s.change(models.AuditOrgCreated, func(t *txn) (Event, error) {
+		if t.ownerID() != "" {
+			return Event{}, fmt.Errorf("%w: this data directory already has an organization", models.ErrConflict)
+		}
+		nu.Role = models.RoleOwner
+		u, err := t.insertUser(nu)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := t.Bucket(bucketMeta).Put(keyOwner, []byte(u.ID)); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditOrgCreated, Actor{UserID: u.ID, Via: via}, u, u)
+		if err := t.audit(e); err != nil {
+			return Event{}, err
+		}
+		owner = u
+		return Event{Type: models.AuditOrgCreated, UserIDs: []string{u.ID}}, nil
+	})
+	return owner, err
+}
+
+// insertUser validates nu and writes the user and its indexes.
+func (t *txn) insertUser(nu NewUser) (models.User, error) {
+	name, err := models.ValidateName("name", nu.Name)
+	if err != nil {
+		return models.User{}, err
+	}
+	email, err := models.NormalizeEmail(nu.Email)
+	if err != nil {
+		return models.User{}, err
+	}
+	if !nu.Role.Valid() {
+		return models.User{}, fmt.Errorf("%w: unknown role %q; use admin, user or stakeholder", models.ErrInvalid, models.Sanitize(string(nu.Role)))
+	}
+	if t.Bucket(bucketUsersByEmail).Get([]byte(email)) != nil {
+		return models.User{}, fmt.Errorf("%w: a user with email %s already exists", models.ErrConflict, email)
+	}
+	id, err := models.NewID("usr_")
+	if err != nil {
+		return models.User{}, err
+	}
+	u := models.User{ID: id, Name: name, Email: email, Role: nu.Role, CreatedAt: t.now}
+	for _, k := range nu.Keys {
+		key, err := models.ParseSSHKey(k)
+		if err != nil {
+			return models.User{}, err
+		}
+		if err := t.attachKey(&u, key); err != nil {
+			return models.User{}, err
+		}
+	}
+	if err := t.Bucket(bucketUsersByEmail).Put([]byte(email), []byte(id)); err != nil {
+		return models.User{}, err
+	}
+	return u, t.putUser(u)
+}
+
+// attachKey adds key to u (not yet written) and indexes it; a key belongs to
+// exactly one person, or logging in with it would be ambiguous.
+func (t *txn) attachKey(u *models.User, key models.SSHKey) error {
+	idx := t.Bucket(bucketUsersByKey)
+	if other := idx.Get([]byte(key.Fingerprint)); other != nil {
+		if string(other) == u.ID {
+			return fmt.Errorf("%w: %s already has key %s", models.ErrConflict, u.Email, key.Fingerprint)
+		}
+		return fmt.Errorf("%w: key %s is already registered to another user", models.ErrConflict, key.Fingerprint)
+	}
+	key.AddedAt = t.now
+	u.Keys = append(u.Keys, key)
+	return idx.Put([]byte(key.Fingerprint), []byte(u.ID))
+}
+
+// User returns a current user by ID or email, for identity resolution (who is
+// logging in?). It grants nothing by itself.
+func (s *Store) User(ref string) (models.User, error) {
+	var u models.User
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		u, err = s.txn(tx).userRef(ref)
+		return err
+	})
+	return u, err
+}
+
+// UserByKey returns the user holding the SSH key with this SHA256 fingerprint.
+func (s *Store) UserByKey(fingerprint string) (models.User, error) {
+	var u models.User
+	err := s.view(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketUsersByKey).Get([]byte(fingerprint))
+		if id == nil {
+			return fmt.Errorf("%w: no user holds key %s", models.ErrNotFound, fingerprint)
+		}
+		var err error
+		u, err = s.txn(tx).user(string(id))
+		if err == nil && u.Removed {
+			err = fmt.Errorf("%w: no user holds key %s", models.ErrNotFound, fingerprint)
+		}
+		return err
+	})
+	return u, err
+}
+
+// Owner returns the Account Owner.
+func (s *Store) Owner() (models.User, error) {
+	var u models.User
+	err := s.view(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketMeta).Get(keyOwner)
+		if id == nil {
+			return models.ErrNotInitialized
+		}
+		var err error
+		u, err = s.txn(tx).user(string(id))
+		return err
+	})
+	return u, err
+}
+
+// Profile returns the actor's own record.
+func (s *Store) Profile(a Actor) (models.User, error) {
+	var u models.User
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		u, err = s.txn(tx).actor(a)
+		return err
+	})
+	return u, err
+}
+
+// ListUsers returns every current user, sorted by name (owner and admins only).
+func (s *Store) ListUsers(a Actor) ([]models.User, error) {
+	var out []models.User
+	err := s.view(func(tx *bolt.Tx) error {
+		t := s.txn(tx)
+		me, err := t.actor(a)
+		if err != nil {
+			return err
+		}
+		if err := models.Authorize(me.Subject(), models.ActUserList, nil); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			u, err := decodeUser(v)
+			if err != nil {
+				return err
+			}
+			if !u.Removed {
+				out = append(out, u)
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Email < out[j].Email
+	})
+	return out, err
+}
+
+// Assignees returns the users and admins the owner may assign tokens to, sorted
+// by name: the picker's list, decided here rather than in the picker.
+func (s *Store) Assignees(a Actor) ([]models.User, error) {
+	var out []models.User
+	err := s.view(func(tx *bolt.Tx) error {
+		me, err := s.txn(tx).actor(a)
+		if err != nil {
+			return err
+		}
+		if me.Role != models.RoleOwner {
+			return fmt.Errorf("%w: only the Account Owner assigns tokens", models.ErrPermission)
+		}
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			u, err := decodeUser(v)
+			if err != nil {
+				return err
+			}
+			if !u.Removed && models.Authorize(me.Subject(), models.ActTokenAssign, &models.Subject{ID: u.ID, Role: u.Role}) == nil {
+				out = append(out, u)
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// AddUser adds a person (owner and admins; never a second owner).
+func (s *Store) AddUser(a Actor, nu NewUser) (models.User, error) {
+	var added models.User
+	err := s.change(models.AuditUserAdded, func(t *txn) (Event, error) {
+		u, err := t.addUser(a, nu)
+		added = u
+		return Event{Type: models.AuditUserAdded, UserIDs: []string{u.ID}}, err
+	})
+	return added, err
+}
+
+func (t *txn) addUser(a Actor, nu NewUser) (models.User, error) {
+	me, err := t.actor(a)
+	if err != nil {
+		return models.User{}, err
+	}
+	if err := models.Authorize(me.Subject(), models.ActUserAdd, nil); err != nil {
+		return models.User{}, err
+	}
+	if err := models.AuthorizeGrant(me.Subject(), nu.Role); err != nil {
+		return models.User{}, err
+	}
+	u, err := t.insertUser(nu)
+	if err != nil {
+		return models.User{}, err
+	}
+	e := entry(models.AuditUserAdded, a, me, u)
+	e.Detail = "role " + string(u.Role)
+	return u, t.audit(e)
+}
+
+// RemoveUser removes a person; every token they hold is revoked in the same
+// transaction. It returns how many tokens were revoked.
+func (s *Store) RemoveUser(a Actor, ref string) (int, error) {
+	var n int
+	err := s.change(models.AuditUserRemoved, func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		u, err := t.userRef(ref)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := models.Authorize(me.Subject(), models.ActUserRemove, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
+			return Event{}, err
+		}
+		ids, err := t.revokeAllOf(a, me, u, "holder removed")
+		if err != nil {
+			return Event{}, err
+		}
+		n = len(ids)
+		if err := t.Bucket(bucketUsersByEmail).Delete([]byte(u.Email)); err != nil {
+			return Event{}, err
+		}
+		for _, k := range u.Keys {
+			if err := t.Bucket(bucketUsersByKey).Delete([]byte(k.Fingerprint)); err != nil {
+				return Event{}, err
+			}
+		}
+		u.Removed, u.RemovedAt, u.Keys = true, t.now, nil
+		if err := t.putUser(u); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditUserRemoved, a, me, u)
+		e.Detail = fmt.Sprintf("%d tokens revoked", n)
+		return Event{Type: models.AuditUserRemoved, UserIDs: []string{u.ID}, TokenIDs: ids}, t.audit(e)
+	})
+	return n, err
+}
+
+// SetRole changes a person's role below owner. Demotion to stakeholder revokes
+// every token they hold; it returns how many were revoked.
+func (s *Store) SetRole(a Actor, ref string, role models.Role) (int, error) {
+	var n int
+	err := s.change(models.AuditRoleChanged, func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		u, err := t.userRef(ref)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := models.AuthorizeRoleChange(me.Subject(), u.Subject(), role); err != nil {
+			return Event{}, err
+		}
+		if u.Role == role {
+			return Event{}, fmt.Errorf("%w: %s is already %s", models.ErrConflict, u.Email, role)
+		}
+		var ids []string
+		if !role.CanHoldTokens() {
+			if ids, err = t.revokeAllOf(a, me, u, "holder demoted to "+string(role)); err != nil {
+				return Event{}, err
+			}
+		}
+		n = len(ids)
+		old := u.Role
+		u.Role = role
+		if err := t.putUser(u); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditRoleChanged, a, me, u)
+		e.Detail = fmt.Sprintf("%s → %s", old, role)
+		return Event{Type: models.AuditRoleChanged, UserIDs: []string{u.ID}, TokenIDs: ids}, t.audit(e)
+	})
+	return n, err
+}
+
+// AddKey registers an SSH public key for a person.
+func (s *Store) AddKey(a Actor, ref, keyText string) (models.SSHKey, error) {
+	var added models.SSHKey
+	err := s.change(models.AuditKeyAdded, func(t *txn) (Event, error) {
+		me, u, err := t.keyManager(a, ref)
+		if err != nil {
+			return Event{}, err
+		}
+		key, err := models.ParseSSHKey(keyText)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := t.attachKey(&u, key); err != nil {
+			return Event{}, err
+		}
+		added = u.Keys[len(u.Keys)-1]
+		if err := t.putUser(u); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditKeyAdded, a, me, u)
+		e.Detail = key.Type + " " + key.Fingerprint
+		return Event{Type: models.AuditKeyAdded, UserIDs: []string{u.ID}}, t.audit(e)
+	})
+	return added, err
+}
+
+// RemoveKey unregisters the key with this fingerprint.
+func (s *Store) RemoveKey(a Actor, ref, fingerprint string) error {
+	return s.change(models.AuditKeyRemoved, func(t *txn) (Event, error) {
+		me, u, err := t.keyManager(a, ref)
+		if err != nil {
+			return Event{}, err
+		}
+		kept := u.Keys[:0:0]
+		for _, k := range u.Keys {
+			if k.Fingerprint != fingerprint {
+				kept = append(kept, k)
+			}
+		}
+		if len(kept) == len(u.Keys) {
+			return Event{}, fmt.Errorf("%w: %s has no key %s; see `keydesk user list`", models.ErrNotFound, u.Email, models.Sanitize(fingerprint))
+		}
+		u.Keys = kept
+		if err := t.Bucket(bucketUsersByKey).Delete([]byte(fingerprint)); err != nil {
+			return Event{}, err
+		}
+		if err := t.putUser(u); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditKeyRemoved, a, me, u)
+		e.Detail = fingerprint
+		return Event{Type: models.AuditKeyRemoved, UserIDs: []string{u.ID}}, t.audit(e)
+	})
+}
+
+func (t *txn) keyManager(a Actor, ref string) (models.User, models.User, error) {
+	me, err := t.actor(a)
+	if err != nil {
+		return me, me, err
+	}
+	u, err := t.userRef(ref)
+	if err != nil {
+		return me, u, err
+	}
+	act := models.ActUserManageKeys
+	if u.ID == me.ID {
+		act = models.ActUserManageOwnKeys
+	}
+	return me, u, models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role})
+}
+
+// TransferOwnership makes another user or admin the Account Owner; the former
+// owner becomes an admin. Exactly one owner exists before and after.
+func (s *Store) TransferOwnership(a Actor, ref string) error {
+	return s.change(models.AuditOwnershipMoved, func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		u, err := t.userRef(ref)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := models.Authorize(me.Subject(), models.ActOwnershipTransfer, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
+			return Event{}, err
+		}
+		me.Role, u.Role = models.RoleAdmin, models.RoleOwner
+		if err := t.putUser(me); err != nil {
+			return Event{}, err
+		}
+		if err := t.putUser(u); err != nil {
+			return Event{}, err
+		}
+		if err := t.Bucket(bucketMeta).Put(keyOwner, []byte(u.ID)); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditOwnershipMoved, a, me, u)
+		e.Detail = "former owner is now admin"
+		return Event{Type: models.AuditOwnershipMoved, UserIDs: []string{me.ID, u.ID}}, t.audit(e)
+	})
+}
