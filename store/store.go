@@ -65,7 +65,7 @@ type Store struct {
 	writes  chan *writeReq
 	quit    chan struct{}
 	stopped chan struct{} // closed when the write loop has exited
-	wg     sync.WaitGroup
+	wg      sync.WaitGroup
 
 	events eventHub
 	access accessCache
