@@ -1,0 +1,222 @@
+// Package cli is keydesk's command line: one cobra tree that runs locally (on a
+// data directory) and over SSH (as the key's user, on the server's store). Every
+// command is a thin shell over store calls; the store decides who may do what.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X github.com/keydesk/keydesk/cli.Version=…".
+var Version = "dev"
+
+// Env is where a command run reads and writes.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Session is set when commands run over SSH: the store and the
+	// authenticated user are given, and --data, --as, init, serve and demo are
+	// absent, as is any access to the server's files.
+	Session *Session
+	// Getenv reads the environment (os.Getenv when nil).
+	Getenv func(string) string
+}
+
+// Session is the identity and store of a remote command run.
+type Session struct {
+	Store  *store.Store
+	UserID string
+	Via    string
+}
+
+// Globals are the root flags and the lazily opened store they lead to.
+type Globals struct {
+	DataDir string
+	JSON    bool
+	As      string
+
+	env   Env
+	store *store.Store
+	owned bool // the store was opened here and must be closed here
+}
+
+// Extension adds a local-only command (such as serve) that lives in a package
+// which itself needs cli, avoiding an import cycle.
+type Extension func(g *Globals) *cobra.Command
+
+// usageError marks mistakes in how a command was called: exit status 2.
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// Run executes args and returns the exit status: 0 success, 1 failure, 2 usage.
+// Errors are printed as one line on Stderr.
+func Run(args []string, env Env, ext ...Extension) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	g := &Globals{env: env}
+	root := newRoot(g, ext)
+	root.SetArgs(args)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	cmd, err := root.ExecuteC()
+	if cerr := g.closeStore(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "keydesk: %s\n", oneLine(err.Error()))
+	if isUsage(err) {
+		fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		return 2
+	}
+	return 1
+}
+
+func isUsage(err error) bool {
+	var u usageError
+	if errors.As(err, &u) {
+		return true
+	}
+	// cobra reports these as plain errors; their wording is stable.
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "required flag", "accepts ", "requires at least"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine keeps error output to one sanitized line.
+func oneLine(s string) string {
+	return models.SanitizeLine(s)
+}
+
+func newRoot(g *Globals, ext []Extension) *cobra.Command {
+	remote := g.env.Session != nil
+	root := &cobra.Command{
+		Use:           "keydesk",
+		Short:         "Manage an organization's API refresh tokens",
+		Long:          "keydesk manages an organization's API refresh tokens: people generate their own,\nthe Account Owner assigns and revokes them, and services exchange them for access tokens.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		CompletionOptions: cobra.CompletionOptions{
+			DisableDefaultCmd: true,
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "machine-readable JSON output")
+	if !remote {
+		root.PersistentFlags().StringVar(&g.DataDir, "data", "", "data directory (env KEYDESK_DATA; default $XDG_DATA_HOME/keydesk)")
+		root.PersistentFlags().StringVar(&g.As, "as", "", "act as this user's email (default: the owner)")
+		root.RunE = func(cmd *cobra.Command, _ []string) error { return runConsole(g) }
+		root.AddCommand(initCmd(g), demoCmd(g))
+		for _, e := range ext {
+			root.AddCommand(e(g))
+		}
+	} else {
+		root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	root.AddCommand(whoamiCmd(g), userCmd(g), tokenCmd(g), auditCmd(g), backupCmd(g), versionCmd(g))
+	return root
+}
+
+// Remote reports whether commands run over SSH.
+func (g *Globals) Remote() bool { return g.env.Session != nil }
+
+// Env returns the run's environment.
+func (g *Globals) Env() Env { return g.env }
+
+// ResolveDataDir returns the data directory from --data, KEYDESK_DATA or the
+// XDG default.
+func (g *Globals) ResolveDataDir() (string, error) {
+	if g.DataDir != "" {
+		return g.DataDir, nil
+	}
+	if d := g.env.Getenv("KEYDESK_DATA"); d != "" {
+		return d, nil
+	}
+	if x := g.env.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "keydesk"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find a data directory: set --data or KEYDESK_DATA")
+	}
+	return filepath.Join(home, ".local", "share", "keydesk"), nil
+}
+
+// Store opens the store once per run (locally) or returns the session's.
+func (g *Globals) Store() (*store.Store, error) {
+	if g.store != nil {
+		return g.store, nil
+	}
+	if g.env.Session != nil {
+		g.store = g.env.Session.Store
+		return g.store, nil
+	}
+	dir, err := g.ResolveDataDir()
+	if err != nil {
+		return nil, err
+	}
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	g.store, g.owned = s, true
+	return s, nil
+}
+
+func (g *Globals) closeStore() error {
+	if g.owned && g.store != nil {
+		err := g.store.Close()
+		g.store, g.owned = nil, false
+		return err
+	}
+	return nil
+}
+
+// Actor resolves who acts: the SSH session's user, or locally --as EMAIL, or the
+// owner, since whoever holds the data directory holds the organization.
+func (g *Globals) Actor() (*store.Store, store.Actor, error) {
+	s, err := g.Store()
+	if err != nil {
+		return nil, store.Actor{}, err
+	}
+	if g.env.Session != nil {
+		return s, store.Actor{UserID: g.env.Session.UserID, Via: g.env.Session.Via}, nil
+	}
+	if g.As != "" {
+		u, err := s.User(g.As)
+		if err != nil {
+			return nil, store.Actor{}, fmt.Errorf("--as: %w", err)
+		}
+		return s, store.Actor{UserID: u.ID, Via: "cli"}, nil
+	}
+	o, err := s.Owner()
+	if errors.Is(err, models.ErrNotInitialized) {
+		return nil, store.Actor{}, fmt.Errorf("no organization in %s yet; run `keydesk init --owner-name NAME --owner-email EMAIL` or `keydesk demo`", s.Dir())
+	}
+	if err != nil {
+		return nil, store.Actor{}, err
+	}
+	return s, store.Actor{UserID: o.ID, Via: "cli"}, nil
+}
