@@ -52,7 +52,7 @@ func isClean(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c == 0x7f || c >= 0x80 {
-			return !slowClean(s)
+			return slowClean(s)
 		}
 	}
 	return true

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -29,8 +28,9 @@ func (p Principal) Actor(via string) Actor { return Actor{UserID: p.User.ID, Via
 type accessCache struct {
 	mu     sync.RWMutex
 	gen    uint64
-	tokens map[string]models.Token
-	users  map[string]models.User
+	tokens  map[string]models.Token
+	users   map[string]models.User
+	digests map[string]string
 }
 
 const accessCacheMax = 200_000
@@ -38,6 +38,7 @@ const accessCacheMax = 200_000
 func (c *accessCache) init() {
 	c.tokens = map[string]models.Token{}
 	c.users = map[string]models.User{}
+	c.digests = map[string]string{}
 }
 
 // invalidate drops entries a commit changed; the next check reloads them.
@@ -53,12 +54,35 @@ func (c *accessCache) invalidate(userIDs, tokenIDs []string) {
 	}
 }
 
-func (c *accessCache) get(tokenID, userID string) (models.Token, models.User, uint64, bool) {
+// get returns the cached token and its holder, and the generation to pass to
+// put after a disk read on a miss.
+func (c *accessCache) get(tokenID string) (models.Token, models.User, uint64, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	tok, ok1 := c.tokens[tokenID]
-	u, ok2 := c.users[userID]
-	return tok, u, c.gen, ok1 && ok2
+	tok, ok := c.tokens[tokenID]
+	if !ok {
+		return tok, models.User{}, c.gen, false
+	}
+	u, ok := c.users[tok.HolderID]
+	return tok, u, c.gen, ok
+}
+
+// digestID returns the token ID for a digest. The mapping never changes once
+// written, so it is cached without regard to generations.
+func (c *accessCache) digestID(digest string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.digests[digest]
+	return id, ok
+}
+
+func (c *accessCache) putDigest(digest, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.digests) >= accessCacheMax {
+		c.digests = map[string]string{}
+	}
+	c.digests[digest] = id
 }
 
 func (c *accessCache) put(gen uint64, tok models.Token, u models.User) {
@@ -79,23 +103,34 @@ func (c *accessCache) put(gen uint64, tok models.Token, u models.User) {
 // request: it must still be usable and its holder current. Memory only in the
 // steady state; correct under concurrent revokes (see accessCache).
 func (s *Store) CheckAccess(tokenID, userID string) (Principal, error) {
-	tok, u, gen, ok := s.access.get(tokenID, userID)
-	if !ok {
-		err := s.view(func(tx *bolt.Tx) error {
-			t := s.txn(tx)
-			var err error
-			if tok, err = t.token(tokenID); err != nil {
-				return err
-			}
-			u, err = t.user(tok.HolderID)
-			return err
-		})
-		if err != nil {
-			return Principal{}, fmt.Errorf("%w", models.ErrUnauthenticated)
-		}
-		s.access.put(gen, tok, u)
+	tok, u, err := s.cachedToken(tokenID)
+	if err != nil {
+		return Principal{}, models.ErrUnauthenticated
 	}
 	return s.principal(tok, u, userID)
+}
+
+// cachedToken returns a token and its holder from the access cache, reading
+// disk on a miss.
+func (s *Store) cachedToken(tokenID string) (models.Token, models.User, error) {
+	tok, u, gen, ok := s.access.get(tokenID)
+	if ok {
+		return tok, u, nil
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		t := s.txn(tx)
+		var err error
+		if tok, err = t.token(tokenID); err != nil {
+			return err
+		}
+		u, err = t.user(tok.HolderID)
+		return err
+	})
+	if err != nil {
+		return tok, u, err
+	}
+	s.access.put(gen, tok, u)
+	return tok, u, nil
 }
 
 func (s *Store) principal(tok models.Token, u models.User, wantUser string) (Principal, error) {
@@ -136,21 +171,22 @@ func (s *Store) lookupSecret(secret string) (Principal, models.Token, error) {
 		return Principal{}, models.Token{}, models.ErrUnauthenticated
 	}
 	digest := s.secrets.digest(secret)
-	var tok models.Token
-	var u models.User
-	err := s.view(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketTokensByHash).Get(digest)
-		if id == nil {
-			return models.ErrUnauthenticated
+	id, ok := s.access.digestID(string(digest))
+	if !ok {
+		err := s.view(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bucketTokensByHash).Get(digest)
+			if v == nil {
+				return models.ErrUnauthenticated
+			}
+			id = string(v)
+			return nil
+		})
+		if err != nil {
+			return Principal{}, models.Token{}, models.ErrUnauthenticated
 		}
-		t := s.txn(tx)
-		var err error
-		if tok, err = t.token(string(id)); err != nil {
-			return err
-		}
-		u, err = t.user(tok.HolderID)
-		return err
-	})
+		s.access.putDigest(string(digest), id)
+	}
+	tok, u, err := s.cachedToken(id)
 	if err != nil {
 		return Principal{}, tok, models.ErrUnauthenticated
 	}

@@ -56,7 +56,8 @@ type importRow struct {
 // readImport parses the CSV fully before any write, so a syntax error on the
 // last line still imports nothing.
 func readImport(r io.Reader) ([]importRow, error) {
-	cr := csv.NewReader(io.LimitReader(r, MaxImportBytes+1))
+	lr := &io.LimitedReader{R: r, N: MaxImportBytes + 1}
+	cr := csv.NewReader(lr)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	var rows []importRow
@@ -65,7 +66,6 @@ func readImport(r io.Reader) ([]importRow, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -73,6 +73,7 @@ func readImport(r io.Reader) ([]importRow, error) {
 			}
 			return nil, fmt.Errorf("%w: read csv: %v", models.ErrInvalid, err)
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rows) == 0 && line == 1 && len(rec) >= 3 && strings.EqualFold(strings.TrimSpace(rec[0]), "name") &&
 			strings.EqualFold(strings.TrimSpace(rec[1]), "email") {
 			continue // header
@@ -92,6 +93,9 @@ func readImport(r io.Reader) ([]importRow, error) {
 			nu.Keys = []string{rec[3]}
 		}
 		rows = append(rows, importRow{line: line, user: nu})
+	}
+	if lr.N <= 0 {
+		return nil, fmt.Errorf("%w: the file is larger than %d MiB; split it", models.ErrInvalid, MaxImportBytes>>20)
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%w: the file has no rows; expected name,email,role[,key]", models.ErrInvalid)
