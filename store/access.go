@@ -26,8 +26,8 @@ func (p Principal) Actor(via string) Actor { return Actor{UserID: p.User.ID, Via
 // bumped by each commit, keeps a reader that loaded from disk before a revoke
 // committed from planting its stale answer afterwards.
 type accessCache struct {
-	mu     sync.RWMutex
-	gen    uint64
+	mu      sync.RWMutex
+	gen     uint64
 	tokens  map[string]models.Token
 	users   map[string]models.User
 	digests map[string]string
