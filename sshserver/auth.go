@@ -1,0 +1,106 @@
+package sshserver
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/ssh"
+	"github.com/keydesk/keydesk/models"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// publicKeyHandler answers one question: is this key registered? It stores
+// nothing about who the key belongs to. A client may offer many keys, some it
+// cannot sign with; whatever this handler saw last is not necessarily the key
+// that authenticated (soft-serve ≤ v0.8.5 fell for exactly that). The user is
+// resolved later, in identityMiddleware, from s.PublicKey().
+func (s *Server) publicKeyHandler(ctx ssh.Context, key ssh.PublicKey) bool {
+	fp := gossh.FingerprintSHA256(key)
+	_, err := s.store.UserByKey(fp)
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, models.ErrNotFound) {
+		s.log.Error("look up key", "fingerprint", fp, "err", err)
+		return false
+	}
+	host := hostOf(ctx.RemoteAddr())
+	if s.refused.allow(host, fp) {
+		if err := s.store.RecordSession(models.AuditSSHAuthRefused, "", "key "+fp+" from "+host, "ssh "+host); err != nil {
+			s.log.Error("audit refused key", "err", err)
+		}
+	}
+	s.log.Info("refused key", "fingerprint", fp, "remote", host)
+	return false
+}
+
+// identityMiddleware resolves the session's user from the key the session
+// actually authenticated with and hands it to use explicitly. charmbracelet/ssh
+// derives s.PublicKey() from the permissions x/crypto returns for the
+// successful authentication, not from the last key the callback saw.
+func (s *Server) identityMiddleware(use func(ssh.Session, models.User)) func(ssh.Handler) ssh.Handler {
+	return func(next ssh.Handler) ssh.Handler {
+		return func(sess ssh.Session) {
+			key := sess.PublicKey()
+			if key == nil {
+				deny(sess, "keydesk: permission denied: public-key authentication is required")
+				return
+			}
+			fp := gossh.FingerprintSHA256(key)
+			u, err := s.store.UserByKey(fp)
+			if err != nil {
+				// The key was removed between authentication and now.
+				deny(sess, "keydesk: permission denied: this key is not registered")
+				return
+			}
+			host := hostOf(sess.RemoteAddr())
+			if err := s.store.RecordSession(models.AuditSSHSessionOpened, u.ID, "key "+fp+" from "+host, via(sess.RemoteAddr())); err != nil {
+				s.log.Error("audit session", "err", err)
+				deny(sess, "keydesk: cannot record the session; try again later")
+				return
+			}
+			use(sess, u)
+			next(sess)
+		}
+	}
+}
+
+func deny(sess ssh.Session, msg string) {
+	fmt.Fprintln(sess.Stderr(), msg)
+	_ = sess.Exit(1)
+}
+
+// refusalLimiter keeps a scan from filling the audit log: at most one entry
+// per (address, key) per window, and at most max entries per window overall.
+// Refusals past the limit are still logged, just not audited.
+type refusalLimiter struct {
+	mu     sync.Mutex
+	window time.Duration
+	max    int
+	start  time.Time
+	count  int
+	seen   map[string]struct{}
+}
+
+func newRefusalLimiter(window time.Duration, max int) *refusalLimiter {
+	return &refusalLimiter{window: window, max: max, seen: map[string]struct{}{}}
+}
+
+func (l *refusalLimiter) allow(host, fp string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Sub(l.start) >= l.window {
+		l.start, l.count = now, 0
+		clear(l.seen)
+	}
+	k := host + " " + fp
+	if _, dup := l.seen[k]; dup || l.count >= l.max {
+		return false
+	}
+	l.seen[k] = struct{}{}
+	l.count++
+	return true
+}

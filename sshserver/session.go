@@ -1,0 +1,191 @@
+package sshserver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/ssh"
+	"github.com/keydesk/keydesk/cli"
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/tui"
+	"github.com/lucasb-eyer/go-colorful"
+	"github.com/muesli/termenv"
+)
+
+// dispatch runs what the session asked for as the resolved user: a command
+// if one was given, otherwise the console (which needs a PTY).
+func (s *Server) dispatch(sess ssh.Session, u models.User) {
+	if len(sess.Command()) > 0 || sess.RawCommand() != "" {
+		s.runCommand(sess, u)
+		return
+	}
+	pty, _, ok := sess.Pty()
+	if !ok {
+		deny(sess, "keydesk: the console needs a terminal; use ssh -t, or give a command such as `token list`")
+		return
+	}
+	s.runConsole(sess, u, pty)
+}
+
+// runCommand runs the same cobra tree as the local CLI, as u, on the
+// server's store. Commands that must not run remotely (serve, init, demo,
+// --data, --as) do not exist in remote mode; cli decides that.
+func (s *Server) runCommand(sess ssh.Session, u models.User) {
+	env := sessionEnv(sess.Environ())
+	code := cli.Run(sess.Command(), cli.Env{
+		Stdin:  sess,
+		Stdout: sess,
+		Stderr: sess.Stderr(),
+		Getenv: env.Getenv, // the client's environment, never the server's
+		Session: &cli.Session{
+			Store:  s.store,
+			UserID: u.ID,
+			Via:    via(sess.RemoteAddr()),
+		},
+	})
+	_ = sess.Exit(code)
+}
+
+// console is one running console program, known to Shutdown.
+type console struct {
+	program *tea.Program
+	once    sync.Once
+	stopped chan struct{}
+}
+
+// stop asks the program to quit; runConsole then prints the goodbye line.
+func (c *console) stop() {
+	c.once.Do(func() {
+		close(c.stopped)
+		c.program.Quit()
+	})
+}
+
+func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
+	r := newRenderer(sess, pty)
+	model := tui.New(tui.Options{Backend: s.store, UserID: u.ID, Via: via(sess.RemoteAddr()), Renderer: r})
+	// The quit keys end the model's store subscription; a dropped connection
+	// or a shutdown does not press them.
+	defer tui.Close(model)
+	ctx, cancel := context.WithCancel(sess.Context())
+	defer cancel()
+	p := tea.NewProgram(model,
+		tea.WithInput(sess),
+		tea.WithOutput(sess),
+		tea.WithContext(ctx),
+		tea.WithEnvironment(sess.Environ()),
+		tea.WithAltScreen(),
+		tea.WithoutSignalHandler(),
+	)
+	c := &console{program: p, stopped: make(chan struct{})}
+
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		deny(sess, "keydesk: "+Goodbye)
+		return
+	}
+	s.consoles[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.consoles, c)
+		s.mu.Unlock()
+	}()
+
+	// Sizes: the pty-req's first, then every change, clamped. The program's
+	// Send blocks until its loop runs, so this lives in its own goroutine,
+	// which ends with the session.
+	box := s.windowsOf(sess)
+	first := clampWindow(pty.Window)
+	go func() {
+		p.Send(tea.WindowSizeMsg{Width: first.Width, Height: first.Height})
+		if box == nil {
+			return
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case w := <-box.C():
+				p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+			}
+		}
+	}()
+
+	if _, err := p.Run(); err != nil && ctx.Err() == nil {
+		s.log.Error("console ended with an error", "remote", hostOf(sess.RemoteAddr()), "err", err)
+	}
+	select {
+	case <-c.stopped:
+		fmt.Fprint(sess, Goodbye+"\r\n")
+	default:
+	}
+	_ = sess.Exit(0)
+}
+
+// newRenderer builds the session's lipgloss renderer without asking the
+// terminal anything. wish's bubbletea.MakeRenderer queries the background
+// colour and waits up to two seconds for a reply some clients never send;
+// here the colour profile comes from the PTY's TERM and the client's
+// COLORTERM, and the background is dark unless COLORFGBG says otherwise.
+func newRenderer(sess ssh.Session, pty ssh.Pty) *lipgloss.Renderer {
+	env := sessionEnv(append(sess.Environ(), "TERM="+pty.Term))
+	r := lipgloss.NewRenderer(sess, termenv.WithEnvironment(env), termenv.WithProfile(profileFor(env)))
+	// Setting both explicitly means lipgloss never queries the terminal.
+	r.SetColorProfile(profileFor(env))
+	r.SetHasDarkBackground(darkBackground(env))
+	return r
+}
+
+// profileFor reads the colour depth from the environment alone.
+func profileFor(env sessionEnv) termenv.Profile {
+	term := env.Getenv("TERM")
+	if term == "" || term == "dumb" || env.Getenv("NO_COLOR") != "" {
+		return termenv.Ascii
+	}
+	// WithTTY makes termenv trust the environment instead of checking
+	// whether the writer is a terminal (an SSH channel never is).
+	return termenv.NewOutput(nil, termenv.WithEnvironment(env), termenv.WithTTY(true)).EnvColorProfile()
+}
+
+// darkBackground guesses from COLORFGBG ("15;0": light text on black), which
+// several terminals export; without it, dark, the common case for SSH users.
+func darkBackground(env sessionEnv) bool {
+	v := env.Getenv("COLORFGBG")
+	if v == "" {
+		return true
+	}
+	parts := strings.Split(v, ";")
+	bg := parts[len(parts)-1]
+	switch bg {
+	case "7", "15":
+		return false
+	case "":
+		return true
+	}
+	if c, err := colorful.Hex(bg); err == nil {
+		_, _, l := c.Hsl()
+		return l < 0.5
+	}
+	return true
+}
+
+// sessionEnv is the client's environment as sent with "env" requests.
+type sessionEnv []string
+
+func (e sessionEnv) Environ() []string { return e }
+
+// Getenv returns the last value set for k, as a shell would.
+func (e sessionEnv) Getenv(k string) string {
+	for i := len(e) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(e[i], k+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
