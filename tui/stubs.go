@@ -16,6 +16,5 @@ func (s *stubPage) FullHelp() [][]key.Binding           { return nil }
 func (s *stubPage) Title() string                       { return s.title }
 func (s *stubPage) Capturing() bool                     { return false }
 func (s *stubPage) Reload() tea.Cmd                     { return nil }
-func newTokensPage(*env) page                           { return &stubPage{"API Tokens"} }
 func newUsersPage(*env) page                            { return &stubPage{"Users"} }
 func newAuditPage(*env) page                            { return &stubPage{"Audit Log"} }

@@ -1,0 +1,292 @@
+package tui
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/keydesk/keydesk/models"
+	"github.com/sahilm/fuzzy"
+)
+
+type pickerKeys struct {
+	Up, Down, PageUp, PageDown, Toggle, Continue, Cancel key.Binding
+}
+
+func newPickerKeys() pickerKeys {
+	return pickerKeys{
+		Up:       key.NewBinding(key.WithKeys("up", "ctrl+p"), key.WithHelp("↑", "up")),
+		Down:     key.NewBinding(key.WithKeys("down", "ctrl+n"), key.WithHelp("↓", "down")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
+		PageDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
+		Toggle:   key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "select")),
+		Continue: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
+		Cancel:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+	}
+}
+
+// picker is the "Assign Token To User" fuzzy picker over the store's
+// assignees (users and admins; the store decides who is on the list). It
+// filters as you type, keeps selections across filters, and only draws the
+// rows that fit, so 100,000 people cost one filter pass per keystroke.
+type picker struct {
+	st   Styles
+	keys pickerKeys
+	w, h int
+
+	input   textinput.Model
+	loading bool
+	err     string
+
+	users  []models.User
+	labels []string // sanitized "name email", what the filter matches
+	chosen []bool   // by index into users
+	nSel   int
+
+	query   string
+	matches []int // indexes into users, best first
+	cursor  int
+	offset  int
+}
+
+func newPicker(st Styles) *picker {
+	ti := textinput.New()
+	ti.Prompt = "Filter: "
+	ti.Placeholder = "type to search names and emails"
+	ti.CharLimit = 128
+	ti.Focus()
+	return &picker{st: st, keys: newPickerKeys(), input: ti, loading: true}
+}
+
+// setUsers fills the picker once the store answered.
+func (p *picker) setUsers(users []models.User) {
+	p.loading = false
+	p.users = users
+	p.labels = make([]string, len(users))
+	for i, u := range users {
+		p.labels[i] = clean(u.Name) + " " + clean(u.Email)
+	}
+	p.chosen = make([]bool, len(users))
+	p.nSel = 0
+	p.query = "\x00" // force a first filter
+	p.filter("")
+}
+
+// filter narrows the list to query. A query that extends the previous one
+// only searches the previous matches: fuzzy matching is monotone, so anything
+// that failed "ad" fails "ada" too.
+func (p *picker) filter(q string) {
+	if q == p.query {
+		return
+	}
+	prev, prevQ := p.matches, p.query
+	p.query = q
+	p.cursor, p.offset = 0, 0
+	if q == "" {
+		p.matches = make([]int, len(p.users))
+		for i := range p.matches {
+			p.matches[i] = i
+		}
+		return
+	}
+	var cands []int
+	if prevQ != "" && prevQ != "\x00" && strings.HasPrefix(q, prevQ) {
+		cands = prev
+	}
+	p.matches = fuzzyFilter(q, p.labels, cands)
+}
+
+// fuzzyFilter returns the indexes of labels (restricted to cands, if not nil)
+// that match q, best score first and in list order among equals. Large lists
+// are split across CPUs.
+func fuzzyFilter(q string, labels []string, cands []int) []int {
+	n := len(labels)
+	if cands != nil {
+		n = len(cands)
+	}
+	idx := func(i int) int {
+		if cands != nil {
+			return cands[i]
+		}
+		return i
+	}
+	type hit struct{ idx, score int }
+	parts := 1
+	if n >= 8192 {
+		parts = min(runtime.GOMAXPROCS(0), 8)
+	}
+	results := make([][]hit, parts)
+	var wg sync.WaitGroup
+	chunk := (n + parts - 1) / parts
+	for pi := 0; pi < parts; pi++ {
+		lo, hi := pi*chunk, min((pi+1)*chunk, n)
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func(pi, lo, hi int) {
+			defer wg.Done()
+			src := labelSource{labels: labels, idx: idx, lo: lo, n: hi - lo}
+			ms := fuzzy.FindFromNoSort(q, src)
+			out := make([]hit, len(ms))
+			for i, m := range ms {
+				out[i] = hit{idx: idx(lo + m.Index), score: m.Score}
+			}
+			results[pi] = out
+		}(pi, lo, hi)
+	}
+	wg.Wait()
+	var all []hit
+	for _, r := range results {
+		all = append(all, r...)
+	}
+	// Counting sort by score: linear, stable, and scores span a small range.
+	if len(all) == 0 {
+		return []int{}
+	}
+	lo, hi := all[0].score, all[0].score
+	for _, h := range all {
+		lo, hi = min(lo, h.score), max(hi, h.score)
+	}
+	out := make([]int, len(all))
+	if hi-lo > 1<<16 {
+		sort.SliceStable(all, func(i, j int) bool { return all[i].score > all[j].score })
+		for i, h := range all {
+			out[i] = h.idx
+		}
+		return out
+	}
+	count := make([]int, hi-lo+2)
+	for _, h := range all {
+		count[hi-h.score+1]++
+	}
+	for i := 1; i < len(count); i++ {
+		count[i] += count[i-1]
+	}
+	for _, h := range all {
+		out[count[hi-h.score]] = h.idx
+		count[hi-h.score]++
+	}
+	return out
+}
+
+type labelSource struct {
+	labels []string
+	idx    func(int) int
+	lo, n  int
+}
+
+func (s labelSource) String(i int) string { return s.labels[s.idx(s.lo+i)] }
+func (s labelSource) Len() int            { return s.n }
+
+// selected returns the picked people in list order.
+func (p *picker) selected() []models.User {
+	var out []models.User
+	for i, ok := range p.chosen {
+		if ok {
+			out = append(out, p.users[i])
+		}
+	}
+	return out
+}
+
+func (p *picker) listHeight() int { return max(p.h-5, 1) }
+
+// update handles a key. done is true when the picker closes; picked holds the
+// selection when the person continued rather than cancelled.
+func (p *picker) update(msg tea.KeyMsg) (done bool, picked []models.User, cmd tea.Cmd) {
+	switch {
+	case key.Matches(msg, p.keys.Cancel):
+		return true, nil, nil
+	case key.Matches(msg, p.keys.Continue):
+		if p.nSel == 0 {
+			p.err = "Select at least one person with space."
+			return false, nil, nil
+		}
+		return true, p.selected(), nil
+	case key.Matches(msg, p.keys.Toggle):
+		if len(p.matches) > 0 {
+			i := p.matches[p.cursor]
+			p.chosen[i] = !p.chosen[i]
+			if p.chosen[i] {
+				p.nSel++
+			} else {
+				p.nSel--
+			}
+			p.err = ""
+		}
+		return false, nil, nil
+	case key.Matches(msg, p.keys.Up):
+		p.cursor = clamp(p.cursor-1, 0, max(len(p.matches)-1, 0))
+		return false, nil, nil
+	case key.Matches(msg, p.keys.Down):
+		p.cursor = clamp(p.cursor+1, 0, max(len(p.matches)-1, 0))
+		return false, nil, nil
+	case key.Matches(msg, p.keys.PageUp):
+		p.cursor = clamp(p.cursor-p.listHeight(), 0, max(len(p.matches)-1, 0))
+		return false, nil, nil
+	case key.Matches(msg, p.keys.PageDown):
+		p.cursor = clamp(p.cursor+p.listHeight(), 0, max(len(p.matches)-1, 0))
+		return false, nil, nil
+	}
+	p.input, cmd = p.input.Update(msg)
+	sanitizeInput(&p.input)
+	if !p.loading {
+		p.filter(strings.ToLower(strings.TrimSpace(p.input.Value())))
+	}
+	return false, nil, cmd
+}
+
+func (p *picker) view() string {
+	st := p.st
+	lines := []string{
+		st.Title.Render("Assign Token To User") + st.Subtle.Render("  users and admins · space selects · enter continues"),
+		p.input.View(),
+	}
+	switch {
+	case p.loading:
+		lines = append(lines, "", st.Subtle.Render("Loading people…"))
+		return strings.Join(lines, "\n")
+	case len(p.users) == 0:
+		lines = append(lines, "", st.Empty.Render("Nobody to assign to yet — add users or admins on the Users page."))
+		return strings.Join(lines, "\n")
+	}
+	info := fmt.Sprintf("%d selected · %d of %d match", p.nSel, len(p.matches), len(p.users))
+	if p.err != "" {
+		info += " · " + st.Error.Render(p.err)
+	}
+	lines = append(lines, st.Subtle.Render(info))
+	if len(p.matches) == 0 {
+		lines = append(lines, "", st.Empty.Render("No one matches — backspace to widen the search."))
+		return strings.Join(lines, "\n")
+	}
+	h := p.listHeight()
+	p.offset = scrollOffset(p.cursor, p.offset, h, len(p.matches))
+	nameW := clamp((p.w-12)/2, 10, 40)
+	emailW := max(p.w-12-nameW-8, 10)
+	for i := p.offset; i < len(p.matches) && i < p.offset+h; i++ {
+		u := p.users[p.matches[i]]
+		box := "[ ]"
+		if p.chosen[p.matches[i]] {
+			box = "[x]"
+		}
+		row := box + " " + fit(clean(u.Name), nameW) + "  " + fit(clean(u.Email), emailW) + "  " + fit(string(u.Role), 5)
+		if i == p.cursor {
+			lines = append(lines, st.Key.Render("›")+" "+st.RowSel.Render(row))
+		} else if p.chosen[p.matches[i]] {
+			lines = append(lines, "  "+st.OK.Render(row))
+		} else {
+			lines = append(lines, "  "+row)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (p *picker) helpKeys() []key.Binding {
+	return []key.Binding{p.keys.Toggle, p.keys.Continue, p.keys.Up, p.keys.Down, p.keys.Cancel}
+}
