@@ -55,7 +55,6 @@ type jsonArray struct {
 	w     io.Writer
 	n     int
 	enc   *json.Encoder
-	begun bool
 }
 
 func newJSONArray(w io.Writer) *jsonArray { return &jsonArray{w: w, enc: json.NewEncoder(w)} }

@@ -9,10 +9,6 @@ import (
 // TestPermissionMatrix walks every action × actor role × relation × target role
 // and compares Authorize with SPEC §1 written out independently below.
 func TestPermissionMatrix(t *testing.T) {
-	type key struct {
-		act Action
-		rel Relation
-	}
 	// spec answers from SPEC §1's table, independent of Matrix.
 	spec := func(act Action, actor Role, rel Relation, target Role) bool {
 		holder := actor == RoleOwner || actor == RoleAdmin || actor == RoleUser

@@ -39,10 +39,15 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 			}
 		}
 		c := tx.Bucket(bucketAudit).Cursor()
-		k, v := c.Last()
+		var k, v []byte
 		if q.Before > 0 {
-			k, v = c.Seek(u64(q.Before))
-			k, v = c.Prev()
+			if sk, _ := c.Seek(u64(q.Before)); sk == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		} else {
+			k, v = c.Last()
 		}
 		for ; k != nil && len(out) < q.Limit; k, v = c.Prev() {
 			e, err := decodeAudit(v)

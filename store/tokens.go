@@ -483,8 +483,7 @@ func eachInOrder(b *bolt.Bucket, q TokenQuery, fn func(k, v []byte) error) error
 	case q.Oldest:
 		k, v = c.First()
 	case q.After != "":
-		k, v = c.Seek([]byte(q.After))
-		if k == nil {
+		if sk, _ := c.Seek([]byte(q.After)); sk == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
