@@ -1,0 +1,262 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+)
+
+// exchangeFailure says why an exchange failed, so each endpoint can answer in
+// its own dialect (the original product's meta body, or RFC 6749 §5.2).
+type exchangeFailure int
+
+const (
+	exchangeOK exchangeFailure = iota
+	exchangeLimited
+	exchangeInvalid
+	exchangeBroken
+)
+
+// exchange checks a refresh token and mints an access token for it. The store
+// records the use (time and client address, coalesced in memory) and audits a
+// rotated secret replayed after its grace period.
+func (srv *Server) exchange(r *http.Request, secret string) (minted, exchangeFailure, time.Duration) {
+	ip := clientIP(r)
+	key := limitKey(ip)
+	if wait, blocked := srv.limit.blocked(key); blocked {
+		srv.metrics.exchanges.WithLabelValues(resultRateLimited).Inc()
+		return minted{}, exchangeLimited, wait
+	}
+	p, err := srv.store.Exchange(secret, ip)
+	if err != nil {
+		srv.limit.fail(key)
+		srv.metrics.authFailures.Inc()
+		srv.metrics.exchanges.WithLabelValues(resultInvalid).Inc()
+		return minted{}, exchangeInvalid, 0
+	}
+	m, err := srv.keys.mint(p)
+	if err != nil {
+		srv.log.Error("mint access token", "token_id", p.Token.ID, "err", err)
+		srv.metrics.exchanges.WithLabelValues(resultError).Inc()
+		return minted{}, exchangeBroken, 0
+	}
+	srv.metrics.exchanges.WithLabelValues(resultOK).Inc()
+	return m, exchangeOK, 0
+}
+
+// accessTokenData is the original product's exchange answer, field for field:
+// clients already parse it, so names and Unix-second integer times must stay.
+type accessTokenData struct {
+	AccessToken  string `json:"access_token"`
+	ExpiresAt    int64  `json:"expires_at"`
+	IssuedAt     int64  `json:"issued_at"`
+	RefreshToken string `json:"refresh_token"`
+	Type         string `json:"type"`
+}
+
+// handleAccessToken is GET /oauth/access-token with X-Refresh-Token. The
+// answer echoes the refresh token, as the original product does; it goes back
+// only to whoever presented it, on a no-store response.
+func (srv *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
+	secret := r.Header.Get("X-Refresh-Token")
+	m, fail, wait := srv.exchange(r, secret)
+	switch fail {
+	case exchangeLimited:
+		writeTooMany(w, wait)
+		return
+	case exchangeInvalid:
+		writeUnauthorized(w)
+		return
+	case exchangeBroken:
+		writeError(w, http.StatusInternalServerError, "internal error; the server log has details")
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, map[string]accessTokenData{"data": {
+		AccessToken:  m.token,
+		ExpiresAt:    m.expires.Unix(),
+		IssuedAt:     m.issuedAt.Unix(),
+		RefreshToken: secret,
+		Type:         "Bearer",
+	}})
+}
+
+// tokenResponse is RFC 6749 §5.1. No refresh_token is returned: the refresh
+// token is not rotated by use, and OAuth clients (golang.org/x/oauth2
+// included) keep the one they have.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// handleToken is POST /oauth/token, the RFC 6749 §6 refresh grant. Client
+// credentials, if a library sends them, are ignored: keydesk has no clients,
+// only people's refresh tokens.
+func (srv *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if status, err := parseForm(r); err != nil {
+		writeOAuthError(w, status, "invalid_request", err.Error())
+		return
+	}
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "refresh_token":
+	case "":
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+		return
+	default:
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "only grant_type=refresh_token is supported")
+		return
+	}
+	secret := r.PostForm.Get("refresh_token")
+	if secret == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+		return
+	}
+	m, fail, wait := srv.exchange(r, secret)
+	switch fail {
+	case exchangeLimited:
+		noStore(w)
+		writeTooMany(w, wait)
+		return
+	case exchangeInvalid:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked")
+		return
+	case exchangeBroken:
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: m.token,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(m.expires.Sub(m.issuedAt) / time.Second),
+	})
+}
+
+// handleRevoke is RFC 7009. Whoever holds a refresh token may revoke it, and
+// the answer is 200 whether or not the token existed, so the endpoint cannot
+// be used to test tokens. Access tokens are not revoked one by one (they are
+// checked against their refresh token on every use); presenting a valid one
+// gets unsupported_token_type, as §2.2.1 allows, so a client is not misled
+// into thinking it is dead.
+func (srv *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if status, err := parseForm(r); err != nil {
+		writeOAuthError(w, status, "invalid_request", err.Error())
+		return
+	}
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "token is required")
+		return
+	}
+	noStore(w)
+	if models.LooksLikeRefreshToken(tok) {
+		if err := srv.store.RevokeSecret(tok, via(r)); err != nil {
+			srv.log.Error("revoke by secret", "err", err)
+			writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation was not recorded; retry")
+			return
+		}
+	} else if _, err := srv.keys.verify(tok); err == nil {
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type",
+			"access tokens expire on their own; revoke the refresh token behind them")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// introspection is RFC 7662 §2.2's answer for an active token.
+type introspection struct {
+	Active    bool   `json:"active"`
+	TokenType string `json:"token_type"`
+	Sub       string `json:"sub"`
+	Username  string `json:"username"`
+	Role      string `json:"role"`
+	TokenID   string `json:"token_id"`
+	Iss       string `json:"iss"`
+	Iat       int64  `json:"iat,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Jti       string `json:"jti,omitempty"`
+}
+
+// inactive is exactly {"active":false}: RFC 7662 §2.2 says nothing more may be
+// told about a token that is unknown, expired or revoked.
+var inactive = struct {
+	Active bool `json:"active"`
+}{}
+
+// handleIntrospect is RFC 7662 for resource servers that need
+// revocation-exact answers. The caller presents an access token whose
+// effective role may read the audit log (owner, admin); the token asked about
+// may be a refresh token or an access token, and its role in the answer is
+// its effective role now.
+func (srv *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	caller, ok := srv.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if err := srv.store.As(caller, via(r)).AuthorizeIntrospection(); err != nil {
+		srv.storeError(w, r, err)
+		return
+	}
+	if status, err := parseForm(r); err != nil {
+		writeOAuthError(w, status, "invalid_request", err.Error())
+		return
+	}
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "token is required")
+		return
+	}
+	noStore(w)
+	var out introspection
+	if models.LooksLikeRefreshToken(tok) {
+		p, err := srv.store.Inspect(tok)
+		if err != nil {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		}
+		out = srv.describe(p, "refresh_token")
+		out.Iat = p.Token.CreatedAt.Unix()
+		if !p.Token.ExpiresAt.IsZero() {
+			out.Exp = p.Token.ExpiresAt.Unix()
+		}
+	} else {
+		c, err := srv.keys.verify(tok)
+		if err != nil {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		}
+		p, err := srv.store.CheckAccess(c.RTID, c.Subject)
+		if err != nil {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		}
+		out = srv.describe(p, "access_token")
+		out.Iat, out.Exp, out.Jti = c.IssuedAt.Unix(), c.ExpiresAt.Unix(), c.ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (srv *Server) describe(p store.Principal, typ string) introspection {
+	return introspection{Active: true, TokenType: typ, Sub: p.User.ID, Username: p.User.Email,
+		Role: string(p.Role), TokenID: p.Token.ID, Iss: srv.opts.Issuer}
+}
+
+// handleJWKS publishes the signing key for offline verification. Caching for
+// a few minutes is fine: the key changes only if secrets/ is replaced.
+func (srv *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, srv.keys.jwks())
+}
+
+// handleHealth answers liveness: the process serves and the store answers.
+func (srv *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if _, err := srv.store.Initialized(); err != nil {
+		srv.log.Error("health check", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "store unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,317 @@
+// Package api is keydesk's HTTP token service (SPEC §6): it exchanges refresh
+// tokens for short-lived EdDSA access tokens in the shape clients of the
+// original product already parse, speaks OAuth 2.0 (RFC 6749 refresh grant,
+// RFC 7009 revocation, RFC 7662 introspection) with JWKS for offline
+// verification, and serves role-restricted /v3 routes.
+//
+// Handlers decide nothing about permissions: every request is authenticated by
+// verifying the access token and asking store.CheckAccess, in memory, whether
+// the refresh token behind it is still active and with which role; what that
+// credential may do is then asked of store.Scoped. A revoke or a demotion
+// therefore applies to the very next request.
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/log"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+)
+
+// Options tune a Server. The zero value is what `keydesk serve` runs with.
+type Options struct {
+	// AccessTTL is the access tokens' lifetime (default 1h, `--access-ttl`).
+	AccessTTL time.Duration
+	// Issuer is the tokens' iss claim (default "keydesk").
+	Issuer string
+	// Registry receives the server's metrics. Nil gives the server a registry
+	// of its own (with Go and process metrics); the global default registry is
+	// never used implicitly, so many servers can live in one test binary.
+	Registry prometheus.Registerer
+	// Logger receives request and error logs; nil discards them. Secrets,
+	// tokens and their hashes are never logged.
+	Logger *log.Logger
+	// MaxAuthFailures is how many authentication failures one address may
+	// make per minute before it gets 429 (default 20; negative disables).
+	MaxAuthFailures int
+}
+
+// Server is the HTTP token service over one store.
+type Server struct {
+	store   *store.Store
+	opts    Options
+	log     *log.Logger
+	keys    *signer
+	limit   *failLimiter
+	metrics *metrics
+	handler http.Handler
+}
+
+// Request limits. Refresh tokens are 53 bytes and access tokens ~400, so these
+// leave ample room for real clients and none for abuse.
+const (
+	maxBodyBytes   = 64 << 10
+	maxHeaderBytes = 16 << 10
+)
+
+// New builds a server over s, loading (or creating on first use) the Ed25519
+// signing key in s.SecretsDir().
+func New(s *store.Store, opts Options) (*Server, error) {
+	if s == nil {
+		return nil, errors.New("api: no store")
+	}
+	if opts.AccessTTL <= 0 {
+		opts.AccessTTL = time.Hour
+	}
+	if opts.Issuer == "" {
+		opts.Issuer = "keydesk"
+	}
+	if opts.MaxAuthFailures == 0 {
+		opts.MaxAuthFailures = 20
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = log.New(io.Discard)
+	}
+	keys, err := newSigner(s.SecretsDir(), opts.Issuer, opts.AccessTTL, s.Now)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	srv := &Server{store: s, opts: opts, log: logger, keys: keys, metrics: m}
+	if opts.MaxAuthFailures > 0 {
+		srv.limit = newFailLimiter(opts.MaxAuthFailures, time.Minute, s.Now)
+	}
+	srv.handler = srv.routes()
+	return srv, nil
+}
+
+// Handler returns the service's handler, with panic recovery, metrics, request
+// logging and the body limit around every route.
+func (srv *Server) Handler() http.Handler { return srv.handler }
+
+// HTTPServer returns an *http.Server for addr with every limit set, so a slow
+// or hostile client cannot hold connections or memory: header and body read
+// timeouts, a write timeout, an idle timeout and a header size limit.
+func (srv *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           srv.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          srv.log.StandardLog(log.StandardLogOptions{ForceLevel: log.WarnLevel}),
+	}
+}
+
+func (srv *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	allowed := map[string][]string{} // path → methods, for 405 answers
+	handle := func(method, path string, h http.HandlerFunc) {
+		mux.HandleFunc(method+" "+path, h)
+		if !strings.Contains(path, "{") {
+			allowed[path] = append(allowed[path], method)
+		}
+	}
+	handle("GET", "/oauth/access-token", srv.handleAccessToken)
+	handle("GET", "/v3/oauth/access-token", srv.handleAccessToken)
+	handle("POST", "/oauth/token", srv.handleToken)
+	handle("POST", "/oauth/revoke", srv.handleRevoke)
+	handle("POST", "/oauth/introspect", srv.handleIntrospect)
+	handle("GET", "/.well-known/jwks.json", srv.handleJWKS)
+	handle("GET", "/v3/users/me", srv.authed(srv.handleMe))
+	handle("GET", "/v3/users", srv.authed(srv.handleListUsers))
+	handle("POST", "/v3/users", srv.authed(srv.handleAddUser))
+	handle("GET", "/v3/tokens", srv.authed(srv.handleListTokens))
+	handle("DELETE", "/v3/tokens/{id}", srv.authed(srv.handleRevokeToken))
+	handle("GET", "/healthz", srv.handleHealth)
+	mux.Handle("GET /metrics", srv.metrics.handler())
+	allowed["/metrics"] = []string{"GET"}
+	// Everything else gets a JSON error in the house shape rather than
+	// ServeMux's plain-text one: 405 with Allow for a known path, else 404.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if methods, ok := allowed[r.URL.Path]; ok {
+			if slices.Contains(methods, "GET") {
+				methods = append(methods, "HEAD")
+			}
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/v3/tokens/") {
+			w.Header().Set("Allow", "DELETE")
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such endpoint")
+	})
+	return srv.wrap(mux)
+}
+
+// statusWriter remembers the status for metrics and logs.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap is the outermost layer. Order matters: metrics and the log see the
+// final status, including the 500 that recovery writes for a panic.
+func (srv *Server) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		srv.metrics.inFlight.Inc()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				srv.log.Error("panic serving request", "route", r.Pattern, "panic", p)
+				if sw.status == 0 {
+					writeError(sw, http.StatusInternalServerError, "internal error; the server log has details")
+				}
+			}
+			srv.metrics.inFlight.Dec()
+			route := r.Pattern
+			if route == "" || route == "/" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			srv.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+			// Only the pattern is logged: query strings and headers may hold secrets.
+			srv.log.Debug("http", "route", route, "status", sw.status, "dur", d, "remote", clientIP(r))
+		}()
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// clientIP is the address the request came from, used as the "last used"
+// source and the rate-limit key. Forwarding headers are not trusted: anyone
+// can set them.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// via names the door for audit entries made on a request's behalf.
+func via(r *http.Request) string { return "http " + clientIP(r) }
+
+// authed wraps a handler that needs a caller: it authenticates first and
+// passes the principal on explicitly, never through the request context.
+func (srv *Server) authed(h func(http.ResponseWriter, *http.Request, store.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := srv.authenticate(w, r)
+		if !ok {
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// authenticate resolves the Bearer access token to a principal: signature
+// (EdDSA only), then store.CheckAccess for the refresh token and holder as they
+// are now. The principal's role is the one CheckAccess returns, never the
+// token's role claim, so a demotion applies on the next request. Every
+// failure gets the same 401 and counts against the address.
+func (srv *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Principal, bool) {
+	key := limitKey(clientIP(r))
+	if wait, blocked := srv.limit.blocked(key); blocked {
+		writeTooMany(w, wait)
+		return store.Principal{}, false
+	}
+	raw, ok := bearer(r)
+	if !ok {
+		srv.authFailed(w, key)
+		return store.Principal{}, false
+	}
+	c, err := srv.keys.verify(raw)
+	if err != nil {
+		srv.authFailed(w, key)
+		return store.Principal{}, false
+	}
+	p, err := srv.store.CheckAccess(c.RTID, c.Subject)
+	if err != nil {
+		srv.authFailed(w, key)
+		return store.Principal{}, false
+	}
+	return p, true
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(scheme):]), true
+}
+
+// authFailed answers 401 with one body for every kind of bad credential, so a
+// prober learns nothing about which tokens exist or were revoked.
+func (srv *Server) authFailed(w http.ResponseWriter, key string) {
+	srv.limit.fail(key)
+	srv.metrics.authFailures.Inc()
+	writeUnauthorized(w)
+}
+
+// storeError maps a store error to its status. Store errors are already
+// sanitized, user-facing sentences, so 4xx answers carry them as they are;
+// anything unexpected is logged and answered with a generic 500.
+func (srv *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, models.ErrUnauthenticated):
+		writeUnauthorized(w)
+		return
+	case errors.Is(err, models.ErrPermission):
+		status = http.StatusForbidden
+	case errors.Is(err, models.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, models.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, models.ErrConflict), errors.Is(err, models.ErrLimit),
+		errors.Is(err, models.ErrTokenInactive), errors.Is(err, models.ErrAlreadyRevealed):
+		status = http.StatusConflict
+	}
+	if status == http.StatusInternalServerError {
+		srv.log.Error("store call failed", "route", r.Pattern, "err", err)
+		writeError(w, status, "internal error; the server log has details")
+		return
+	}
+	writeError(w, status, err.Error())
+}

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+)
+
+// apiUser is a person as the API shows them. SSH keys are left out: they are
+// managed from the console and the CLI.
+type apiUser struct {
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	Email     string      `json:"email"`
+	Role      models.Role `json:"role"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+func toAPIUser(u models.User) apiUser {
+	return apiUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt}
+}
+
+// meData adds what the caller's credential may do: its effective role can be
+// lower than the person's role (SPEC §1, role-restricted tokens).
+type meData struct {
+	apiUser
+	Token meToken `json:"token"`
+}
+
+type meToken struct {
+	ID   string      `json:"id"`
+	Role models.Role `json:"role"`
+}
+
+func (srv *Server) handleMe(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	u, err := srv.store.As(p, via(r)).Profile()
+	if err != nil {
+		srv.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]meData{"data": {
+		apiUser: toAPIUser(u),
+		Token:   meToken{ID: p.Token.ID, Role: p.Role},
+	}})
+}
+
+func (srv *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	users, err := srv.store.As(p, via(r)).ListUsers()
+	if err != nil {
+		srv.storeError(w, r, err)
+		return
+	}
+	out := make([]apiUser, 0, len(users))
+	for _, u := range users {
+		out = append(out, toAPIUser(u))
+	}
+	writeJSON(w, http.StatusOK, map[string][]apiUser{"data": out})
+}
+
+// newUserRequest is POST /v3/users's body.
+type newUserRequest struct {
+	Name  string   `json:"name"`
+	Email string   `json:"email"`
+	Role  string   `json:"role"`
+	Keys  []string `json:"keys"`
+}
+
+func (srv *Server) handleAddUser(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var req newUserRequest
+	if status, err := decodeJSON(r, &req); err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	role, err := models.ParseRole(req.Role)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	u, err := srv.store.As(p, via(r)).AddUser(store.NewUser{Name: req.Name, Email: req.Email, Role: role, Keys: req.Keys})
+	if err != nil {
+		srv.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]apiUser{"data": toAPIUser(u)})
+}
+
+// decodeJSON reads one JSON object, refusing unknown fields (a typo such as
+// "rol" must not silently add a user with a default role) and trailing data.
+func decodeJSON(r *http.Request, v any) (int, error) {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return http.StatusRequestEntityTooLarge, errors.New("request body too large")
+		case errors.Is(err, io.EOF):
+			return http.StatusBadRequest, errors.New("request body is empty; send a JSON object")
+		}
+		return http.StatusBadRequest, fmt.Errorf("request body is not the expected JSON object: %s", models.SanitizeLine(err.Error()))
+	}
+	if dec.More() {
+		return http.StatusBadRequest, errors.New("request body holds more than one JSON value")
+	}
+	return 0, nil
+}
+
+// Token listings are paged so that an organization with many tokens never
+// builds one huge answer.
+const (
+	defaultTokenPage = 100
+	maxTokenPage     = 1000
+)
+
+type tokenList struct {
+	Data []store.TokenView `json:"data"`
+	// Next is the cursor for ?after= to fetch the following page.
+	Next string `json:"next,omitempty"`
+}
+
+// handleListTokens lists the caller's own tokens, or with ?all=true every
+// token of the organization (owner only). Metadata only: secrets are never
+// stored in a readable form, so they cannot appear here.
+func (srv *Server) handleListTokens(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	q := r.URL.Query()
+	tq := store.TokenQuery{Limit: defaultTokenPage, After: q.Get("after"), Filter: q.Get("filter")}
+	if s := q.Get("all"); s != "" {
+		all, err := strconv.ParseBool(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "all must be true or false")
+			return
+		}
+		tq.All = all
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxTokenPage {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", maxTokenPage))
+			return
+		}
+		tq.Limit = n
+	}
+	page, err := srv.store.As(p, via(r)).ListTokens(tq)
+	if err != nil {
+		srv.storeError(w, r, err)
+		return
+	}
+	if page.Tokens == nil {
+		page.Tokens = []store.TokenView{}
+	}
+	writeJSON(w, http.StatusOK, tokenList{Data: page.Tokens, Next: page.Next})
+}
+
+type revokedToken struct {
+	models.Token
+	Status models.TokenStatus `json:"status"`
+	Masked string             `json:"masked"`
+}
+
+// handleRevokeToken revokes one of the caller's tokens, or anyone's for an
+// owner-level credential. Access tokens minted from it fail from the next
+// request on.
+func (srv *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	tok, err := srv.store.As(p, via(r)).RevokeToken(r.PathValue("id"))
+	if err != nil {
+		srv.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]revokedToken{"data": {
+		Token: tok, Status: tok.Status(srv.store.Now()), Masked: tok.Masked(),
+	}})
+}
