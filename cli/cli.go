@@ -128,7 +128,7 @@ func newRoot(g *Globals, ext []Extension) *cobra.Command {
 		root.PersistentFlags().StringVar(&g.DataDir, "data", "", "data directory (env KEYDESK_DATA; default $XDG_DATA_HOME/keydesk)")
 		root.PersistentFlags().StringVar(&g.As, "as", "", "act as this user's email (default: the owner)")
 		root.RunE = func(cmd *cobra.Command, _ []string) error { return runConsole(g) }
-		root.AddCommand(initCmd(g), demoCmd(g))
+		root.AddCommand(initCmd(g), demoCmd(g), checkCmd(g))
 		for _, e := range ext {
 			root.AddCommand(e(g))
 		}

@@ -165,3 +165,38 @@ func initCmd(g *Globals) *cobra.Command {
 	_ = cmd.MarkFlagRequired("owner-email")
 	return cmd
 }
+
+func checkCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "check", Short: "Verify the database: pages, indexes, holders, audit order (exit 1 on problems)", Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.Store()
+			if err != nil {
+				return err
+			}
+			problems, err := s.Check()
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				if problems == nil {
+					problems = []string{}
+				}
+				if err := writeJSON(cmd.OutOrStdout(), map[string]any{"ok": len(problems) == 0, "problems": problems}); err != nil {
+					return err
+				}
+			} else {
+				for _, p := range problems {
+					fmt.Fprintln(cmd.OutOrStdout(), models.SanitizeLine(p))
+				}
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("%d problems found in %s", len(problems), s.Dir())
+			}
+			if !g.JSON {
+				fmt.Fprintln(cmd.OutOrStdout(), "ok: database, indexes and audit log agree")
+			}
+			return nil
+		},
+	}
+}
