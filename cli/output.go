@@ -52,9 +52,9 @@ func stamp(t time.Time) string {
 
 // jsonArray streams a JSON array element by element.
 type jsonArray struct {
-	w     io.Writer
-	n     int
-	enc   *json.Encoder
+	w   io.Writer
+	n   int
+	enc *json.Encoder
 }
 
 func newJSONArray(w io.Writer) *jsonArray { return &jsonArray{w: w, enc: json.NewEncoder(w)} }
