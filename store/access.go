@@ -17,8 +17,11 @@ type Principal struct {
 	Role  models.Role
 }
 
-// Actor returns the principal as an Actor for store calls made on its behalf.
-func (p Principal) Actor(via string) Actor { return Actor{UserID: p.User.ID, Via: via} }
+// Actor returns the principal as an Actor for store calls made on its behalf,
+// capped at the role the token was created with.
+func (p Principal) Actor(via string) Actor {
+	return Actor{UserID: p.User.ID, Via: via, Cap: p.Token.Role}
+}
 
 // accessCache answers "is this refresh token still good, and what role may it
 // act with?" from memory on every API request. Entries are filled lazily from

@@ -85,6 +85,10 @@ type Store struct {
 type Actor struct {
 	UserID string
 	Via    string
+	// Cap, when set, bounds the actor's role: a request made with a refresh
+	// token acts with the lower of the holder's current role and the role the
+	// token was created with (SPEC §1, "role restricted").
+	Cap models.Role
 }
 
 // Open opens (creating if needed) the organization in dir. A database held by

@@ -607,3 +607,30 @@ func mustCreateSpec(t testing.TB, s *store.Store, a store.Actor, spec store.Toke
 	}
 	return tok, sec
 }
+
+// TestActorCapLimitsRole: a request made with a token created as "user" acts
+// as a user even after its holder is promoted to admin.
+func TestActorCapLimitsRole(t *testing.T) {
+	o := newOrg(t)
+	_, sec := mustCreate(t, o.s, o.userA, "old")
+	if _, err := o.s.SetRole(o.ownerA, o.user.Email, models.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	p, err := o.s.Exchange(sec, "x")
+	if err != nil || p.Role != models.RoleUser {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if _, err := o.s.ListUsers(p.Actor("http")); !errors.Is(err, models.ErrPermission) {
+		t.Fatalf("capped actor listed users: %v", err)
+	}
+	if _, err := o.s.ListUsers(o.userA); err != nil {
+		t.Fatalf("the promoted person, uncapped, cannot list users: %v", err)
+	}
+	tok, _, err := o.s.CreateToken(p.Actor("http"), store.TokenSpec{Name: "via api"})
+	if err != nil || tok.Role != models.RoleUser {
+		t.Fatalf("token made by a capped actor: %+v %v", tok, err)
+	}
+	if u, _ := o.s.User(o.user.Email); u.Role != models.RoleAdmin {
+		t.Fatalf("cap leaked into the stored role: %s", u.Role)
+	}
+}

@@ -66,6 +66,9 @@ func (t *txn) actor(a Actor) (models.User, error) {
 	if err != nil || u.Removed {
 		return models.User{}, fmt.Errorf("%w: your account no longer exists", models.ErrPermission)
 	}
+	if a.Cap != "" {
+		u.Role = models.Lower(u.Role, a.Cap)
+	}
 	return u, nil
 }
 
