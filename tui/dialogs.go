@@ -122,6 +122,8 @@ type field struct {
 	input   textinput.Model
 	choices []string
 	choice  int
+	// vertical draws the choices one per line, for long options such as keys.
+	vertical bool
 }
 
 func textField(label, hint, placeholder string, limit int) field {
@@ -248,7 +250,11 @@ func (f *form) view(st Styles, width int) string {
 					opts[j] = st.Subtle.Render(" " + c + " ")
 				}
 			}
-			val = strings.Join(opts, "")
+			if fl.vertical {
+				val = strings.Join(opts, "\n"+strings.Repeat(" ", lw+4))
+			} else {
+				val = strings.Join(opts, "")
+			}
 		} else {
 			fl.input.Width = max(w-lw-6, 8)
 			val = fl.input.View()
