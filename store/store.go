@@ -137,6 +137,9 @@ func Open(dir string, opts Options) (*Store, error) {
 
 // prepare creates the buckets once and checks the schema version.
 func (s *Store) prepare() error {
+	if err := s.migrate(); err != nil { // older files: backup, then upgrade (migrate.go)
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
