@@ -3,7 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 
+	"github.com/keydesk/keydesk/demo"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/tui"
 	"github.com/keydesk/keydesk/tui/firstrun"
@@ -44,6 +46,46 @@ func runConsole(g *Globals) error {
 }
 
 func demoCmd(g *Globals) *cobra.Command {
-	return &cobra.Command{Use: "demo", Short: "Seed a demo organization and open the console", Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return errors.New("demo is not built yet") }}
+	var seedOnly bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Seed a demo organization (in a temporary directory unless --data) and open the console",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir := g.DataDir
+			if dir == "" {
+				tmp, err := os.MkdirTemp("", "keydesk-demo-")
+				if err != nil {
+					return err
+				}
+				if !seedOnly {
+					defer os.RemoveAll(tmp)
+				}
+				dir = tmp
+			}
+			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+				return fmt.Errorf("%w: %s is not empty; the demo seeds a fresh directory (omit --data for a temporary one)", models.ErrConflict, dir)
+			}
+			owner, err := demo.Seed(dir)
+			if err != nil {
+				return fmt.Errorf("seed demo: %w", err)
+			}
+			g.DataDir = dir
+			if seedOnly {
+				fmt.Fprintf(cmd.OutOrStdout(), "Seeded a demo organization in %s (owner %s).\n", dir, owner)
+				return nil
+			}
+			s, err := g.Store()
+			if err != nil {
+				return err
+			}
+			u, err := s.User(owner)
+			if err != nil {
+				return err
+			}
+			return tui.Run(tui.Options{Backend: s, UserID: u.ID, Via: "console"})
+		},
+	}
+	cmd.Flags().BoolVar(&seedOnly, "seed-only", false, "seed and print the directory instead of opening the console (for scripts and tapes)")
+	return cmd
 }
