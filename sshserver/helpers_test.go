@@ -24,9 +24,9 @@ import (
 // org is an organization on a real store in t.TempDir(): an owner and a user,
 // each with their own SSH key.
 type org struct {
-	dir              string
-	s                *store.Store
-	owner, user      models.User
+	dir               string
+	s                 *store.Store
+	owner, user       models.User
 	ownerKey, userKey gossh.Signer
 }
 

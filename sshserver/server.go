@@ -72,8 +72,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	closing  bool
+	active   int           // sessions running
+	drained  chan struct{} // closed when active reaches 0 during shutdown
 	consoles map[*console]struct{}
-	windows  map[ssh.Session]*windowBox
+	windows  map[ssh.Context]*windowBox // per session channel, see window.go
 	ln       net.Listener
 }
 
@@ -129,7 +131,7 @@ func New(opts Options) (*Server, error) {
 		refused:  newRefusalLimiter(time.Minute, 60),
 		rate:     newSessionLimiter(opts.SessionsPerMin),
 		consoles: map[*console]struct{}{},
-		windows:  map[ssh.Session]*windowBox{},
+		windows:  map[ssh.Context]*windowBox{},
 	}
 	srv, err := wish.NewServer(
 		wish.WithAddress(opts.Addr),
@@ -145,7 +147,7 @@ func New(opts Options) (*Server, error) {
 			srv.ConnCallback = s.connCallback
 			// Every session channel goes through our request filter first:
 			// see window.go for the bug it works around.
-			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": sessionChannelHandler}
+			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannelHandler}
 			return nil
 		},
 		// Composed first to last: the last listed runs first.
@@ -156,7 +158,7 @@ func New(opts Options) (*Server, error) {
 			s.limitMiddleware,   // sessions per address per minute; refuse while closing
 			s.loggingMiddleware, // one line per session, no secrets
 			s.recoverMiddleware, // a panic ends one session, never the server
-			s.windowMiddleware,  // drain window changes before anything can return early
+			s.trackMiddleware,   // count sessions so Shutdown knows when they are done
 		),
 	)
 	if err != nil {
@@ -222,8 +224,8 @@ func (s *Server) Serve() error {
 }
 
 // Shutdown stops accepting connections, says goodbye to every open console,
-// lets running commands finish and waits for connections to end until ctx is
-// done; then it closes whatever is left.
+// lets running commands finish until ctx is done, then closes every
+// connection, including ones a client keeps open with no session in them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -231,23 +233,53 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.consoles {
 		consoles = append(consoles, c)
 	}
+	var drained chan struct{}
+	if s.active > 0 {
+		drained = make(chan struct{})
+		s.drained = drained
+	}
 	s.mu.Unlock()
+
+	// An already-cancelled context makes charmbracelet/ssh close its
+	// listeners and return at once instead of waiting for clients to hang up.
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.ssh.Shutdown(now)
+
 	for _, c := range consoles {
 		c.stop()
 	}
-	err := s.ssh.Shutdown(ctx)
-	if err != nil {
-		// Deadline: cut the rest off rather than hang the process.
-		_ = s.ssh.Close()
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			s.log.Warn("shutdown deadline reached; closed remaining connections")
-			return nil
+	var err error
+	if drained != nil {
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			s.log.Warn("shutdown deadline reached; closing sessions still running")
+			err = nil
 		}
 	}
-	if errors.Is(err, ssh.ErrServerClosed) {
-		return nil
+	if cerr := s.ssh.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
 	}
 	return err
+}
+
+// sessionStarted and sessionEnded count running sessions so Shutdown knows
+// when the last one has ended.
+func (s *Server) sessionStarted() {
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+}
+
+func (s *Server) sessionEnded() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.active == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
 }
 
 func (s *Server) isClosing() bool {

@@ -1,6 +1,8 @@
 package sshserver
 
 import (
+	"encoding/binary"
+
 	"github.com/charmbracelet/ssh"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -36,65 +38,72 @@ func clamp(n int) int {
 // request loop has seen "shell" or "exec". So a client that resizes between
 // pty-req and shell (tmux, a tiling window manager, a scripted client) wedges
 // the session forever: the loop waits on the channel, the shell request waits
-// on the loop.
+// on the loop. The same code also writes the session's Pty().Window without a
+// lock while handlers read it: a data race on every resize.
 //
-// keydesk is immune by two parts:
+// keydesk therefore never lets a window-change request reach that loop.
+// sessionChannelHandler filters each session channel's requests: window
+// changes are answered here and land in the channel's own coalescing mailbox
+// (windowBox); everything else passes through in order. The loop only ever
+// sees the pty-req's size, which fits its one slot.
 //
-//  1. sessionChannelHandler filters a session's requests before the
-//     charmbracelet loop sees them. Window changes that arrive before the
-//     session starts are answered here and coalesced into the latest one,
-//     which is passed on just after the shell/exec request, when a handler
-//     exists to read it.
-//  2. windowMiddleware, the first code every session runs, drains the
-//     session's window channel into a coalescing mailbox for as long as the
-//     channel lives. The request loop therefore never blocks on a resize,
-//     even when the session ends early (refused key, rate limit) or runs a
-//     command that never looks at its size.
+// The mailbox reaches the session's handler through the session's context:
+// each channel runs with its own channelContext (the connection's context
+// under a new identity), and the server keeps a map from that identity to the
+// mailbox for as long as the channel lives.
 
-// sessionChannelHandler is charmbracelet/ssh's default session handler fed
-// through requestFilter.
-func sessionChannelHandler(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
-	ssh.DefaultSessionHandler(srv, conn, filteredChannel{newChan}, ctx)
+// channelContext is the connection's ssh.Context with an identity of its own
+// per session channel.
+type channelContext struct{ ssh.Context }
+
+// sessionChannelHandler runs charmbracelet/ssh's session handler with window
+// changes diverted into a mailbox.
+func (s *Server) sessionChannelHandler(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
+	chCtx := &channelContext{Context: ctx}
+	box := newWindowBox()
+	s.mu.Lock()
+	s.windows[chCtx] = box
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.windows, chCtx)
+		s.mu.Unlock()
+	}()
+	// Returns when the channel's requests end, i.e. the channel is closed.
+	ssh.DefaultSessionHandler(srv, conn, filteredChannel{NewChannel: newChan, box: box}, chCtx)
 }
 
-type filteredChannel struct{ gossh.NewChannel }
+type filteredChannel struct {
+	gossh.NewChannel
+	box *windowBox
+}
 
 func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
 	ch, reqs, err := c.NewChannel.Accept()
 	if err != nil {
 		return ch, reqs, err
 	}
-	return ch, filterRequests(reqs), nil
+	return ch, filterRequests(reqs, c.box), nil
 }
 
-// filterRequests passes requests through in order, except window changes
-// received before the session started: those are answered at once and only
-// the latest is forwarded, right after the request that starts the session.
-func filterRequests(in <-chan *gossh.Request) <-chan *gossh.Request {
+// filterRequests passes requests through in order, except window changes,
+// which it answers itself and posts to box. It never blocks on a resize.
+func filterRequests(in <-chan *gossh.Request, box *windowBox) <-chan *gossh.Request {
 	out := make(chan *gossh.Request)
 	go func() {
 		defer close(out)
-		started := false
-		var pending *gossh.Request
+		pty := false
 		for req := range in {
-			switch {
-			case req.Type == "window-change" && !started:
-				if len(req.Payload) < 16 {
-					_ = req.Reply(false, nil)
-					continue
+			switch req.Type {
+			case "pty-req":
+				pty = true
+			case "window-change":
+				w, ok := parseWindowChange(req.Payload)
+				ok = ok && pty
+				if ok {
+					box.put(w)
 				}
-				_ = req.Reply(true, nil)
-				// A request without want-reply needs no channel to answer on,
-				// so this copy is safe to hand to the session's loop later.
-				pending = &gossh.Request{Type: req.Type, Payload: req.Payload}
-				continue
-			case req.Type == "shell" || req.Type == "exec" || req.Type == "subsystem":
-				out <- req
-				started = true
-				if pending != nil {
-					out <- pending
-					pending = nil
-				}
+				_ = req.Reply(ok, nil)
 				continue
 			}
 			out <- req
@@ -103,15 +112,26 @@ func filterRequests(in <-chan *gossh.Request) <-chan *gossh.Request {
 	return out
 }
 
+// parseWindowChange reads columns and rows from a window-change body
+// (RFC 4254 §6.7); the pixel sizes are ignored.
+func parseWindowChange(p []byte) (ssh.Window, bool) {
+	if len(p) < 16 {
+		return ssh.Window{}, false
+	}
+	cols := binary.BigEndian.Uint32(p[0:4])
+	rows := binary.BigEndian.Uint32(p[4:8])
+	return ssh.Window{Width: int(min(cols, 1<<20)), Height: int(min(rows, 1<<20))}, true
+}
+
 // windowBox holds the latest window size not yet consumed: a resize storm
-// collapses to the size that matters, and a writer never waits.
+// collapses to the size that matters, and the writer never waits.
 type windowBox struct {
 	ch chan ssh.Window
 }
 
 func newWindowBox() *windowBox { return &windowBox{ch: make(chan ssh.Window, 1)} }
 
-// put replaces any unread size with w. Only the drain goroutine calls it.
+// put replaces any unread size with w. Only the channel's filter calls it.
 func (b *windowBox) put(w ssh.Window) {
 	w = clampWindow(w)
 	for {
@@ -127,40 +147,22 @@ func (b *windowBox) put(w ssh.Window) {
 	}
 }
 
-// C delivers window sizes, latest first-come.
+// C delivers window sizes, latest only.
 func (b *windowBox) C() <-chan ssh.Window { return b.ch }
 
-// windowMiddleware starts draining the session's window channel before any
-// other middleware may return. The drain ends when charmbracelet/ssh closes
-// the channel, which it does when the session's requests end.
-func (s *Server) windowMiddleware(next ssh.Handler) ssh.Handler {
-	return func(sess ssh.Session) {
-		_, winch, ok := sess.Pty()
-		if !ok || winch == nil {
-			next(sess)
-			return
-		}
-		box := newWindowBox()
-		go func() {
-			for w := range winch {
-				box.put(w)
-			}
-		}()
-		s.mu.Lock()
-		s.windows[sess] = box
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			delete(s.windows, sess)
-			s.mu.Unlock()
-		}()
-		next(sess)
-	}
-}
-
-// windowsOf returns the session's window mailbox, or nil without a PTY.
+// windowsOf returns the mailbox of the channel sess runs on.
 func (s *Server) windowsOf(sess ssh.Session) *windowBox {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.windows[sess]
+	return s.windows[sess.Context()]
+}
+
+// trackMiddleware counts running sessions for Shutdown. It is outermost so
+// every session, however it ends, is counted out.
+func (s *Server) trackMiddleware(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		s.sessionStarted()
+		defer s.sessionEnded()
+		next(sess)
+	}
 }
