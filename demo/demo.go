@@ -92,6 +92,7 @@ func (d *seeder) create(u models.User, name string, exp time.Duration) (models.T
 	if d.err != nil {
 		return models.Token{}, ""
 	}
+	nextMilli()
 	t, secret, err := d.s.CreateToken(d.act(u), store.TokenSpec{Name: name, Expires: exp})
 	d.fail(err)
 	return t, secret
@@ -134,14 +135,13 @@ func (d *seeder) run(at func(days float64)) {
 	at(-99)
 	d.use(ci, "198.51.100.23")
 
-	// Active and in use.
+	// Active and in use (its last use is recorded near the end).
 	at(-60)
 	_, rep := d.create(diego, "reporting", 0)
-	at(-2)
-	d.use(rep, "203.0.113.7")
 
 	// Assigned: Priya revealed hers, Tom's still awaits reveal.
 	at(-40)
+	nextMilli()
 	toks, err := d.s.AssignTokens(d.act(owner), []string{priya.ID, tom.ID}, store.TokenSpec{Name: "pagerduty sync", Expires: 365 * day})
 	d.fail(err)
 	at(-39)
@@ -152,19 +152,24 @@ func (d *seeder) run(at func(days float64)) {
 		d.use(secret, "10.20.0.4")
 	}
 
-	// Revoked by the owner after the laptop it lived on went missing.
+	// Revoked later by the owner, after the laptop it lived on went missing.
 	at(-30)
 	lap, _ := d.create(diego, "laptop script", 0)
+
+	// Expiring soon: the owner's banner shows it.
+	at(-25)
+	_, bk := d.create(owner, "backup job", 30*day)
+
+	// Rotated later: the old secret was replaced; the new one is active.
+	at(-20)
+	bot, botSecret := d.create(maya, "deploy bot", 90*day)
+	d.use(botSecret, "192.0.2.44")
+
 	at(-10)
 	if d.err == nil {
 		_, err = d.s.RevokeToken(d.act(owner), lap.ID)
 		d.fail(err)
 	}
-
-	// Rotated: the old secret was replaced; the new one is active.
-	at(-20)
-	bot, botSecret := d.create(maya, "deploy bot", 90*day)
-	d.use(botSecret, "192.0.2.44")
 	at(-5)
 	if d.err == nil {
 		_, newSecret, err := d.s.RotateToken(d.act(maya), bot.ID)
@@ -172,12 +177,6 @@ func (d *seeder) run(at func(days float64)) {
 		at(-4.9)
 		d.use(newSecret, "192.0.2.44")
 	}
-
-	// Expiring soon: the owner's banner shows it.
-	at(-25)
-	_, bk := d.create(owner, "backup job", 30*day)
-	at(-1)
-	d.use(bk, "10.0.0.5")
 
 	// Recent people changes for the audit log.
 	at(-3)
@@ -187,8 +186,21 @@ func (d *seeder) run(at func(days float64)) {
 		_, err = d.s.SetRole(d.act(owner), sara.ID, models.RoleAdmin)
 		d.fail(err)
 	}
+	at(-2)
+	d.use(rep, "203.0.113.7")
+	at(-1)
+	d.use(bk, "10.0.0.5")
 	at(-0.5)
 	d.create(grace, "grafana", 90*day)
+}
+
+// nextMilli waits for the wall clock's next millisecond. Token IDs sort by the
+// millisecond they were made in (the store pages by ID), and the seeding runs
+// faster than one token per millisecond; this keeps "newest first" true to the
+// story the demo tells, on every run.
+func nextMilli() {
+	for t0 := time.Now().UnixMilli(); time.Now().UnixMilli() == t0; {
+	}
 }
 
 // newKey makes a fresh ed25519 public key in authorized_keys form. Demo people

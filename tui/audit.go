@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -208,8 +209,8 @@ func (p *auditPage) View() string {
 
 func (p *auditPage) table() string {
 	st := p.env.st
-	cols := layoutColumns(p.w-3, []int{16, 20, 16, 16}, []int{0, 0, 2, 5},
-		[]string{"TIME", "TYPE", "ACTOR", "WHAT"})
+	cols := layoutColumns(p.w-3, []int{10, 20, 16, 20}, []int{0, 0, 2, 5},
+		[]string{"DATE", "TYPE", "ACTOR", "WHAT"})
 	rows := make([][]cell, len(p.entries))
 	for i, e := range p.entries {
 		actor := e.ActorEmail
@@ -217,7 +218,7 @@ func (p *auditPage) table() string {
 			actor = "—"
 		}
 		rows[i] = []cell{
-			{text: e.At.Local().Format("2006-01-02 15:04")},
+			{text: day(e.At)},
 			{text: clean(e.Type)},
 			{text: clean(actor)},
 			{text: p.what(e)},
@@ -246,7 +247,7 @@ func (p *auditPage) detail() string {
 		return ""
 	}
 	e := p.entries[p.cursor]
-	s := "#" + itoa(e.Seq) + " " + e.At.Local().Format("2006-01-02 15:04:05") + " via " + clean(e.Via)
+	s := "#" + strconv.FormatUint(e.Seq, 10) + " " + e.At.Local().Format("2006-01-02 15:04:05") + " via " + clean(e.Via)
 	if e.TokenID != "" {
 		s += " · " + clean(e.TokenID)
 	}
@@ -256,22 +257,8 @@ func (p *auditPage) detail() string {
 	return "  " + st.Subtle.Render(fit(s, max(p.w-4, 0)))
 }
 
-func itoa(n uint64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
 func (p *auditPage) pager() string {
-	s := "page " + itoa(uint64(p.pageNo+1))
+	s := "page " + strconv.Itoa(p.pageNo+1)
 	if p.pageNo > 0 {
 		s = "← " + s
 	}

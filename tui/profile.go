@@ -310,7 +310,7 @@ func (p *profilePage) headerLines() []string {
 		"  " + st.Subtle.Render(clean(p.me.Email)+" · "+p.me.Role.Title()+" · "+keys),
 		"",
 		"  " + st.Section.Render("API Refresh Token"),
-		"  " + st.Subtle.Render(fit("Scripts exchange a refresh token for short-lived access tokens. Keep it secret.", max(p.w-4, 0))),
+		"  " + st.Subtle.Render(fit("Your scripts trade a refresh token for short-lived access tokens.", max(p.w-4, 0))),
 		"",
 	}
 }
@@ -345,8 +345,14 @@ func (p *profilePage) View() string {
 
 func (p *profilePage) table() string {
 	st := p.env.st
-	cols := layoutColumns(p.w-3, []int{12, 17, 20, 8, 9}, []int{2, 0, 3, 0, 1},
-		[]string{"NAME", "STATUS", "CREATED", "EXPIRES", "LAST USED"})
+	// Last use gets a column when there is room; the detail line always has it.
+	wide := p.w >= 100
+	mins, weights := []int{12, 17, 34, 8}, []int{2, 0, 1, 0}
+	titles := []string{"NAME", "STATUS", "CREATED", "EXPIRES"}
+	if wide {
+		mins, weights, titles = append(mins, 10), append(weights, 1), append(titles, "LAST USED")
+	}
+	cols := layoutColumns(p.w-3, mins, weights, titles)
 	rows := make([][]cell, len(p.toks))
 	for i, t := range p.toks {
 		rows[i] = []cell{
@@ -354,7 +360,9 @@ func (p *profilePage) table() string {
 			{text: statusLabel(t.Status), style: statusStyle(st, t.Status)},
 			{text: p.createdText(t)},
 			{text: until(t.ExpiresAt, p.now)},
-			{text: ago(t.LastUsedAt, p.now)},
+		}
+		if wide {
+			rows[i] = append(rows[i], cell{text: ago(t.LastUsedAt, p.now)})
 		}
 	}
 	h := p.tableHeight()
@@ -381,16 +389,17 @@ func (p *profilePage) detail() string {
 	if !ok {
 		return ""
 	}
-	first := clean(t.Masked) + " · " + clean(t.ID) + " · " + p.createdText(t)
+	first := quote(t.Name) + " " + clean(t.Masked) + " · " + p.createdText(t) + " · " + clean(t.ID)
 	var next string
 	switch t.Status {
 	case models.StatusAwaitingReveal:
 		next = st.Warn.Render("● Awaiting reveal — press v to see the secret (shown once).")
 	case models.StatusActive:
-		next = st.Subtle.Render("r rotate · x revoke")
+		used := "never used"
 		if !t.LastUsedAt.IsZero() {
-			next = st.Subtle.Render("last used "+ago(t.LastUsedAt, p.now)+" from "+clean(t.LastUsedBy)+" · ") + next
+			used = "last used " + ago(t.LastUsedAt, p.now) + " from " + clean(t.LastUsedBy)
 		}
+		next = st.Subtle.Render(used + " · r rotate · x revoke")
 	case models.StatusRotated:
 		next = st.Subtle.Render("rotated on " + day(t.RotatedAt) + "; replaced by " + clean(t.RotatedTo))
 	case models.StatusRevoked:

@@ -411,9 +411,9 @@ func (p *tokensPage) View() string {
 		order = "oldest first"
 	}
 	if c := tokenSortCols[p.sortCol]; c != "" {
-		order += " · this page by " + c
+		order += ", this page by " + c
 	}
-	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(" · every token of the organization · "+order)
+	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(fit(" · the whole organization · "+order, max(p.w-14, 0)))
 	var filterLine string
 	switch {
 	case p.filtering:
@@ -445,7 +445,7 @@ func (p *tokensPage) View() string {
 
 func (p *tokensPage) table() string {
 	st := p.env.st
-	cols := layoutColumns(p.w-3, []int{12, 16, 17, 10, 8}, []int{3, 3, 0, 0, 1},
+	cols := layoutColumns(p.w-3, []int{14, 16, 17, 10, 10}, []int{3, 2, 0, 0, 0},
 		[]string{"NAME", "HOLDER", "STATUS", "CREATED", "EXPIRES"})
 	rows := make([][]cell, len(p.rows))
 	for i, t := range p.rows {

@@ -472,7 +472,7 @@ func (m *Model) View() string {
 		}
 	}
 	b.WriteString(" " + status + "\n")
-	b.WriteString(" " + m.help.View(m.keyMap()))
+	b.WriteString(indent(m.help.View(m.keyMap()), 1))
 	return b.String()
 }
 
@@ -488,13 +488,19 @@ func (m *Model) header(w int) string {
 		}
 	}
 	left := strings.Join(tabs, st.TabSep.Render("│"))
-	who := ""
-	if m.loaded {
-		who = clean(m.me.Name) + " · " + m.me.Role.Title()
-	}
 	room := w - lipgloss.Width(left) - 1
 	if room < 4 {
 		return left
+	}
+	who := ""
+	if m.loaded {
+		// The role's display name if it fits, else its short form, else the name alone.
+		for _, c := range []string{clean(m.me.Name) + " · " + m.me.Role.Title(), clean(m.me.Name) + " · " + string(m.me.Role), clean(m.me.Name)} {
+			who = c
+			if lipgloss.Width(c) <= room {
+				break
+			}
+		}
 	}
 	who = st.Who.Render(fit(who, room))
 	who = lipgloss.PlaceHorizontal(room, lipgloss.Right, strings.TrimRight(who, " "))
