@@ -7,8 +7,9 @@ import (
 	"os"
 
 	"github.com/keydesk/keydesk/cli"
+	"github.com/keydesk/keydesk/daemon"
 )
 
 func main() {
-	os.Exit(cli.Run(os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))
+	os.Exit(cli.Run(os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, daemon.Command))
 }

@@ -302,3 +302,10 @@ func hostOf(addr net.Addr) string {
 	}
 	return addr.String()
 }
+
+// ActiveSessions is how many sessions are running now, for metrics.
+func (s *Server) ActiveSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
