@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,6 +42,8 @@ type signer struct {
 	ttl    time.Duration
 	now    func() time.Time
 	parser *jwt.Parser
+	seen   verified
+	header string // the encoded JOSE header: {"alg":"EdDSA","kid":…,"typ":"JWT"}
 }
 
 func newSigner(secretsDir, issuer string, ttl time.Duration, now func() time.Time) (*signer, error) {
@@ -59,7 +63,13 @@ func newSigner(secretsDir, issuer string, ttl time.Duration, now func() time.Tim
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
 	pub := priv.Public().(ed25519.PublicKey)
-	s := &signer{priv: priv, pub: pub, kid: thumbprint(pub), issuer: issuer, ttl: ttl, now: now}
+	s := &signer{priv: priv, pub: pub, kid: thumbprint(pub), issuer: issuer, ttl: ttl, now: now,
+		seen: verified{max: verifiedMax, m: map[[sha256.Size]byte]*accessClaims{}}}
+	hdr, err := json.Marshal(map[string]string{"alg": jwt.SigningMethodEdDSA.Alg(), "kid": s.kid, "typ": "JWT"})
+	if err != nil {
+		return nil, fmt.Errorf("encode JWT header: %w", err)
+	}
+	s.header = base64.RawURLEncoding.EncodeToString(hdr)
 	// Only EdDSA is accepted: "none", HS256 keyed with the public key and every
 	// other algorithm confusion are refused by the parser before the key is used.
 	s.parser = jwt.NewParser(
@@ -107,12 +117,18 @@ func (s *signer) mint(p store.Principal) (minted, error) {
 			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
 		},
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	t.Header["kid"] = s.kid
-	signed, err := t.SignedString(s.priv)
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return minted{}, fmt.Errorf("encode access token claims: %w", err)
+	}
+	// The header never changes, so it is encoded once (newSigner); this is
+	// what jwt.Token.SignedString does, minus re-encoding a constant.
+	input := s.header + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sig, err := jwt.SigningMethodEdDSA.Sign(input, s.priv)
 	if err != nil {
 		return minted{}, fmt.Errorf("sign access token: %w", err)
 	}
+	signed := input + "." + base64.RawURLEncoding.EncodeToString(sig)
 	return minted{token: signed, issuedAt: iat, expires: exp}, nil
 }
 
@@ -120,10 +136,29 @@ var errBadToken = errors.New("access token does not verify")
 
 // verify checks signature, algorithm, kid, issuer and lifetime. It says only
 // whether the token is good: callers answer every failure with the same 401.
+//
+// A signature check is a pure function of the token's bytes and our key, so
+// its result is memoized per token (see verified); the lifetime is checked
+// again on every use. Revocation and role never come from here: the caller
+// asks store.CheckAccess on every request.
 func (s *signer) verify(raw string) (*accessClaims, error) {
 	if len(raw) == 0 || len(raw) > maxJWTLen {
 		return nil, errBadToken
 	}
+	key := sha256.Sum256([]byte(raw))
+	if c, ok := s.seen.get(key, s.now()); ok {
+		return c, nil
+	}
+	c, err := s.parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	s.seen.put(key, c, s.now())
+	return c, nil
+}
+
+// parse is the full check of a token not seen before.
+func (s *signer) parse(raw string) (*accessClaims, error) {
 	var c accessClaims
 	_, err := s.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		if kid, _ := t.Header["kid"].(string); kid != s.kid {
@@ -147,4 +182,46 @@ func (s *signer) jwks() map[string]any {
 		"alg": jwt.SigningMethodEdDSA.Alg(),
 		"use": "sig",
 	}}}
+}
+
+// verifiedMax bounds the memo of verified tokens: about 200 bytes an entry, so
+// at most ~13 MB however many tokens are presented.
+const verifiedMax = 65536
+
+// verified memoizes successful signature checks. Ed25519 verification is the
+// largest cost of an authenticated request (~60 µs); clients reuse one access
+// token for up to an hour, so each is verified once. Entries are keyed by the
+// SHA-256 of the whole token, so only the exact bytes that verified can hit,
+// and a hit still requires the token to be unexpired. Only tokens that
+// verified are ever stored, so forged or garbage tokens cannot fill it.
+type verified struct {
+	mu  sync.RWMutex
+	max int
+	m   map[[sha256.Size]byte]*accessClaims
+}
+
+func (v *verified) get(key [sha256.Size]byte, now time.Time) (*accessClaims, bool) {
+	v.mu.RLock()
+	c, ok := v.m[key]
+	v.mu.RUnlock()
+	if !ok || !now.Before(c.ExpiresAt.Time) {
+		return nil, false
+	}
+	return c, true
+}
+
+func (v *verified) put(key [sha256.Size]byte, c *accessClaims, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.m) >= v.max {
+		for k, old := range v.m {
+			if !now.Before(old.ExpiresAt.Time) {
+				delete(v.m, k)
+			}
+		}
+		if len(v.m) >= v.max {
+			clear(v.m) // all live: start over; they re-verify on next use
+		}
+	}
+	v.m[key] = c
 }

@@ -55,6 +55,8 @@ type Server struct {
 	limit   *failLimiter
 	metrics *metrics
 	handler http.Handler
+	// observers holds each route's latency histogram; read-only once built.
+	observers map[string]prometheus.Observer
 }
 
 // Request limits. Refresh tokens are 53 bytes and access tokens ~400, so these
@@ -122,8 +124,10 @@ func (srv *Server) HTTPServer(addr string) *http.Server {
 func (srv *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path → methods, for 405 answers
+	var patterns []string
 	handle := func(method, path string, h http.HandlerFunc) {
 		mux.HandleFunc(method+" "+path, h)
+		patterns = append(patterns, method+" "+path)
 		if !strings.Contains(path, "{") {
 			allowed[path] = append(allowed[path], method)
 		}
@@ -142,6 +146,12 @@ func (srv *Server) routes() http.Handler {
 	handle("GET", "/healthz", srv.handleHealth)
 	mux.Handle("GET /metrics", srv.metrics.handler())
 	allowed["/metrics"] = []string{"GET"}
+	patterns = append(patterns, "GET /metrics", "unmatched")
+	// Resolve each route's histogram once, not per request.
+	srv.observers = make(map[string]prometheus.Observer, len(patterns))
+	for _, p := range patterns {
+		srv.observers[p] = srv.metrics.duration.WithLabelValues(p)
+	}
 	// Everything else gets a JSON error in the house shape rather than
 	// ServeMux's plain-text one: 405 with Allow for a known path, else 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -208,9 +218,13 @@ func (srv *Server) wrap(next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			d := time.Since(start)
-			srv.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
-			// Only the pattern is logged: query strings and headers may hold secrets.
-			srv.log.Debug("http", "route", route, "status", sw.status, "dur", d, "remote", clientIP(r))
+			if obs, ok := srv.observers[route]; ok {
+				obs.Observe(d.Seconds())
+			}
+			if srv.log.GetLevel() <= log.DebugLevel {
+				// Only the pattern is logged: query strings and headers may hold secrets.
+				srv.log.Debug("http", "route", route, "status", sw.status, "dur", d, "remote", clientIP(r))
+			}
 		}()
 		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
 		next.ServeHTTP(sw, r)
