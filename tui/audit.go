@@ -50,7 +50,7 @@ type auditPage struct {
 }
 
 func newAuditPage(e *env) *auditPage {
-	ti := textinput.New()
+	ti := newInput()
 	ti.Prompt = "user: "
 	ti.Placeholder = "email or usr_ id"
 	ti.CharLimit = models.MaxEmailLen

@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 
+	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -48,7 +49,7 @@ func newConfirm(title string, body []string, onYes func() tea.Cmd) *confirmDialo
 func newTypedConfirm(title string, body []string, typed string, onYes func() tea.Cmd) *confirmDialog {
 	d := newConfirm(title, body, onYes)
 	d.typed = typed
-	d.input = textinput.New()
+	d.input = newInput()
 	d.input.Prompt = "› "
 	d.input.CharLimit = models.MaxEmailLen
 	d.input.Focus()
@@ -127,7 +128,7 @@ type field struct {
 }
 
 func textField(label, hint, placeholder string, limit int) field {
-	ti := textinput.New()
+	ti := newInput()
 	ti.Prompt = ""
 	ti.Placeholder = placeholder
 	ti.CharLimit = limit
@@ -286,4 +287,13 @@ var expiryChoices = []string{"7d", "30d", "90d", "1y", "never"}
 
 func expiryField() field {
 	return choiceField("Expires", "←/→ to choose; tokens that never expire are the product default", expiryChoices, len(expiryChoices)-1)
+}
+
+// newInput is a text field with a steady cursor. A blinking one redraws the
+// screen twice a second, which over SSH is traffic and wakeups for every idle
+// session, and makes frames differ from one moment to the next.
+func newInput() textinput.Model {
+	ti := textinput.New()
+	ti.Cursor.SetMode(cursor.CursorStatic)
+	return ti
 }

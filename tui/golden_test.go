@@ -19,7 +19,12 @@ func TestMain(m *testing.M) {
 	// Dates on screen are local; goldens must not depend on the machine's zone.
 	time.Local = time.UTC
 	flag.Parse()
-	os.Exit(m.Run())
+	code := m.Run()
+	if big.s != nil {
+		_ = big.s.Close()
+		_ = os.RemoveAll(big.dir)
+	}
+	os.Exit(code)
 }
 
 // goldenNow is the clock of every golden: the demo's history ends here.

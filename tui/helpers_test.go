@@ -153,5 +153,4 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-
 func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

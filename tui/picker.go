@@ -55,7 +55,7 @@ type picker struct {
 }
 
 func newPicker(st Styles) *picker {
-	ti := textinput.New()
+	ti := newInput()
 	ti.Prompt = "Filter: "
 	ti.Placeholder = "type to search names and emails"
 	ti.CharLimit = 128

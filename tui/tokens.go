@@ -67,7 +67,7 @@ type tokensPage struct {
 }
 
 func newTokensPage(e *env) *tokensPage {
-	ti := textinput.New()
+	ti := newInput()
 	ti.Prompt = "/"
 	ti.Placeholder = "name, holder, email, status, id…"
 	ti.CharLimit = 128
@@ -317,7 +317,7 @@ func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 		p.picker = newPicker(p.env.st)
 		p.picker.w, p.picker.h = p.w-4, p.h-2
 		be, a := p.env.be, p.env.actor
-		return tea.Batch(textinput.Blink, func() tea.Msg {
+		return tea.Batch(func() tea.Msg {
 			us, err := be.Assignees(a)
 			return assigneesMsg{users: us, err: err}
 		})

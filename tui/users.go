@@ -20,8 +20,8 @@ func newUsersKeys() usersKeys {
 	return usersKeys{
 		Add:       key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add user")),
 		Role:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "change role")),
-		AddKey:    key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "add ssh key")),
-		RemoveKey: key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "remove ssh key")),
+		AddKey:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "add ssh key")),
+		RemoveKey: key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "remove ssh key")),
 		Remove:    key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "remove user")),
 		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		Apply:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "done")),
@@ -57,7 +57,7 @@ type usersPage struct {
 }
 
 func newUsersPage(e *env) *usersPage {
-	ti := textinput.New()
+	ti := newInput()
 	ti.Prompt = "/"
 	ti.Placeholder = "name, email or role"
 	ti.CharLimit = 128
@@ -262,7 +262,7 @@ func (p *usersPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			textField("Key", "paste one authorized_keys line (ssh-ed25519 AAAA… comment)", "ssh-ed25519 AAAA…", 8192))
 	case key.Matches(msg, p.keys.RemoveKey):
 		if len(u.Keys) == 0 {
-			return flash(clean(u.Name) + " has no SSH keys; press k to add one")
+			return flash(clean(u.Name) + " has no SSH keys; press s to add one")
 		}
 		labels := make([]string, len(u.Keys))
 		for i, k := range u.Keys {
@@ -360,7 +360,7 @@ func (p *usersPage) View() string {
 	case p.filterInput.Value() != "":
 		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clean(p.filterInput.Value())) + st.Subtle.Render("  (esc clears)")
 	default:
-		filterLine = "  " + st.Subtle.Render("/ filter · a add · r role · k/K ssh keys · x remove")
+		filterLine = "  " + st.Subtle.Render("/ filter · a add · r role · s/S ssh keys · x remove")
 	}
 	lines := []string{"", head, filterLine, ""}
 	switch {
@@ -411,7 +411,7 @@ func (p *usersPage) detail() string {
 	for _, k := range u.Keys {
 		ks = append(ks, keyLabel(k))
 	}
-	s := "no SSH keys (k adds one)"
+	s := "no SSH keys (s adds one)"
 	if len(ks) > 0 {
 		s = strings.Join(ks, " · ")
 	}
