@@ -1,0 +1,248 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/keydesk/keydesk/api"
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+)
+
+// bareBody is what the baseline handler returns: about the size of
+// /v3/users/me's answer.
+var bareBody = []byte(`{"data":{"id":"usr_0000000000000","name":"Bench","email":"bench@example.com","role":"user"}}` + "\n")
+
+// apiEnv is keydesk's HTTP service over a fresh organization on loopback,
+// beside a bare net/http server answering constant JSON.
+type apiEnv struct {
+	o        *org
+	kdURL    string
+	bareURL  string
+	servers  []*http.Server
+	client   *http.Client
+	secrets  []string // refresh tokens of several holders
+	tokenIDs []string
+}
+
+func newAPIEnv(concurrency int) (*apiEnv, error) {
+	o, err := newOrg()
+	if err != nil {
+		return nil, err
+	}
+	e := &apiEnv{o: o}
+	srv, err := api.New(o.s, api.Options{})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	kd := srv.HTTPServer("127.0.0.1:0")
+	if e.kdURL, err = e.serve(kd); err != nil {
+		e.close()
+		return nil, err
+	}
+	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(bareBody)
+	})}
+	if e.bareURL, err = e.serve(bare); err != nil {
+		e.close()
+		return nil, err
+	}
+	// One client for both servers: keep-alives on, and enough idle
+	// connections that no request waits for a new one.
+	e.client = &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        4 * concurrency,
+		MaxIdleConnsPerHost: 2 * concurrency,
+		IdleConnTimeout:     time.Minute,
+	}}
+	// Distinct refresh tokens of several holders, as separate applications
+	// would have.
+	for i := range 4 {
+		u, err := o.s.AddUser(o.ownerA, store.NewUser{Name: fmt.Sprintf("Client %d", i), Email: fmt.Sprintf("client%d@example.com", i), Role: models.RoleUser})
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		for j := range 4 {
+			t, sec, err := o.s.CreateToken(store.Actor{UserID: u.ID, Via: "bench"}, store.TokenSpec{Name: fmt.Sprintf("app %d", j)})
+			if err != nil {
+				e.close()
+				return nil, err
+			}
+			e.secrets = append(e.secrets, sec)
+			e.tokenIDs = append(e.tokenIDs, t.ID)
+		}
+	}
+	return e, nil
+}
+
+func (e *apiEnv) serve(s *http.Server) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	e.servers = append(e.servers, s)
+	go func() { _ = s.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+func (e *apiEnv) close() {
+	for _, s := range e.servers {
+		_ = s.Close()
+	}
+	if e.client != nil {
+		e.client.CloseIdleConnections()
+	}
+	e.o.close()
+}
+
+// exchange trades a refresh token for an access token.
+func (e *apiEnv) exchange(secret string) (string, error) {
+	req, _ := http.NewRequest("GET", e.kdURL+"/oauth/access-token", nil)
+	req.Header.Set("X-Refresh-Token", secret)
+	res, err := e.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var body struct {
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("exchange: status %d", res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		return "", err
+	}
+	return body.Data.AccessToken, nil
+}
+
+// loadResult is one measured run of concurrent requests.
+type loadResult struct {
+	n       int
+	elapsed time.Duration
+	lat     latencies // sorted
+}
+
+func (l loadResult) rps() float64 { return float64(l.n) / l.elapsed.Seconds() }
+
+// load sends requests made by mk from c goroutines over the shared client
+// for about d, timing each; any status but 200 fails the run.
+func load(client *http.Client, c int, d time.Duration, mk func(worker int) *http.Request) (loadResult, error) {
+	lats := make([]latencies, c)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				req := mk(w)
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						err = fmt.Errorf("%s: status %d", req.URL.Path, res.StatusCode)
+					}
+				}
+				if err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+				lats[w] = append(lats[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	out := loadResult{elapsed: time.Since(start)}
+	for _, l := range lats {
+		out.lat = append(out.lat, l...)
+	}
+	out.n = len(out.lat)
+	out.lat = out.lat.sorted()
+	if first != nil {
+		return out, first
+	}
+	if out.n == 0 {
+		return out, errors.New("no request completed")
+	}
+	return out, nil
+}
+
+// benchHTTP measures the refresh→access exchange and an authenticated
+// GET /v3/users/me against the bare handler: same client, same
+// concurrency, same request headers, one after the other.
+func benchHTTP(cfg *config, rep *report) error {
+	e, err := newAPIEnv(cfg.concurrency)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	access := make([]string, len(e.secrets))
+	for i, s := range e.secrets {
+		if access[i], err = e.exchange(s); err != nil {
+			return err
+		}
+	}
+	cases := []struct {
+		name string
+		path string
+		set  func(r *http.Request, worker int)
+	}{
+		{"refresh→access exchange", "/oauth/access-token", func(r *http.Request, w int) {
+			r.Header.Set("X-Refresh-Token", e.secrets[w%len(e.secrets)])
+		}},
+		{"GET /v3/users/me (Bearer)", "/v3/users/me", func(r *http.Request, w int) {
+			r.Header.Set("Authorization", "Bearer "+access[w%len(access)])
+		}},
+	}
+	for _, c := range cases {
+		mk := func(base string) func(int) *http.Request {
+			return func(w int) *http.Request {
+				r, _ := http.NewRequest("GET", base+c.path, nil)
+				c.set(r, w)
+				return r
+			}
+		}
+		// Warm both servers' connection pools and code paths untimed.
+		warm := min(cfg.duration/5, 300*time.Millisecond)
+		if _, err := load(e.client, cfg.concurrency, warm, mk(e.bareURL)); err != nil {
+			return fmt.Errorf("bare warm-up: %w", err)
+		}
+		if _, err := load(e.client, cfg.concurrency, warm, mk(e.kdURL)); err != nil {
+			return fmt.Errorf("%s warm-up: %w", c.name, err)
+		}
+		bare, err := load(e.client, cfg.concurrency, cfg.duration, mk(e.bareURL))
+		if err != nil {
+			return fmt.Errorf("bare: %w", err)
+		}
+		kd, err := load(e.client, cfg.concurrency, cfg.duration, mk(e.kdURL))
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		r := ratio(kd.rps(), bare.rps())
+		rep.add(fmt.Sprintf("%s, %d clients: throughput", c.name, cfg.concurrency),
+			fmtRate(kd.rps(), "req"), fmtRate(bare.rps(), "req")+" bare net/http", r, "≥ 0.5×", ptr(r >= 0.5))
+		rep.add(fmt.Sprintf("%s, %d clients: p50 / p99 latency", c.name, cfg.concurrency),
+			fmtDur(kd.lat.pct(0.5))+" / "+fmtDur(kd.lat.pct(0.99)),
+			fmtDur(bare.lat.pct(0.5))+" / "+fmtDur(bare.lat.pct(0.99)),
+			ratio(float64(kd.lat.pct(0.5)), float64(bare.lat.pct(0.5))), "— (p50 ratio shown)", nil)
+	}
+	return nil
+}
