@@ -1,6 +1,7 @@
 package sshserver
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"runtime/debug"
@@ -83,10 +84,8 @@ func (s *Server) connCallback(ctx ssh.Context, conn net.Conn) net.Conn {
 			_ = conn.Close()
 		}
 	})
-	go func() {
-		<-ctx.Done()
-		t.Stop()
-	}()
+	// No goroutine per connection just to stop a timer.
+	context.AfterFunc(ctx, func() { t.Stop() })
 	return conn
 }
 
