@@ -243,8 +243,13 @@ func (m *Model) activePage() page { return m.pages[m.shown[m.active]] }
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
+		grew := msg.Height != m.height
 		m.width, m.height = msg.Width, msg.Height
 		m.resize()
+		// Paged screens load a screenful; a new height means a new page size.
+		if grew && m.loaded && m.shown[m.active] != pgProfile {
+			return m, m.activePage().Reload()
+		}
 		return m, nil
 
 	case subscribedMsg:
