@@ -324,3 +324,42 @@ func mustHostKey(t testing.TB) []byte {
 	}
 	return b
 }
+
+// TestConsoleKeysReachTheProgram: keys typed over SSH drive the console;
+// q quits and the session ends with status 0.
+func TestConsoleKeysReachTheProgram(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.userKey)
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	scr := &screen{}
+	sess.Stdout = scr
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm", 30, 100, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	scr.waitFor(t, "q quit", 3*time.Second)
+	if _, err := in.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("session ended with %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("q did not end the console")
+	}
+}
