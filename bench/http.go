@@ -31,13 +31,13 @@ type apiEnv struct {
 	tokenIDs []string
 }
 
-func newAPIEnv(concurrency int) (*apiEnv, error) {
+func newAPIEnv(concurrency int, opts api.Options) (*apiEnv, error) {
 	o, err := newOrg()
 	if err != nil {
 		return nil, err
 	}
 	e := &apiEnv{o: o}
-	srv, err := api.New(o.s, api.Options{})
+	srv, err := api.New(o.s, opts)
 	if err != nil {
 		e.close()
 		return nil, err
@@ -189,7 +189,7 @@ func load(client *http.Client, c int, d time.Duration, mk func(worker int) *http
 // GET /v3/users/me against the bare handler: same client, same
 // concurrency, same request headers, one after the other.
 func benchHTTP(cfg *config, rep *report) error {
-	e, err := newAPIEnv(cfg.concurrency)
+	e, err := newAPIEnv(cfg.concurrency, api.Options{})
 	if err != nil {
 		return err
 	}

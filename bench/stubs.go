@@ -1,4 +1,3 @@
 package main
 
-func benchRevoke(cfg *config, rep *report) error { return nil }
 func benchScale(cfg *config, rep *report) error  { return nil }
