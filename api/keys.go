@@ -106,17 +106,18 @@ func (s *signer) mint(p store.Principal) (minted, error) {
 	}
 	iat := time.Unix(s.now().Unix(), 0)
 	exp := iat.Add(s.ttl)
-	claims := accessClaims{
-		Role: string(p.Role),
-		RTID: p.Token.ID,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.issuer,
-			Subject:   p.User.ID,
-			IssuedAt:  jwt.NewNumericDate(iat),
-			ExpiresAt: jwt.NewNumericDate(exp),
-			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
-		},
-	}
+	// The claims of accessClaims, written flat: plain integers encode without
+	// jwt.NumericDate's marshaler, and verify reads them back the same.
+	claims := struct {
+		Iss  string `json:"iss"`
+		Sub  string `json:"sub"`
+		Role string `json:"role"`
+		RTID string `json:"rtid"`
+		Iat  int64  `json:"iat"`
+		Exp  int64  `json:"exp"`
+		Jti  string `json:"jti"`
+	}{s.issuer, p.User.ID, string(p.Role), p.Token.ID, iat.Unix(), exp.Unix(),
+		base64.RawURLEncoding.EncodeToString(jti[:])}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return minted{}, fmt.Errorf("encode access token claims: %w", err)

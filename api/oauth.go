@@ -56,6 +56,10 @@ type accessTokenData struct {
 	Type         string `json:"type"`
 }
 
+type accessTokenResponse struct {
+	Data accessTokenData `json:"data"`
+}
+
 // handleAccessToken is GET /oauth/access-token with X-Refresh-Token. The
 // answer echoes the refresh token, as the original product does; it goes back
 // only to whoever presented it, on a no-store response.
@@ -74,7 +78,7 @@ func (srv *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, map[string]accessTokenData{"data": {
+	writeJSON(w, http.StatusOK, accessTokenResponse{Data: accessTokenData{
 		AccessToken:  m.token,
 		ExpiresAt:    m.expires.Unix(),
 		IssuedAt:     m.issuedAt.Unix(),

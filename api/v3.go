@@ -45,10 +45,9 @@ func (srv *Server) handleMe(w http.ResponseWriter, r *http.Request, p store.Prin
 		srv.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]meData{"data": {
-		apiUser: toAPIUser(u),
-		Token:   meToken{ID: p.Token.ID, Role: p.Role},
-	}})
+	writeJSON(w, http.StatusOK, struct {
+		Data meData `json:"data"`
+	}{meData{apiUser: toAPIUser(u), Token: meToken{ID: p.Token.ID, Role: p.Role}}})
 }
 
 func (srv *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p store.Principal) {
