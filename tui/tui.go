@@ -8,6 +8,7 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -190,8 +191,9 @@ type subscribedMsg struct {
 	cancel func()
 }
 
-// storeEventMsg says the organization changed somewhere.
-type storeEventMsg struct{ ev store.Event }
+// storeEventMsg says the organization changed somewhere; it carries every
+// event that queued up, so relevance is judged on all of them.
+type storeEventMsg struct{ evs []store.Event }
 
 // subscriptionEndedMsg: the store closed the channel (it is shutting down).
 type subscriptionEndedMsg struct{}
@@ -213,15 +215,16 @@ func waitEvent(ch <-chan store.Event, done <-chan struct{}) tea.Cmd {
 			if !ok {
 				return subscriptionEndedMsg{}
 			}
+			evs := []store.Event{ev}
 			for {
 				select {
 				case more, ok := <-ch:
 					if !ok {
-						return storeEventMsg{ev: ev}
+						return storeEventMsg{evs: evs}
 					}
-					ev = more
+					evs = append(evs, more)
 				default:
-					return storeEventMsg{ev: ev}
+					return storeEventMsg{evs: evs}
 				}
 			}
 		case <-done:
@@ -269,6 +272,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds := []tea.Cmd{m.rearm()}
 		cur := m.shown[m.active]
 		for i, p := range m.pages {
+			if !relevant(i, msg.evs, m.env.actor.UserID) {
+				continue
+			}
 			switch {
 			case i == pgProfile || i == cur:
 				cmds = append(cmds, p.Reload())
@@ -311,6 +317,44 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, cmd)
 	}
 	return m, tea.Batch(cmds...)
+}
+
+// relevant reports whether any of evs can change what page shows to me. With
+// a thousand consoles open, reloading every one on every login (each login
+// writes an audit entry) would cost N² reloads; only the Audit Log cares about
+// everything.
+func relevant(page int, evs []store.Event, me string) bool {
+	for _, ev := range evs {
+		switch page {
+		case pgAudit:
+			return true
+		case pgProfile:
+			if slices.Contains(ev.UserIDs, me) {
+				return true
+			}
+		case pgTokens:
+			if len(ev.TokenIDs) > 0 || peopleChanged(ev.Type) {
+				return true
+			}
+		case pgUsers:
+			if peopleChanged(ev.Type) {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// peopleChanged: event types that change names, roles or membership.
+func peopleChanged(typ string) bool {
+	switch typ {
+	case models.AuditOrgCreated, models.AuditUserAdded, models.AuditUserRemoved, models.AuditRoleChanged,
+		models.AuditKeyAdded, models.AuditKeyRemoved, models.AuditUsersImported, models.AuditOwnershipMoved:
+		return true
+	}
+	return false
 }
 
 // rearm waits for the next change event, unless the console was closed.
