@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 
@@ -693,5 +694,27 @@ func TestMetrics(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("metrics not registered with the caller's registry")
+	}
+}
+
+// Debug logging names routes and statuses, never a credential.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	logger := log.New(&buf)
+	logger.SetLevel(log.DebugLevel)
+	e := newEnv(t, envOpts{api: Options{Logger: logger}})
+	_, secret := e.refresh(e.usr, "logged")
+	at := e.access(secret)
+	e.get("/v3/users/me", at)
+	e.postForm("/oauth/token", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {secret}})
+	e.postForm("/oauth/revoke", "", url.Values{"token": {secret}})
+	out := buf.String()
+	if !strings.Contains(out, "GET /v3/users/me") {
+		t.Fatalf("no request log: %q", out)
+	}
+	for _, s := range []string{secret, at, at[strings.LastIndexByte(at, '.')+1:]} {
+		if strings.Contains(out, s) {
+			t.Fatal("the log holds a credential")
+		}
 	}
 }
