@@ -140,6 +140,31 @@ func (w *markerWriter) tail() string {
 type consoleConn struct {
 	client *gossh.Client
 	sess   *gossh.Session
+	out    *switchWriter
+	in     io.WriteCloser // keys typed into the console
+}
+
+// setOutput sends the session's further output to w.
+func (c *consoleConn) setOutput(w io.Writer) { c.out.set(w) }
+
+// switchWriter lets the session's output go somewhere new after the
+// session started (x/crypto/ssh fixes Stdout at Shell).
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	return w.Write(p)
 }
 
 func (c *consoleConn) close() {
@@ -180,7 +205,12 @@ func openConsole(addr string, localIP net.IP, key gossh.Signer, timeout time.Dur
 		return nil, 0, err
 	}
 	w := newMarkerWriter(markers...)
-	c.sess.Stdout, c.sess.Stderr = w, io.Discard
+	c.out = &switchWriter{w: w}
+	c.sess.Stdout, c.sess.Stderr = c.out, io.Discard
+	if c.in, err = c.sess.StdinPipe(); err != nil {
+		c.close()
+		return nil, 0, err
+	}
 	if err := c.sess.RequestPty("xterm-256color", 24, 80, gossh.TerminalModes{}); err != nil {
 		c.close()
 		return nil, 0, err

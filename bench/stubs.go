@@ -1,3 +1,0 @@
-package main
-
-func benchScale(cfg *config, rep *report) error  { return nil }
