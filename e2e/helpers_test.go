@@ -118,18 +118,6 @@ func sshRun(addr string, key gossh.Signer, command string, stdin io.Reader) sshR
 	return r
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // httpClient makes each request on a new connection from a new source
 // address (see srcSeq), so the per-address failure limit measures the test's
 // intent rather than its shape.

@@ -13,8 +13,9 @@ import (
 // Check verifies the database: bbolt's own page check, then that every index
 // agrees with its records both ways, every token's holder exists, exactly one
 // owner exists, and the audit log is in order. It returns one line per problem;
-// none means the database is sound. It reads in one transaction, so it may run
-// beside a live server's writes.
+// none means the database is sound. It reads in one writable transaction that
+// is rolled back, so it may run beside a live server's writes: bbolt's
+// Tx.Check reads the freelist, which is safe only while no other writer runs.
 func (s *Store) Check() ([]string, error) {
 	var problems []string
 	add := func(format string, a ...any) {
@@ -22,16 +23,18 @@ func (s *Store) Check() ([]string, error) {
 			problems = append(problems, fmt.Sprintf(format, a...))
 		}
 	}
-	err := s.view(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			add("bbolt: %v", err)
-		}
-		checkUsers(tx, add)
-		checkTokens(tx, add)
-		checkAudit(tx, add)
-		return nil
-	})
-	return problems, err
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for err := range tx.Check() {
+		add("bbolt: %v", err)
+	}
+	checkUsers(tx, add)
+	checkTokens(tx, add)
+	checkAudit(tx, add)
+	return problems, nil
 }
 
 func checkUsers(tx *bolt.Tx, add func(string, ...any)) {
