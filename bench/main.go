@@ -83,6 +83,7 @@ func run() int {
 	flag.IntVar(&cfg.sessions, "sessions", 0, "idle console sessions held open for the rss group (default 1000, -short 50)")
 	flag.IntVar(&cfg.scaleUsers, "scale-users", 0, "people in the scale organization (default 100000, -short 2000)")
 	flag.IntVar(&cfg.scaleTokens, "scale-tokens", 10, "tokens per person in the scale organization")
+	flag.StringVar(&prebuilt, "keydesk", "", "run this keydesk binary as the server subprocess instead of building one from the tree (for before/after comparisons)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: unexpected arguments:", flag.Args())

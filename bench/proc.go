@@ -21,6 +21,9 @@ import (
 // keydeskBinary builds the keydesk command once per run, so servers whose
 // memory is measured run as processes of their own, as in production.
 var keydeskBinary = sync.OnceValues(func() (string, error) {
+	if prebuilt != "" {
+		return prebuilt, nil
+	}
 	dir, err := os.MkdirTemp("", "keydesk-bench-bin-")
 	if err != nil {
 		return "", err
@@ -38,6 +41,10 @@ var keydeskBinary = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
+
+// prebuilt is the -keydesk flag: a keydesk binary to run instead of one
+// built from this tree, e.g. to compare a change with what came before.
+var prebuilt string
 
 // proc is a server running as a child process.
 type proc struct {
