@@ -1,0 +1,5 @@
+//go:build !race && !windows
+
+package vhs_test
+
+const raceEnabled = false
