@@ -198,23 +198,6 @@ func (p *proc) rss() (now, peak int64, err error) {
 	return field("VmRSS"), field("VmHWM"), nil
 }
 
-// metric reads one unlabelled value from keydesk's /metrics.
-func (p *proc) metric(name string) (float64, error) {
-	res, err := http.Get("http://" + p.httpAddr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("metric %s not found", name)
-}
-
 // freeAddr finds a loopback port nobody listens on. Another process could
 // take it before the server binds it; startKeydesk then fails loudly.
 func freeAddr() (string, error) {
