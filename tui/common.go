@@ -100,9 +100,10 @@ func until(t, now time.Time) string {
 	case d < time.Hour:
 		return fmt.Sprintf("in %dm", int(d.Minutes())+1)
 	case d < 48*time.Hour:
-		return fmt.Sprintf("in %dh", int(d.Hours()))
+		return fmt.Sprintf("in %dh", int((d+30*time.Minute)/time.Hour))
 	default:
-		return fmt.Sprintf("in %dd", int(d.Hours()/24))
+		// Round to the nearest day: a 30-day token made a second ago reads "in 30d".
+		return fmt.Sprintf("in %dd", int((d+12*time.Hour)/(24*time.Hour)))
 	}
 }
 

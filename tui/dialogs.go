@@ -286,7 +286,7 @@ func (f *form) helpKeys() []key.Binding {
 var expiryChoices = []string{"7d", "30d", "90d", "1y", "never"}
 
 func expiryField() field {
-	return choiceField("Expires", "←/→ to choose; tokens that never expire are the product default", expiryChoices, len(expiryChoices)-1)
+	return choiceField("Expires", "←/→ to choose · default: never", expiryChoices, len(expiryChoices)-1)
 }
 
 // newInput is a text field with a steady cursor. A blinking one redraws the

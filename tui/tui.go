@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 )
@@ -551,8 +552,10 @@ func (m *Model) header(w int) string {
 			}
 		}
 	}
-	who = st.Who.Render(fit(who, room))
-	who = lipgloss.PlaceHorizontal(room, lipgloss.Right, strings.TrimRight(who, " "))
+	// Truncate before styling and do not pad: padding inside the style would
+	// stop PlaceHorizontal from pushing the name to the right edge.
+	who = st.Who.Render(ansi.Truncate(who, room, "…"))
+	who = lipgloss.PlaceHorizontal(room, lipgloss.Right, who)
 	return left + who + " "
 }
 
