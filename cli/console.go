@@ -49,10 +49,16 @@ func demoCmd(g *Globals) *cobra.Command {
 	var seedOnly bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Seed a demo organization (in a temporary directory unless --data) and open the console",
+		Short: "Seed a demo organization (in a temporary directory unless --data/KEYDESK_DATA) and open the console",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An explicit --data or KEYDESK_DATA is honoured (and must be empty);
+			// otherwise the demo lives in a temporary directory, never in the
+			// default data directory where a real organization may live.
 			dir := g.DataDir
+			if dir == "" {
+				dir = g.env.Getenv("KEYDESK_DATA")
+			}
 			if dir == "" {
 				tmp, err := os.MkdirTemp("", "keydesk-demo-")
 				if err != nil {
