@@ -180,3 +180,31 @@ func TestImportCommand(t *testing.T) {
 		t.Fatal("partial import")
 	}
 }
+
+func TestDemoSeedOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	r := run(t, dir, "demo", "--seed-only")
+	if r.code != 0 || !strings.Contains(r.stdout, "Seeded a demo organization") {
+		t.Fatalf("%+v", r)
+	}
+	list := run(t, dir, "token", "list", "--all", "--json")
+	var arr []map[string]any
+	if err := json.Unmarshal([]byte(list.stdout), &arr); err != nil || len(arr) < 5 {
+		t.Fatalf("demo tokens: %v %d", err, len(arr))
+	}
+	statuses := map[any]bool{}
+	for _, v := range arr {
+		statuses[v["status"]] = true
+	}
+	for _, want := range []string{"active", "awaiting reveal", "expired", "revoked", "rotated"} {
+		if !statuses[want] {
+			t.Errorf("demo has no %q token", want)
+		}
+	}
+	if again := run(t, dir, "demo", "--seed-only"); again.code != 1 || !strings.Contains(again.stderr, "not empty") {
+		t.Fatalf("seeding a used directory: %+v", again)
+	}
+	if chk := run(t, dir, "check"); chk.code != 0 {
+		t.Fatalf("check: %+v", chk)
+	}
+}
