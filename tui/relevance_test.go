@@ -35,3 +35,23 @@ func TestRelevance(t *testing.T) {
 		}
 	}
 }
+
+// TestIrrelevantEventsDoNotWake: events no visible screen cares about are
+// swallowed by the waiting goroutine (no message, so no update or redraw) and
+// remembered for the hidden page they concern.
+func TestIrrelevantEventsDoNotWake(t *testing.T) {
+	ch := make(chan store.Event, 8)
+	l := &liveState{done: make(chan struct{})}
+	l.visible.Store(pgProfile)
+	ch <- store.Event{Type: models.AuditSSHSessionOpened}
+	ch <- store.Event{Type: models.AuditUserAdded, UserIDs: []string{"usr_other"}}
+	ch <- store.Event{Type: models.AuditTokenRevoked, UserIDs: []string{"usr_me"}, TokenIDs: []string{"tok_1"}}
+	msg := waitEvent(l, ch, "usr_me", 4)()
+	got, ok := msg.(storeEventMsg)
+	if !ok || len(got.evs) != 1 || got.evs[0].Type != models.AuditTokenRevoked {
+		t.Fatalf("woke with %#v, want only the revoke of my token", msg)
+	}
+	if !l.takeMissed(pgAudit) || !l.takeMissed(pgUsers) || l.takeMissed(pgUsers) {
+		t.Fatal("hidden pages' missed changes not recorded exactly once")
+	}
+}

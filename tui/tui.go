@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -115,6 +116,30 @@ type liveState struct {
 	ch     <-chan store.Event
 	done   chan struct{}
 	closed bool
+
+	// visible is the page on screen, read by the waiting goroutine; missed
+	// records pages that had a relevant change while hidden. Together they let
+	// the goroutine swallow events no visible screen cares about without waking
+	// the program: an idle console costs no update or redraw when others log in.
+	visible atomic.Int32
+	missed  map[int]bool
+}
+
+func (l *liveState) markMissed(page int) {
+	l.mu.Lock()
+	if l.missed == nil {
+		l.missed = map[int]bool{}
+	}
+	l.missed[page] = true
+	l.mu.Unlock()
+}
+
+func (l *liveState) takeMissed(page int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := l.missed[page]
+	delete(l.missed, page)
+	return was
 }
 
 // New builds the console for one person. Nothing is read until the program
@@ -207,29 +232,51 @@ func (m *Model) subscribe() tea.Cmd {
 	}
 }
 
-// waitEvent blocks for one change event. Events that queued up meanwhile are
+// waitEvent blocks until a change event that My Profile or the visible page
+// cares about. Events only hidden pages care about are noted in l.missed and
+// swallowed here, without a message; events that queued up behind a wake-up are
 // folded into it: one reload covers them all.
-func waitEvent(ch <-chan store.Event, done <-chan struct{}) tea.Cmd {
-	return func() tea.Msg {
-		select {
-		case ev, ok := <-ch:
-			if !ok {
-				return subscriptionEndedMsg{}
+func waitEvent(l *liveState, ch <-chan store.Event, me string, pages int) tea.Cmd {
+	note := func(ev store.Event) (wake bool) {
+		visible := int(l.visible.Load())
+		for i := 0; i < pages; i++ {
+			if !relevant(i, []store.Event{ev}, me) {
+				continue
 			}
-			evs := []store.Event{ev}
-			for {
-				select {
-				case more, ok := <-ch:
-					if !ok {
+			if i == pgProfile || i == visible {
+				wake = true
+			} else {
+				l.markMissed(i)
+			}
+		}
+		return wake
+	}
+	return func() tea.Msg {
+		for {
+			select {
+			case ev, ok := <-ch:
+				if !ok {
+					return subscriptionEndedMsg{}
+				}
+				if !note(ev) {
+					continue
+				}
+				evs := []store.Event{ev}
+				for {
+					select {
+					case more, ok := <-ch:
+						if !ok {
+							return storeEventMsg{evs: evs}
+						}
+						note(more)
+						evs = append(evs, more)
+					default:
 						return storeEventMsg{evs: evs}
 					}
-					evs = append(evs, more)
-				default:
-					return storeEventMsg{evs: evs}
 				}
+			case <-l.done:
+				return nil
 			}
-		case <-done:
-			return nil
 		}
 	}
 }
@@ -267,7 +314,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			msg.cancel()
 			return m, nil
 		}
-		return m, waitEvent(msg.ch, m.live.done)
+		return m, waitEvent(m.live, msg.ch, m.env.actor.UserID, len(m.pages))
 
 	case storeEventMsg:
 		cmds := []tea.Cmd{m.rearm()}
@@ -366,7 +413,7 @@ func (m *Model) rearm() tea.Cmd {
 	if l.closed || l.ch == nil {
 		return nil
 	}
-	return waitEvent(l.ch, l.done)
+	return waitEvent(l, l.ch, m.env.actor.UserID, len(m.pages))
 }
 
 func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
@@ -415,7 +462,8 @@ func (m *Model) activate(i int) tea.Cmd {
 	m.active = i
 	m.status = flashMsg{}
 	idx := m.shown[i]
-	if m.stale[idx] {
+	m.live.visible.Store(int32(idx))
+	if missed := m.live.takeMissed(idx); m.stale[idx] || missed {
 		m.stale[idx] = false
 		return m.pages[idx].Reload()
 	}
@@ -439,6 +487,7 @@ func (m *Model) setShown() {
 			m.active = i
 		}
 	}
+	m.live.visible.Store(int32(m.shown[m.active]))
 }
 
 // PageTitles lists the tabs the current person sees, in order.

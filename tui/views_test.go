@@ -136,7 +136,8 @@ func TestStoreCloseEndsWait(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if msg := waitEvent(ch, make(chan struct{}))(); msg != (subscriptionEndedMsg{}) {
+		l := &liveState{done: make(chan struct{})}
+		if msg := waitEvent(l, ch, "usr_nobody", 4)(); msg != (subscriptionEndedMsg{}) {
 			t.Errorf("got %#v, want subscriptionEndedMsg", msg)
 		}
 	}()

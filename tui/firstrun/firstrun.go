@@ -99,7 +99,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	}
 	var cmd tea.Cmd
 	m.inputs[m.focus], cmd = m.inputs[m.focus].Update(msg)
-	m.err = ""
+	if _, typed := msg.(tea.KeyMsg); typed {
+		m.err = "" // the person is fixing it; cursor blinks must not hide it
+	}
 	return m, cmd
 }
 
