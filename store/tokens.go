@@ -344,19 +344,8 @@ func (t *txn) revokeAllOf(a Actor, me, u models.User, reason string) ([]string, 
 func (s *Store) RevokeAllOf(a Actor, ref string) (int, error) {
 	var n int
 	err := s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
-		me, err := t.actor(a)
+		me, u, err := t.actOn(a, ref, models.ActTokenRevokeAllOf, models.ActTokenRevokeOwn)
 		if err != nil {
-			return Event{}, err
-		}
-		u, err := t.userRef(ref)
-		if err != nil {
-			return Event{}, err
-		}
-		act := models.ActTokenRevokeAllOf
-		if u.ID == me.ID {
-			act = models.ActTokenRevokeOwn
-		}
-		if err := models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
 			return Event{}, err
 		}
 		ids, err := t.revokeAllOf(a, me, u, "all tokens of "+u.Email)

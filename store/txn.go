@@ -90,6 +90,22 @@ func (t *txn) userRef(ref string) (models.User, error) {
 	return t.user(string(id))
 }
 
+// actOn loads the actor and the person ref names and checks act on them; when
+// the person is the actor and selfAct is set, selfAct is checked instead (the
+// matrix answers "my own" and "someone else's" in different rows).
+func (t *txn) actOn(a Actor, ref string, act, selfAct models.Action) (me, u models.User, err error) {
+	if me, err = t.actor(a); err != nil {
+		return me, u, err
+	}
+	if u, err = t.userRef(ref); err != nil {
+		return me, u, err
+	}
+	if u.ID == me.ID && selfAct != "" {
+		act = selfAct
+	}
+	return me, u, models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role})
+}
+
 func (t *txn) putUser(u models.User) error { return putJSON(t.Bucket(bucketUsers), []byte(u.ID), u) }
 
 func (t *txn) token(id string) (models.Token, error) {

@@ -254,15 +254,8 @@ func (t *txn) addUser(a Actor, nu NewUser) (models.User, error) {
 func (s *Store) RemoveUser(a Actor, ref string) (int, error) {
 	var n int
 	err := s.change(models.AuditUserRemoved, func(t *txn) (Event, error) {
-		me, err := t.actor(a)
+		me, u, err := t.actOn(a, ref, models.ActUserRemove, "")
 		if err != nil {
-			return Event{}, err
-		}
-		u, err := t.userRef(ref)
-		if err != nil {
-			return Event{}, err
-		}
-		if err := models.Authorize(me.Subject(), models.ActUserRemove, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
 			return Event{}, err
 		}
 		ids, err := t.revokeAllOf(a, me, u, "holder removed")
@@ -383,34 +376,15 @@ func (s *Store) RemoveKey(a Actor, ref, fingerprint string) error {
 }
 
 func (t *txn) keyManager(a Actor, ref string) (models.User, models.User, error) {
-	me, err := t.actor(a)
-	if err != nil {
-		return me, me, err
-	}
-	u, err := t.userRef(ref)
-	if err != nil {
-		return me, u, err
-	}
-	act := models.ActUserManageKeys
-	if u.ID == me.ID {
-		act = models.ActUserManageOwnKeys
-	}
-	return me, u, models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role})
+	return t.actOn(a, ref, models.ActUserManageKeys, models.ActUserManageOwnKeys)
 }
 
 // TransferOwnership makes another user or admin the Account Owner; the former
 // owner becomes an admin. Exactly one owner exists before and after.
 func (s *Store) TransferOwnership(a Actor, ref string) error {
 	return s.change(models.AuditOwnershipMoved, func(t *txn) (Event, error) {
-		me, err := t.actor(a)
+		me, u, err := t.actOn(a, ref, models.ActOwnershipTransfer, "")
 		if err != nil {
-			return Event{}, err
-		}
-		u, err := t.userRef(ref)
-		if err != nil {
-			return Event{}, err
-		}
-		if err := models.Authorize(me.Subject(), models.ActOwnershipTransfer, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
 			return Event{}, err
 		}
 		me.Role, u.Role = models.RoleAdmin, models.RoleOwner
