@@ -164,8 +164,16 @@ func (g *Globals) ResolveDataDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "keydesk"), nil
 }
 
-// Store opens the store once per run (locally) or returns the session's.
-func (g *Globals) Store() (*store.Store, error) {
+// Store opens an existing organization once per run (locally) or returns the
+// session's. A data directory that holds no database is an error that says how
+// to create one, so a mistyped --data never leaves an empty database behind.
+func (g *Globals) Store() (*store.Store, error) { return g.open(false) }
+
+// OpenOrCreate is Store for the commands that may start a new organization:
+// init, serve and the console's first-run form.
+func (g *Globals) OpenOrCreate() (*store.Store, error) { return g.open(true) }
+
+func (g *Globals) open(create bool) (*store.Store, error) {
 	if g.store != nil {
 		return g.store, nil
 	}
@@ -176,6 +184,11 @@ func (g *Globals) Store() (*store.Store, error) {
 	dir, err := g.ResolveDataDir()
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		if _, err := os.Stat(filepath.Join(dir, store.DBFile)); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w in %s; run `keydesk init --owner-name NAME --owner-email EMAIL`, `keydesk` for the first-run form, or `keydesk demo`", models.ErrNotInitialized, dir)
+		}
 	}
 	s, err := store.Open(dir, store.Options{})
 	if err != nil {

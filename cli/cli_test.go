@@ -208,3 +208,14 @@ func TestDemoSeedOnly(t *testing.T) {
 		t.Fatalf("check: %+v", chk)
 	}
 }
+
+func TestMissingDataDirIsNotCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "typo")
+	r := run(t, dir, "token", "list")
+	if r.code != 1 || !strings.Contains(r.stderr, "no organization yet") || !strings.Contains(r.stderr, "keydesk init") {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a read command created %s (%v)", dir, err)
+	}
+}

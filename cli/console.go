@@ -15,7 +15,7 @@ import (
 // runConsole opens the console locally as --as or the owner. An empty data
 // directory first shows the form that creates the organization.
 func runConsole(g *Globals) error {
-	s, err := g.Store()
+	s, err := g.OpenOrCreate()
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ func initCmd(g *Globals) *cobra.Command {
 				}
 				nu.Keys = append(nu.Keys, text)
 			}
-			s, err := g.Store()
+			s, err := g.OpenOrCreate()
 			if err != nil {
 				return err
 			}

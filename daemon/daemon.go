@@ -55,7 +55,7 @@ func Command(g *cli.Globals) *cobra.Command {
 		Short: "Serve the console and commands over SSH and the token API over HTTP",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.Store()
+			s, err := g.OpenOrCreate()
 			if err != nil {
 				return err
 			}

@@ -28,5 +28,5 @@ var (
 	// ErrSchemaTooNew: the database was written by a newer keydesk.
 	ErrSchemaTooNew = errors.New("database schema is newer than this keydesk")
 	// ErrNotInitialized: the data directory holds no organization yet.
-	ErrNotInitialized = errors.New("no organization here yet")
+	ErrNotInitialized = errors.New("no organization yet")
 )
