@@ -87,7 +87,9 @@ func TestConstructionRefusesServerWithoutKeyAuth(t *testing.T) {
 		"password": wish.WithPasswordAuth(func(ssh.Context, string) bool { return true }),
 		"keyboard": wish.WithKeyboardInteractiveAuth(func(ssh.Context, gossh.KeyboardInteractiveChallenge) bool { return true }),
 	} {
-		srv, err := wish.NewServer(opt)
+		// A host key is given so wish does not write a generated one into the
+		// package directory.
+		srv, err := wish.NewServer(wish.WithHostKeyPEM(mustHostKey(t)), opt)
 		if err != nil {
 			t.Fatal(err)
 		}
