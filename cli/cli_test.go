@@ -219,3 +219,11 @@ func TestMissingDataDirIsNotCreated(t *testing.T) {
 		t.Fatalf("a read command created %s (%v)", dir, err)
 	}
 }
+
+func TestConsoleWithoutTerminal(t *testing.T) {
+	dir := initOrg(t)
+	r := run(t, dir)
+	if r.code != 2 || !strings.Contains(r.stderr, "needs a terminal") {
+		t.Fatalf("%+v", r)
+	}
+}

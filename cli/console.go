@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/keydesk/keydesk/demo"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/tui"
@@ -15,6 +16,9 @@ import (
 // runConsole opens the console locally as --as or the owner. An empty data
 // directory first shows the form that creates the organization.
 func runConsole(g *Globals) error {
+	if err := needTerminal(); err != nil {
+		return err
+	}
 	s, err := g.OpenOrCreate()
 	if err != nil {
 		return err
@@ -72,6 +76,11 @@ func demoCmd(g *Globals) *cobra.Command {
 			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 				return fmt.Errorf("%w: %s is not empty; the demo seeds a fresh directory (omit --data for a temporary one)", models.ErrConflict, dir)
 			}
+			if !seedOnly {
+				if err := needTerminal(); err != nil {
+					return err
+				}
+			}
 			owner, err := demo.Seed(dir)
 			if err != nil {
 				return fmt.Errorf("seed demo: %w", err)
@@ -94,4 +103,13 @@ func demoCmd(g *Globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&seedOnly, "seed-only", false, "seed and print the directory instead of opening the console (for scripts and tapes)")
 	return cmd
+}
+
+// needTerminal fails early, in one line, when the console cannot draw: a
+// script that runs `keydesk` without a command gets told what to run instead.
+func needTerminal() error {
+	if !term.IsTerminal(os.Stdin.Fd()) || !term.IsTerminal(os.Stdout.Fd()) {
+		return usagef("the console needs a terminal; from a script, run a command such as `keydesk token list` (see `keydesk --help`)")
+	}
+	return nil
 }
