@@ -51,9 +51,11 @@ func demoOrg(t testing.TB) (*store.Store, models.User) {
 }
 
 // drive runs cmd to completion synchronously, feeding each message back into
-// m, so a test can render exact frames without a running program. Commands
-// that wait (cursor blinks, the change subscription) are dropped after a
-// short wait; everything a screen loads returns at once from a local store.
+// m, so a test can render exact frames without a running program. The console
+// has no timed commands (steady cursors, no ticks) and a closed console's
+// change subscription returns at once, so every command is waited for; the
+// deadline only turns a hang into a failure instead of a silently missing
+// frame on a loaded machine.
 func drive(t testing.TB, m tea.Model, cmd tea.Cmd) {
 	t.Helper()
 	if cmd == nil {
@@ -64,8 +66,8 @@ func drive(t testing.TB, m tea.Model, cmd tea.Cmd) {
 	var msg tea.Msg
 	select {
 	case msg = <-ch:
-	case <-time.After(100 * time.Millisecond):
-		return
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a command did not return within 10 s")
 	}
 	switch msg := msg.(type) {
 	case nil:
