@@ -297,3 +297,61 @@ func newInput() textinput.Model {
 	ti.Cursor.SetMode(cursor.CursorStatic)
 	return ti
 }
+
+// dialogs is the one form or confirmation a page may show over its content.
+// Pages embed it, so key dispatch, drawing, help and error display for their
+// dialogs are written once.
+type dialogs struct {
+	form    *form
+	confirm *confirmDialog
+}
+
+func (d *dialogs) dialogOpen() bool { return d.form != nil || d.confirm != nil }
+
+// updateDialog sends a key to the open dialog and closes it when it is done.
+func (d *dialogs) updateDialog(msg tea.KeyMsg) tea.Cmd {
+	var done bool
+	var cmd tea.Cmd
+	switch {
+	case d.form != nil:
+		if done, cmd = d.form.update(msg); done {
+			d.form = nil
+		}
+	case d.confirm != nil:
+		if done, cmd = d.confirm.update(msg); done {
+			d.confirm = nil
+		}
+	}
+	return cmd
+}
+
+// dialogView draws the open dialog, indented like page content.
+func (d *dialogs) dialogView(st Styles, width int) string {
+	switch {
+	case d.form != nil:
+		return indent(d.form.view(st, width), 2)
+	case d.confirm != nil:
+		return indent(d.confirm.view(st, width), 2)
+	}
+	return ""
+}
+
+func (d *dialogs) dialogHelp() []key.Binding {
+	switch {
+	case d.form != nil:
+		return d.form.helpKeys()
+	case d.confirm != nil:
+		return d.confirm.helpKeys()
+	}
+	return nil
+}
+
+// fail reports a store error: inside the open form, so the person can fix
+// the input and retry, or else as a flash message.
+func (d *dialogs) fail(err error) tea.Cmd {
+	if d.form != nil {
+		d.form.failed(err)
+		return nil
+	}
+	return flashErr(err)
+}

@@ -48,9 +48,8 @@ type profilePage struct {
 	cursor, offset int
 	want           string // token to select once the next load lands
 
-	form    *form
-	confirm *confirmDialog
-	secret  *secretView
+	dialogs
+	secret *secretView
 }
 
 // secretView shows a plaintext token once. Leaving it zeroes the field, so no
@@ -111,7 +110,7 @@ func (p *profilePage) Reload() tea.Cmd {
 
 func (p *profilePage) SetSize(w, h int) { p.w, p.h = w, h }
 
-func (p *profilePage) Capturing() bool { return p.form != nil || p.confirm != nil || p.secret != nil }
+func (p *profilePage) Capturing() bool { return p.dialogOpen() || p.secret != nil }
 
 func (p *profilePage) selected() (store.TokenView, bool) {
 	if p.cursor < 0 || p.cursor >= len(p.toks) {
@@ -146,11 +145,7 @@ func (p *profilePage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case secretMsg:
 		if msg.err != nil {
-			if p.form != nil {
-				p.form.failed(msg.err)
-				return p, nil
-			}
-			return p, flashErr(msg.err)
+			return p, p.fail(msg.err)
 		}
 		p.form = nil
 		p.want = msg.id
@@ -185,18 +180,8 @@ func (p *profilePage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			p.forgetSecret()
 		}
 		return nil
-	case p.form != nil:
-		done, cmd := p.form.update(msg)
-		if done {
-			p.form = nil
-		}
-		return cmd
-	case p.confirm != nil:
-		done, cmd := p.confirm.update(msg)
-		if done {
-			p.confirm = nil
-		}
-		return cmd
+	case p.dialogOpen():
+		return p.updateDialog(msg)
 	}
 	if c, ok := p.list.moveCursor(msg, p.cursor, len(p.toks), p.tableHeight()); ok {
 		p.cursor = c
@@ -329,10 +314,8 @@ func (p *profilePage) View() string {
 	switch {
 	case p.secret != nil:
 		lines = append(lines, p.secretView())
-	case p.form != nil:
-		lines = append(lines, indent(p.form.view(st, p.w), 2))
-	case p.confirm != nil:
-		lines = append(lines, indent(p.confirm.view(st, p.w), 2))
+	case p.dialogOpen():
+		lines = append(lines, p.dialogView(st, p.w))
 	case !p.me.Role.CanHoldTokens():
 		lines = append(lines, "  "+st.Empty.Render("Stakeholders hold no API tokens; ask an admin if you need one."))
 	case len(p.toks) == 0:
@@ -440,10 +423,8 @@ func (p *profilePage) ShortHelp() []key.Binding {
 	switch {
 	case p.secret != nil:
 		return []key.Binding{p.keys.Copy, p.keys.Done}
-	case p.form != nil:
-		return p.form.helpKeys()
-	case p.confirm != nil:
-		return p.confirm.helpKeys()
+	case p.dialogOpen():
+		return p.dialogHelp()
 	}
 	var ks []key.Binding
 	if p.me.Role.CanHoldTokens() {

@@ -60,10 +60,9 @@ type tokensPage struct {
 
 	cursor, offset int
 
-	picker  *picker
-	picked  []models.User
-	form    *form
-	confirm *confirmDialog
+	picker *picker
+	picked []models.User
+	dialogs
 }
 
 func newTokensPage(e *env) *tokensPage {
@@ -132,7 +131,7 @@ func (p *tokensPage) SetSize(w, h int) {
 }
 
 func (p *tokensPage) Capturing() bool {
-	return p.filtering || p.picker != nil || p.form != nil || p.confirm != nil
+	return p.filtering || p.picker != nil || p.dialogOpen()
 }
 
 func (p *tokensPage) selected() (store.TokenView, bool) {
@@ -211,11 +210,7 @@ func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case tokensDoneMsg:
 		if msg.err != nil {
-			if p.form != nil {
-				p.form.failed(msg.err)
-				return p, nil
-			}
-			return p, flashErr(msg.err)
+			return p, p.fail(msg.err)
 		}
 		p.form = nil
 		return p, tea.Batch(p.Reload(), flash(msg.note))
@@ -248,18 +243,8 @@ func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			}
 		}
 		return cmd
-	case p.form != nil:
-		done, cmd := p.form.update(msg)
-		if done {
-			p.form = nil
-		}
-		return cmd
-	case p.confirm != nil:
-		done, cmd := p.confirm.update(msg)
-		if done {
-			p.confirm = nil
-		}
-		return cmd
+	case p.dialogOpen():
+		return p.updateDialog(msg)
 	case p.filtering:
 		switch {
 		case key.Matches(msg, p.keys.Apply):
@@ -425,10 +410,8 @@ func (p *tokensPage) View() string {
 	}
 	lines := []string{"", head, filterLine, ""}
 	switch {
-	case p.form != nil:
-		lines = append(lines, indent(p.form.view(st, p.w), 2))
-	case p.confirm != nil:
-		lines = append(lines, indent(p.confirm.view(st, p.w), 2))
+	case p.dialogOpen():
+		lines = append(lines, p.dialogView(st, p.w))
 	case p.err != "":
 		lines = append(lines, "  "+st.Error.Render(p.err))
 	case !p.loaded:
@@ -492,10 +475,8 @@ func (p *tokensPage) ShortHelp() []key.Binding {
 	switch {
 	case p.picker != nil:
 		return p.picker.helpKeys()
-	case p.form != nil:
-		return p.form.helpKeys()
-	case p.confirm != nil:
-		return p.confirm.helpKeys()
+	case p.dialogOpen():
+		return p.dialogHelp()
 	case p.filtering:
 		return []key.Binding{p.keys.Apply, p.keys.Clear}
 	}

@@ -52,8 +52,7 @@ type usersPage struct {
 
 	cursor, offset int
 
-	form    *form
-	confirm *confirmDialog
+	dialogs
 }
 
 func newUsersPage(e *env) *usersPage {
@@ -99,7 +98,7 @@ func (p *usersPage) Reload() tea.Cmd {
 
 func (p *usersPage) SetSize(w, h int) { p.w, p.h = w, h }
 
-func (p *usersPage) Capturing() bool { return p.filtering || p.form != nil || p.confirm != nil }
+func (p *usersPage) Capturing() bool { return p.filtering || p.dialogOpen() }
 
 func (p *usersPage) tableHeight() int { return max(p.h-7, 1) }
 
@@ -150,11 +149,7 @@ func (p *usersPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case usersDoneMsg:
 		if msg.err != nil {
-			if p.form != nil {
-				p.form.failed(msg.err)
-				return p, nil
-			}
-			return p, flashErr(msg.err)
+			return p, p.fail(msg.err)
 		}
 		p.form = nil
 		return p, tea.Batch(p.Reload(), flash(msg.note))
@@ -193,18 +188,8 @@ func (p *usersPage) ask(msg userAskMsg) {
 
 func (p *usersPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 	switch {
-	case p.form != nil:
-		done, cmd := p.form.update(msg)
-		if done {
-			p.form = nil
-		}
-		return cmd
-	case p.confirm != nil:
-		done, cmd := p.confirm.update(msg)
-		if done {
-			p.confirm = nil
-		}
-		return cmd
+	case p.dialogOpen():
+		return p.updateDialog(msg)
 	case p.filtering:
 		switch {
 		case key.Matches(msg, p.keys.Apply):
@@ -364,10 +349,8 @@ func (p *usersPage) View() string {
 	}
 	lines := []string{"", head, filterLine, ""}
 	switch {
-	case p.form != nil:
-		lines = append(lines, indent(p.form.view(st, p.w), 2))
-	case p.confirm != nil:
-		lines = append(lines, indent(p.confirm.view(st, p.w), 2))
+	case p.dialogOpen():
+		lines = append(lines, p.dialogView(st, p.w))
 	case p.err != "":
 		lines = append(lines, "  "+st.Error.Render(p.err))
 	case !p.loaded:
@@ -420,10 +403,8 @@ func (p *usersPage) detail() string {
 
 func (p *usersPage) ShortHelp() []key.Binding {
 	switch {
-	case p.form != nil:
-		return p.form.helpKeys()
-	case p.confirm != nil:
-		return p.confirm.helpKeys()
+	case p.dialogOpen():
+		return p.dialogHelp()
 	case p.filtering:
 		return []key.Binding{p.keys.Apply, p.keys.Clear}
 	}
