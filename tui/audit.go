@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -39,12 +38,10 @@ type auditPage struct {
 	entries []models.AuditEntry
 	more    bool
 
-	typeIdx   int // 0: all types, else models.AuditTypes[typeIdx-1]
-	user      string
-	userInput textinput.Model
-	editing   bool
-	befores   []uint64 // Before of each page visited; befores[pageNo] is this page's
-	pageNo    int
+	typeIdx int          // 0: all types, else models.AuditTypes[typeIdx-1]
+	user    appliedInput // "u": applied on enter
+	befores []uint64     // Before of each page visited; befores[pageNo] is this page's
+	pageNo  int
 
 	cursor, offset int
 }
@@ -54,7 +51,7 @@ func newAuditPage(e *env) *auditPage {
 	ti.Prompt = "user: "
 	ti.Placeholder = "email or usr_ id"
 	ti.CharLimit = models.MaxEmailLen
-	return &auditPage{env: e, keys: newAuditKeys(), list: newListKeys(), userInput: ti, befores: []uint64{0}}
+	return &auditPage{env: e, keys: newAuditKeys(), list: newListKeys(), user: appliedInput{input: ti}, befores: []uint64{0}}
 }
 
 type auditLoadedMsg struct {
@@ -81,7 +78,7 @@ func (p *auditPage) Reload() tea.Cmd {
 	p.seq++
 	seq, be, a := p.seq, p.env.be, p.env.actor
 	limit := clamp(p.tableHeight(), 5, 500)
-	q := store.AuditQuery{Limit: limit, User: p.user, Type: p.typeFilter(), Before: p.befores[p.pageNo]}
+	q := store.AuditQuery{Limit: limit, User: p.user.applied, Type: p.typeFilter(), Before: p.befores[p.pageNo]}
 	return func() tea.Msg {
 		es, err := be.Audit(a, q)
 		return auditLoadedMsg{seq: seq, entries: es, limit: limit, err: err}
@@ -95,7 +92,7 @@ func (p *auditPage) restart() tea.Cmd {
 
 func (p *auditPage) SetSize(w, h int) { p.w, p.h = w, h }
 
-func (p *auditPage) Capturing() bool { return p.editing }
+func (p *auditPage) Capturing() bool { return p.user.editing }
 
 func (p *auditPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -118,22 +115,11 @@ func (p *auditPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (p *auditPage) handleKey(msg tea.KeyMsg) tea.Cmd {
-	if p.editing {
-		switch {
-		case key.Matches(msg, p.keys.Apply):
-			p.editing = false
-			p.userInput.Blur()
-			p.user = strings.TrimSpace(p.userInput.Value())
+	if p.user.editing {
+		entered, cmd := p.user.key(msg, p.keys.Apply, p.keys.Cancel)
+		if entered {
 			return p.restart()
-		case key.Matches(msg, p.keys.Cancel):
-			p.editing = false
-			p.userInput.Blur()
-			p.userInput.SetValue(p.user)
-			return nil
 		}
-		var cmd tea.Cmd
-		p.userInput, cmd = p.userInput.Update(msg)
-		sanitizeInput(&p.userInput)
 		return cmd
 	}
 	if c, ok := p.list.moveCursor(msg, p.cursor, len(p.entries), p.tableHeight()); ok {
@@ -149,14 +135,11 @@ func (p *auditPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 		p.typeIdx = (p.typeIdx + n - 1) % n
 		return p.restart()
 	case key.Matches(msg, p.keys.User):
-		p.editing = true
-		p.userInput.SetValue(p.user)
-		p.userInput.CursorEnd()
-		return p.userInput.Focus()
+		return p.user.edit()
 	case key.Matches(msg, p.keys.Clear):
-		if p.typeIdx != 0 || p.user != "" {
-			p.typeIdx, p.user = 0, ""
-			p.userInput.SetValue("")
+		if p.typeIdx != 0 || p.user.applied != "" {
+			p.typeIdx = 0
+			p.user.reset()
 			return p.restart()
 		}
 	case key.Matches(msg, p.list.PageDown):
@@ -183,13 +166,13 @@ func (p *auditPage) View() string {
 		typ = t
 	}
 	user := "everyone"
-	if p.user != "" {
-		user = clean(p.user)
+	if p.user.applied != "" {
+		user = clean(p.user.applied)
 	}
 	head := "  " + st.Section.Render("Audit Log") + st.Subtle.Render(" · newest first")
 	filterLine := "  " + st.Subtle.Render("type: ") + st.Bold.Render(typ) + st.Subtle.Render(" (t)  user: ") + st.Bold.Render(user) + st.Subtle.Render(" (u)")
-	if p.editing {
-		filterLine = "  " + p.userInput.View()
+	if p.user.editing {
+		filterLine = "  " + p.user.input.View()
 	}
 	lines := []string{"", head, filterLine, ""}
 	switch {
@@ -197,7 +180,7 @@ func (p *auditPage) View() string {
 		lines = append(lines, "  "+st.Error.Render(p.err))
 	case !p.loaded:
 		lines = append(lines, "  "+st.Subtle.Render("Loading…"))
-	case len(p.entries) == 0 && (p.typeIdx != 0 || p.user != ""):
+	case len(p.entries) == 0 && (p.typeIdx != 0 || p.user.applied != ""):
 		lines = append(lines, "  "+st.Empty.Render("No entries match — press c to clear the filters."))
 	case len(p.entries) == 0:
 		lines = append(lines, "  "+st.Empty.Render("Nothing has happened yet — changes made anywhere appear here."))
@@ -269,14 +252,14 @@ func (p *auditPage) pager() string {
 }
 
 func (p *auditPage) ShortHelp() []key.Binding {
-	if p.editing {
+	if p.user.editing {
 		return []key.Binding{p.keys.Apply, p.keys.Cancel}
 	}
 	return []key.Binding{p.keys.Type, p.keys.User, p.keys.Clear, p.list.PageDown}
 }
 
 func (p *auditPage) FullHelp() [][]key.Binding {
-	if p.editing {
+	if p.user.editing {
 		return [][]key.Binding{p.ShortHelp()}
 	}
 	return [][]key.Binding{

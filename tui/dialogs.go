@@ -355,3 +355,46 @@ func (d *dialogs) fail(err error) tea.Cmd {
 	}
 	return flashErr(err)
 }
+
+// appliedInput is a one-line input whose value takes effect on enter, for
+// filters that go to the store: esc restores the value last applied, and every
+// keystroke is sanitized.
+type appliedInput struct {
+	input   textinput.Model
+	applied string
+	editing bool
+}
+
+// edit focuses the input, starting from the applied value.
+func (a *appliedInput) edit() tea.Cmd {
+	a.editing = true
+	a.input.SetValue(a.applied)
+	a.input.CursorEnd()
+	return a.input.Focus()
+}
+
+// reset forgets the applied value.
+func (a *appliedInput) reset() {
+	a.applied = ""
+	a.input.SetValue("")
+}
+
+// key handles a key while editing; entered reports that apply was pressed and
+// the input's value is now the applied one.
+func (a *appliedInput) key(msg tea.KeyMsg, apply, cancel key.Binding) (entered bool, cmd tea.Cmd) {
+	switch {
+	case key.Matches(msg, apply):
+		a.editing = false
+		a.input.Blur()
+		a.applied = strings.TrimSpace(a.input.Value())
+		return true, nil
+	case key.Matches(msg, cancel):
+		a.editing = false
+		a.input.Blur()
+		a.input.SetValue(a.applied)
+		return false, nil
+	}
+	a.input, cmd = a.input.Update(msg)
+	sanitizeInput(&a.input)
+	return false, cmd
+}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -54,9 +53,7 @@ type tokensPage struct {
 	oldest  bool
 	sortCol int
 
-	filter      string
-	filterInput textinput.Model
-	filtering   bool
+	filter appliedInput // "/": applied on enter, since it scans the store
 
 	cursor, offset int
 
@@ -70,7 +67,7 @@ func newTokensPage(e *env) *tokensPage {
 	ti.Prompt = "/"
 	ti.Placeholder = "name, holder, email, status, id…"
 	ti.CharLimit = 128
-	return &tokensPage{env: e, keys: newTokensKeys(), list: newListKeys(), filterInput: ti, cursors: []string{""}}
+	return &tokensPage{env: e, keys: newTokensKeys(), list: newListKeys(), filter: appliedInput{input: ti}, cursors: []string{""}}
 }
 
 type tokensLoadedMsg struct {
@@ -110,7 +107,7 @@ func (p *tokensPage) tableHeight() int { return p.h - 7 }
 func (p *tokensPage) Reload() tea.Cmd {
 	p.seq++
 	seq, be, a := p.seq, p.env.be, p.env.actor
-	q := store.TokenQuery{All: true, Filter: p.filter, Oldest: p.oldest, After: p.cursors[p.pageNo], Limit: p.pageSize()}
+	q := store.TokenQuery{All: true, Filter: p.filter.applied, Oldest: p.oldest, After: p.cursors[p.pageNo], Limit: p.pageSize()}
 	return func() tea.Msg {
 		pg, err := be.ListTokens(a, q)
 		return tokensLoadedMsg{seq: seq, page: pg, now: be.Now(), err: err}
@@ -131,7 +128,7 @@ func (p *tokensPage) SetSize(w, h int) {
 }
 
 func (p *tokensPage) Capturing() bool {
-	return p.filtering || p.picker != nil || p.dialogOpen()
+	return p.filter.editing || p.picker != nil || p.dialogOpen()
 }
 
 func (p *tokensPage) selected() (store.TokenView, bool) {
@@ -245,22 +242,11 @@ func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return cmd
 	case p.dialogOpen():
 		return p.updateDialog(msg)
-	case p.filtering:
-		switch {
-		case key.Matches(msg, p.keys.Apply):
-			p.filtering = false
-			p.filterInput.Blur()
-			p.filter = strings.TrimSpace(p.filterInput.Value())
+	case p.filter.editing:
+		entered, cmd := p.filter.key(msg, p.keys.Apply, p.keys.Clear)
+		if entered {
 			return p.restart()
-		case key.Matches(msg, p.keys.Clear):
-			p.filtering = false
-			p.filterInput.Blur()
-			p.filterInput.SetValue(p.filter)
-			return nil
 		}
-		var cmd tea.Cmd
-		p.filterInput, cmd = p.filterInput.Update(msg)
-		sanitizeInput(&p.filterInput)
 		return cmd
 	}
 	if c, ok := p.list.moveCursor(msg, p.cursor, len(p.rows), p.tableHeight()); ok {
@@ -282,14 +268,10 @@ func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			return p.Reload()
 		}
 	case key.Matches(msg, p.keys.Filter):
-		p.filtering = true
-		p.filterInput.SetValue(p.filter)
-		p.filterInput.CursorEnd()
-		return p.filterInput.Focus()
+		return p.filter.edit()
 	case key.Matches(msg, p.keys.Clear):
-		if p.filter != "" {
-			p.filter = ""
-			p.filterInput.SetValue("")
+		if p.filter.applied != "" {
+			p.filter.reset()
 			return p.restart()
 		}
 	case key.Matches(msg, p.keys.Sort):
@@ -401,10 +383,10 @@ func (p *tokensPage) View() string {
 	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(fit(" · the whole organization · "+order, max(p.w-14, 0)))
 	var filterLine string
 	switch {
-	case p.filtering:
-		filterLine = "  " + p.filterInput.View()
-	case p.filter != "":
-		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clean(p.filter)) + st.Subtle.Render("  (esc clears)")
+	case p.filter.editing:
+		filterLine = "  " + p.filter.input.View()
+	case p.filter.applied != "":
+		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clean(p.filter.applied)) + st.Subtle.Render("  (esc clears)")
 	default:
 		filterLine = "  " + st.Subtle.Render("/ filter · s order · a assign")
 	}
@@ -416,8 +398,8 @@ func (p *tokensPage) View() string {
 		lines = append(lines, "  "+st.Error.Render(p.err))
 	case !p.loaded:
 		lines = append(lines, "  "+st.Subtle.Render("Loading…"))
-	case len(p.rows) == 0 && p.filter != "":
-		lines = append(lines, "  "+st.Empty.Render("No token matches "+quote(p.filter)+" — esc clears the filter."))
+	case len(p.rows) == 0 && p.filter.applied != "":
+		lines = append(lines, "  "+st.Empty.Render("No token matches "+quote(p.filter.applied)+" — esc clears the filter."))
 	case len(p.rows) == 0:
 		lines = append(lines, "  "+st.Empty.Render("No tokens in the organization yet — press a to assign one to a user."))
 	default:
@@ -477,7 +459,7 @@ func (p *tokensPage) ShortHelp() []key.Binding {
 		return p.picker.helpKeys()
 	case p.dialogOpen():
 		return p.dialogHelp()
-	case p.filtering:
+	case p.filter.editing:
 		return []key.Binding{p.keys.Apply, p.keys.Clear}
 	}
 	ks := []key.Binding{p.keys.Assign, p.keys.Filter, p.keys.Sort}
