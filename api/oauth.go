@@ -146,13 +146,8 @@ func (srv *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // gets unsupported_token_type, as §2.2.1 allows, so a client is not misled
 // into thinking it is dead.
 func (srv *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if status, err := parseForm(r); err != nil {
-		writeOAuthError(w, status, "invalid_request", err.Error())
-		return
-	}
-	tok := r.PostForm.Get("token")
-	if tok == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "token is required")
+	tok, ok := formValue(w, r, "token")
+	if !ok {
 		return
 	}
 	noStore(w)
@@ -204,13 +199,8 @@ func (srv *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		srv.storeError(w, r, err)
 		return
 	}
-	if status, err := parseForm(r); err != nil {
-		writeOAuthError(w, status, "invalid_request", err.Error())
-		return
-	}
-	tok := r.PostForm.Get("token")
-	if tok == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "token is required")
+	tok, ok := formValue(w, r, "token")
+	if !ok {
 		return
 	}
 	noStore(w)
@@ -263,4 +253,19 @@ func (srv *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// formValue parses an OAuth form and returns the required field name, or
+// answers invalid_request (RFC 6749 §5.2) and reports false.
+func formValue(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
+	if status, err := parseForm(r); err != nil {
+		writeOAuthError(w, status, "invalid_request", err.Error())
+		return "", false
+	}
+	v := r.PostForm.Get(name)
+	if v == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", name+" is required")
+		return "", false
+	}
+	return v, true
 }
