@@ -202,27 +202,38 @@ func (s *Store) RevealToken(a Actor, id string) (string, error) {
 	return secret, err
 }
 
-// ownToken loads a token the actor holds and checks action on it.
-func (t *txn) ownToken(a Actor, id string, act models.Action) (models.User, models.Token, error) {
-	me, err := t.actor(a)
-	if err != nil {
-		return me, models.Token{}, err
+// tokenFor loads token id with its holder and checks selfAct on it, or
+// otherAct when someone else holds it (empty: only the holder may). Someone
+// else's token is reported as not found unless the actor may see every token
+// anyway, so token ids cannot be probed.
+func (t *txn) tokenFor(a Actor, id string, selfAct, otherAct models.Action) (me, holder models.User, tok models.Token, err error) {
+	if me, err = t.actor(a); err != nil {
+		return
 	}
-	tok, err := t.token(id)
-	if err != nil {
-		return me, tok, err
+	if tok, err = t.token(id); err != nil {
+		return
 	}
+	act := selfAct
 	if tok.HolderID != me.ID {
-		// Someone else's token: say "not found" unless the actor may see all tokens.
 		if models.Authorize(me.Subject(), models.ActTokenListAll, nil) != nil {
-			return me, tok, fmt.Errorf("%w: no token %q among yours", models.ErrNotFound, models.Sanitize(id))
+			err = fmt.Errorf("%w: no token %q among yours", models.ErrNotFound, models.Sanitize(id))
+			return
+		}
+		if otherAct != "" {
+			act = otherAct
 		}
 	}
-	holder, err := t.user(tok.HolderID)
-	if err != nil {
-		return me, tok, err
+	if holder, err = t.user(tok.HolderID); err != nil {
+		return
 	}
-	return me, tok, models.Authorize(me.Subject(), act, &models.Subject{ID: holder.ID, Role: holder.Role})
+	err = models.Authorize(me.Subject(), act, &models.Subject{ID: holder.ID, Role: holder.Role})
+	return
+}
+
+// ownToken is tokenFor for actions only the holder may take.
+func (t *txn) ownToken(a Actor, id string, act models.Action) (models.User, models.Token, error) {
+	me, _, tok, err := t.tokenFor(a, id, act, "")
+	return me, tok, err
 }
 
 // RotateToken replaces one of the actor's tokens with a new secret of the same
@@ -270,26 +281,8 @@ func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
 func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
 	var out models.Token
 	err := s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
-		me, err := t.actor(a)
+		me, holder, tok, err := t.tokenFor(a, id, models.ActTokenRevokeOwn, models.ActTokenRevokeAny)
 		if err != nil {
-			return Event{}, err
-		}
-		tok, err := t.token(id)
-		if err != nil {
-			return Event{}, err
-		}
-		act := models.ActTokenRevokeOwn
-		if tok.HolderID != me.ID {
-			act = models.ActTokenRevokeAny
-			if models.Authorize(me.Subject(), act, &models.Subject{ID: tok.HolderID}) != nil {
-				return Event{}, fmt.Errorf("%w: no token %q among yours", models.ErrNotFound, models.Sanitize(id))
-			}
-		}
-		holder, err := t.user(tok.HolderID)
-		if err != nil {
-			return Event{}, err
-		}
-		if err := models.Authorize(me.Subject(), act, &models.Subject{ID: holder.ID, Role: holder.Role}); err != nil {
 			return Event{}, err
 		}
 		if !tok.RevokedAt.IsZero() {
@@ -430,9 +423,6 @@ func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error
 				}
 			}
 		}
-		if err := models.Authorize(me.Subject(), models.ActTokenListOwn, &models.Subject{ID: me.ID, Role: me.Role}); err != nil && holder.ID == me.ID {
-			return err
-		}
 		toks, err := t.holderTokens(holder.ID)
 		if err != nil {
 			return err
@@ -545,16 +535,9 @@ func (s *Store) Token(a Actor, id string) (TokenView, error) {
 	var out TokenView
 	err := s.view(func(tx *bolt.Tx) error {
 		t := s.txn(tx)
-		me, err := t.actor(a)
+		_, _, tok, err := t.tokenFor(a, id, models.ActTokenListOwn, models.ActTokenListAll)
 		if err != nil {
 			return err
-		}
-		tok, err := t.token(id)
-		if err != nil {
-			return err
-		}
-		if tok.HolderID != me.ID && models.Authorize(me.Subject(), models.ActTokenListAll, nil) != nil {
-			return fmt.Errorf("%w: no token %q among yours", models.ErrNotFound, models.Sanitize(id))
 		}
 		out = s.view1(tok, t.now, &userNames{t: t, cache: map[string]models.User{}})
 		return nil
