@@ -470,16 +470,23 @@ func (m *Model) activate(i int) tea.Cmd {
 	return nil
 }
 
+// pageActions is the permission each tab's content needs; the tabs shown are
+// read from the permission matrix, never from a second copy of it here.
+var pageActions = map[int]models.Action{
+	pgTokens: models.ActTokenListAll,
+	pgUsers:  models.ActUserList,
+	pgAudit:  models.ActAuditRead,
+}
+
 // setShown decides the tabs for the current role. The store refuses the calls
 // behind a hidden tab anyway; this only keeps people from dead ends.
 func (m *Model) setShown() {
 	cur := m.shown[m.active]
 	shown := []int{pgProfile}
-	switch m.me.Role {
-	case models.RoleOwner:
-		shown = append(shown, pgTokens, pgUsers, pgAudit)
-	case models.RoleAdmin:
-		shown = append(shown, pgUsers, pgAudit)
+	for _, pg := range []int{pgTokens, pgUsers, pgAudit} {
+		if models.Authorize(m.me.Subject(), pageActions[pg], nil) == nil {
+			shown = append(shown, pg)
+		}
 	}
 	m.shown, m.active = shown, 0
 	for i, idx := range shown {
