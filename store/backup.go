@@ -13,26 +13,22 @@ import (
 // token digest and sealed secret. The secrets/ directory is not included; keep
 // its own copy somewhere else.
 func (s *Store) Backup(a Actor, w io.Writer) (int64, error) {
-	var me models.User
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		if me, err = s.txn(tx).actor(a); err != nil {
-			return err
-		}
-		return models.Authorize(me.Subject(), models.ActBackup, nil)
-	})
-	if err != nil {
-		return 0, err
-	}
-	// Audit first: a backup that is taken must be on record, and the copy then
-	// includes its own audit entry.
+	// Audit first, in the transaction that checks the permission: a backup that
+	// is taken must be on record, and the copy then includes its own entry.
 	if err := s.change(models.AuditBackup, func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := models.Authorize(me.Subject(), models.ActBackup, nil); err != nil {
+			return Event{}, err
+		}
 		return Event{Type: models.AuditBackup}, t.audit(entry(models.AuditBackup, a, me, models.User{}))
 	}); err != nil {
 		return 0, err
 	}
 	var n int64
-	err = s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
