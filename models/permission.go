@@ -128,6 +128,10 @@ func Authorize(actor Subject, action Action, target *Subject) error {
 	return nil
 }
 
+// RoleMay reports whether role may take action on some target at all: the
+// question a list of candidates asks before checking each one.
+func RoleMay(role Role, action Action) bool { return contains(Matrix[action].Roles, role) }
+
 // AuthorizeRoleChange adds the rule that a role may be granted only below the
 // owner (ownership moves by transfer) and never above the actor's own role.
 func AuthorizeRoleChange(actor Subject, target Subject, to Role) error {

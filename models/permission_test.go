@@ -121,3 +121,9 @@ func TestLowerRole(t *testing.T) {
 		t.Fatal("an unknown role must rank below every real one and hold nothing")
 	}
 }
+
+func TestRoleMay(t *testing.T) {
+	if !RoleMay(RoleOwner, ActTokenAssign) || RoleMay(RoleAdmin, ActTokenAssign) || !RoleMay(RoleAdmin, ActUserList) || RoleMay(RoleStakeholder, ActTokenCreateOwn) {
+		t.Fatal("RoleMay disagrees with the matrix")
+	}
+}

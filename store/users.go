@@ -200,7 +200,7 @@ func (s *Store) Assignees(a Actor) ([]models.User, error) {
 		if err != nil {
 			return err
 		}
-		if me.Role != models.RoleOwner {
+		if !models.RoleMay(me.Role, models.ActTokenAssign) {
 			return fmt.Errorf("%w: only the Account Owner assigns tokens", models.ErrPermission)
 		}
 		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
