@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http"
@@ -11,10 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keydesk/keydesk/internal/syncbuf"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -94,24 +94,6 @@ func mustParse(t *testing.T, line string) gossh.PublicKey {
 	return k
 }
 
-// logWatcher collects a process's stderr for polling.
-type logWatcher struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *logWatcher) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *logWatcher) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 func eventually(within time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -149,7 +131,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	cmd = exec.Command(bin, "serve", "--data", data, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), EnvOwnerKey+"="+pub, EnvOwnerEmail+"=boss@example.com")
-	logs := &logWatcher{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -203,7 +185,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	screen := &logWatcher{}
+	screen := &syncbuf.Buffer{}
 	console.Stdout = screen
 	if err := console.RequestPty("xterm", 40, 100, gossh.TerminalModes{}); err != nil {
 		t.Fatal(err)

@@ -11,9 +11,10 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/keydesk/keydesk/internal/syncbuf"
 
 	"github.com/charmbracelet/log"
 	"github.com/keydesk/keydesk/models"
@@ -161,22 +162,7 @@ func run(t testing.TB, c *gossh.Client, cmd string) (string, string, int) {
 }
 
 // screen collects a console's output for polling.
-type screen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *screen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+type screen struct{ syncbuf.Buffer }
 
 var ansiSeq = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])`)
 

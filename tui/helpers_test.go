@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -133,24 +132,6 @@ func final(t *testing.T, tm *teatest.TestModel) *Model {
 	t.Helper()
 	press(tm, "ctrl+c")
 	return tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Model)
-}
-
-// syncBuffer is a writer tests can read while the program writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

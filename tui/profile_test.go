@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydesk/keydesk/internal/syncbuf"
+
 	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -23,7 +25,7 @@ func TestUserGeneratesRevokesAndReveals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clip := &syncBuffer{}
+	clip := &syncbuf.Buffer{}
 	op := opts(o.s, o.ann)
 	op.Renderer = asciiRenderer(clip)
 	tm := start(t, op)
