@@ -7,6 +7,7 @@
 #
 # The demo is seeded relative to today, so dates and ages change from run to run.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # keydesk's Go release; a machine ignores go.mod's line
 cd "$(dirname "$0")/.."
 
 session=keydesk-shots-$$
