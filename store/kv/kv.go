@@ -1,0 +1,116 @@
+// Package kv is the transactional key-value contract keydesk's domain code runs
+// on. bbolt (store/kv/bolt) is the zero-configuration engine; etcd
+// (store/kv/etcd) lets several servers share one organization. The contract is
+// the smallest thing both can honour with serializable transactions:
+// buckets of ordered byte keys, read and write transactions whose function may
+// run more than once, and callbacks that run only after a commit is durable.
+//
+// Design notes and the figures behind them: docs/SCALE-OUT.md.
+package kv
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Bucket names one ordered keyspace (bbolt: a bucket; etcd: a key prefix).
+// The set of buckets is fixed when an engine is opened.
+type Bucket string
+
+// Range selects the keys a Scan visits. The zero Range visits every key of the
+// bucket in ascending order.
+type Range struct {
+	// Prefix, when set, limits the scan to keys that start with it.
+	Prefix []byte
+	// After, when set, starts strictly after this key (ascending scans) and
+	// Before ends strictly before it; both apply in either direction, so a
+	// descending page "older than X" is Range{Before: X, Reverse: true}.
+	After, Before []byte
+	// Reverse visits keys in descending order.
+	Reverse bool
+	// Limit stops after this many keys (0: no limit). Engines that fetch in
+	// pages use it to read no more than the caller wants.
+	Limit int
+}
+
+// Engine is an open key-value store.
+type Engine interface {
+	// View runs fn in a read-only transaction that sees one consistent state.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction and commits it durably when fn
+	// returns nil. fn may run more than once (an engine with optimistic
+	// concurrency re-runs it on conflict), so it must change nothing outside the
+	// transaction except through Tx.OnCommit.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Changes delivers commits made by other processes sharing this store, in
+	// commit order. It is nil for engines no other process can write (bbolt).
+	Changes() <-chan Change
+	// Export writes a consistent copy of everything, taken at one point in time,
+	// in keydesk's backup file format (a bbolt file), and returns the bytes written.
+	Export(ctx context.Context, w io.Writer) (int64, error)
+	// Check reports structural damage the engine can see (pages, revisions)
+	// through add, one line per problem; a nil return with no lines means clean.
+	Check(ctx context.Context, add func(format string, args ...any)) error
+	// Limits says how big one transaction may be, so bulk work can be split.
+	Limits() Limits
+	// Close releases the engine. It is safe to call twice.
+	Close() error
+}
+
+// Tx is one transaction. Values returned by Get and passed to Scan's fn are
+// valid only until the transaction ends (bbolt hands out its mapped pages
+// without copying); copy what must outlive it.
+type Tx interface {
+	// Get returns the value of k, or nil (and no error) when k is absent.
+	Get(b Bucket, k []byte) ([]byte, error)
+	// Scan calls fn for each key in r, in order. fn returning ErrStop ends the
+	// scan early with a nil error; any other error ends it and is returned.
+	Scan(b Bucket, r Range, fn func(k, v []byte) error) error
+	// Put sets k to v. An empty v is stored as an empty, present value.
+	Put(b Bucket, k, v []byte) error
+	// Delete removes k; deleting an absent key is not an error.
+	Delete(b Bucket, k []byte) error
+	// NextSequence returns the bucket's next number, starting at 1. Numbers are
+	// dense and in commit order: a transaction that does not commit uses none.
+	NextSequence(b Bucket) (uint64, error)
+	// OnCommit runs f after the transaction has committed durably (never if it
+	// rolls back, and once only even when fn is re-run).
+	OnCommit(f func())
+	// Writable reports whether this is an Update transaction.
+	Writable() bool
+}
+
+// Change is one key changed by another process's commit.
+type Change struct {
+	Bucket   Bucket
+	Key      []byte
+	Value    []byte // nil when Deleted
+	Deleted  bool
+	Revision int64 // the engine's commit revision, increasing
+}
+
+// Limits bound one transaction. Zero means no limit.
+type Limits struct {
+	MaxOps   int // writes (puts and deletes) per transaction
+	MaxBytes int // bytes of keys and values written per transaction
+}
+
+var (
+	// ErrStop, returned by a Scan callback, ends the scan without an error.
+	ErrStop = errors.New("kv: stop scan")
+	// ErrConflict means a transaction kept losing to concurrent writers and
+	// gave up; nothing was committed.
+	ErrConflict = errors.New("kv: transaction conflicts with concurrent changes; try again")
+	// ErrAmbiguous means the engine could not learn whether a commit landed
+	// (the connection failed while it was in flight).
+	ErrAmbiguous = errors.New("kv: the store did not confirm the change; check before retrying")
+	// ErrTooLarge means a transaction exceeds Limits.
+	ErrTooLarge = errors.New("kv: transaction too large for the store")
+	// ErrUnavailable means the engine cannot reach its data right now.
+	ErrUnavailable = errors.New("kv: store unavailable")
+	// ErrReadOnly is returned by writes inside View.
+	ErrReadOnly = errors.New("kv: write in a read-only transaction")
+	// ErrUnknownBucket is returned for a bucket the engine was not opened with.
+	ErrUnknownBucket = errors.New("kv: unknown bucket")
+)
