@@ -30,11 +30,12 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 		if err := models.Authorize(me.Subject(), models.ActAuditRead, nil); err != nil {
 			return err
 		}
-		user := strings.ToLower(strings.TrimSpace(q.User))
+		ref := strings.TrimSpace(q.User)
+		user := strings.ToLower(ref) // emails compare lower-cased, ids as written
 		userID := ""
 		if user != "" {
 			// A removed person's entries stay findable by their old ID.
-			if u, err := t.userRef(user); err == nil {
+			if u, err := t.userRef(ref); err == nil {
 				userID = u.ID
 			}
 		}
@@ -58,7 +59,7 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 				continue
 			}
 			if user != "" && e.ActorID != userID && e.TargetID != userID &&
-				e.ActorEmail != user && e.TargetEmail != user && e.ActorID != user && e.TargetID != user {
+				e.ActorEmail != user && e.TargetEmail != user && e.ActorID != ref && e.TargetID != ref {
 				continue
 			}
 			out = append(out, e)
