@@ -20,6 +20,7 @@ import (
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/wire"
 )
 
 // What must show 1: the real golang.org/x/oauth2 client refreshes through
@@ -224,7 +225,7 @@ func TestRoleRestrictionAndDemotion(t *testing.T) {
 	}
 	res := e.get("/v3/users", adminAT)
 	var list struct {
-		Data []apiUser `json:"data"`
+		Data []wire.User `json:"data"`
 	}
 	if err := json.Unmarshal(res.body, &list); err != nil || res.status != 200 || len(list.Data) != 3 {
 		t.Fatalf("admin GET /v3/users: %d %s", res.status, res.body)
@@ -475,8 +476,8 @@ func TestTokenRoutes(t *testing.T) {
 	if err := json.Unmarshal(res.body, &list); err != nil || res.status != 200 || len(list.Data) != 1 || list.Data[0].ID != uid {
 		t.Fatalf("own tokens: %d %s", res.status, res.body)
 	}
-	if list.Data[0].LastUsedBy != "" && list.Data[0].LastUsedBy != "127.0.0.1" {
-		t.Fatalf("last used from %q", list.Data[0].LastUsedBy)
+	if list.Data[0].LastUsedFrom != "" && list.Data[0].LastUsedFrom != "127.0.0.1" {
+		t.Fatalf("last used from %q", list.Data[0].LastUsedFrom)
 	}
 	for _, at := range []string{userAT, adminAT} {
 		if res := e.get("/v3/tokens?all=true", at); res.status != 403 {
@@ -516,7 +517,7 @@ func TestTokenRoutes(t *testing.T) {
 		t.Fatalf("deleted token still works: %d", res.status)
 	}
 	var me struct {
-		Data meData `json:"data"`
+		Data wire.Me `json:"data"`
 	}
 	if err := json.Unmarshal(e.get("/v3/users/me", adminAT).body, &me); err != nil {
 		t.Fatal(err)

@@ -7,37 +7,13 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/wire"
 )
 
-// apiUser is a person as the API shows them. SSH keys are left out: they are
-// managed from the console and the CLI.
-type apiUser struct {
-	ID        string      `json:"id"`
-	Name      string      `json:"name"`
-	Email     string      `json:"email"`
-	Role      models.Role `json:"role"`
-	CreatedAt time.Time   `json:"created_at"`
-}
-
-func toAPIUser(u models.User) apiUser {
-	return apiUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt}
-}
-
-// meData adds what the caller's credential may do: its effective role can be
-// lower than the person's role (SPEC §1, role-restricted tokens).
-type meData struct {
-	apiUser
-	Token meToken `json:"token"`
-}
-
-type meToken struct {
-	ID   string      `json:"id"`
-	Role models.Role `json:"role"`
-}
+// Bodies are wire types (package wire): the same shapes as the CLI's --json.
 
 func (srv *Server) handleMe(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	u, err := srv.store.As(p, via(r)).Profile()
@@ -45,9 +21,7 @@ func (srv *Server) handleMe(w http.ResponseWriter, r *http.Request, p store.Prin
 		srv.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Data meData `json:"data"`
-	}{meData{apiUser: toAPIUser(u), Token: meToken{ID: p.Token.ID, Role: p.Role}}})
+	writeJSON(w, http.StatusOK, map[string]wire.Me{"data": {User: wire.FromUser(u), Token: wire.Credential{ID: p.Token.ID, Role: p.Role}}})
 }
 
 func (srv *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -56,11 +30,11 @@ func (srv *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p sto
 		srv.storeError(w, r, err)
 		return
 	}
-	out := make([]apiUser, 0, len(users))
+	out := make([]wire.User, 0, len(users))
 	for _, u := range users {
-		out = append(out, toAPIUser(u))
+		out = append(out, wire.FromUser(u))
 	}
-	writeJSON(w, http.StatusOK, map[string][]apiUser{"data": out})
+	writeJSON(w, http.StatusOK, map[string][]wire.User{"data": out})
 }
 
 // newUserRequest is POST /v3/users's body.
@@ -87,7 +61,7 @@ func (srv *Server) handleAddUser(w http.ResponseWriter, r *http.Request, p store
 		srv.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]apiUser{"data": toAPIUser(u)})
+	writeJSON(w, http.StatusCreated, map[string]wire.User{"data": wire.FromUser(u)})
 }
 
 // decodeJSON reads one JSON object, refusing unknown fields (a typo such as
@@ -119,7 +93,7 @@ const (
 )
 
 type tokenList struct {
-	Data []store.TokenView `json:"data"`
+	Data []wire.Token `json:"data"`
 	// Next is the cursor for ?after= to fetch the following page.
 	Next string `json:"next,omitempty"`
 }
@@ -151,16 +125,16 @@ func (srv *Server) handleListTokens(w http.ResponseWriter, r *http.Request, p st
 		srv.storeError(w, r, err)
 		return
 	}
-	if page.Tokens == nil {
-		page.Tokens = []store.TokenView{}
+	out := make([]wire.Token, 0, len(page.Tokens))
+	for _, v := range page.Tokens {
+		out = append(out, wireToken(v))
 	}
-	writeJSON(w, http.StatusOK, tokenList{Data: page.Tokens, Next: page.Next})
+	writeJSON(w, http.StatusOK, tokenList{Data: out, Next: page.Next})
 }
 
-type revokedToken struct {
-	models.Token
-	Status models.TokenStatus `json:"status"`
-	Masked string             `json:"masked"`
+// wireToken is a listed token as clients see it.
+func wireToken(v store.TokenView) wire.Token {
+	return wire.FromToken(v.Token, v.Status, wire.Names{HolderName: v.HolderName, HolderEmail: v.HolderEmail, CreatorName: v.CreatorName})
 }
 
 // handleRevokeToken revokes one of the caller's tokens, or anyone's for an
@@ -172,7 +146,10 @@ func (srv *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request, p s
 		srv.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]revokedToken{"data": {
-		Token: tok, Status: tok.Status(srv.store.Now()), Masked: tok.Masked(),
-	}})
+	v, err := srv.store.Token(p.Actor(via(r)), tok.ID)
+	if err != nil {
+		srv.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]wire.Token{"data": wireToken(v)})
 }
