@@ -1,0 +1,311 @@
+// Package bolt is keydesk's zero-configuration kv.Engine: one bbolt file in
+// the data directory, held by one process at a time through bbolt's file lock.
+// Reads are zero-copy (values point into the memory-mapped file and are valid
+// until the transaction ends), writes are fsynced before Update returns.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/keydesk/keydesk/store/kv"
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// File is the database's name inside a data directory.
+const File = "keydesk.db"
+
+// ErrLocked means another process holds the file's lock.
+var ErrLocked = errors.New("held by another keydesk process")
+
+// lockedError names the file another process holds.
+type lockedError struct{ path string }
+
+func (e lockedError) Error() string {
+	return e.path + " is held by another keydesk process (is `keydesk serve` running?)"
+}
+func (e lockedError) Unwrap() error { return ErrLocked }
+
+// Options tune Open. The zero value waits one second for the lock.
+type Options struct {
+	// Timeout bounds the wait for another process's lock (default 1 s).
+	Timeout time.Duration
+	// ReadOnly opens the file with a shared lock and refuses writes.
+	ReadOnly bool
+}
+
+// Engine is an open bbolt file. It implements kv.Engine.
+type Engine struct {
+	db        *bbolt.DB
+	path      string
+	names     map[kv.Bucket][]byte
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ kv.Engine = (*Engine)(nil)
+
+// Open opens (creating if needed, mode 0600) the file at path and creates any
+// of buckets it lacks. A file held by another process fails within
+// opts.Timeout with an error that wraps ErrLocked.
+func Open(path string, buckets []kv.Bucket, opts Options) (*Engine, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, lockedError{path: path}
+		}
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	e := &Engine{db: db, path: path, names: make(map[kv.Bucket][]byte, len(buckets))}
+	for _, b := range buckets {
+		e.names[b] = []byte(b)
+	}
+	if !opts.ReadOnly {
+		err = db.Update(func(tx *bbolt.Tx) error {
+			for _, name := range e.names {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("prepare database %s: %w", path, err)
+		}
+	}
+	return e, nil
+}
+
+// Path is the file's path.
+func (e *Engine) Path() string { return e.path }
+
+// DB is the underlying bbolt handle, for tests and tools that read the file
+// format on purpose. Domain code goes through kv.Engine.
+func (e *Engine) DB() *bbolt.DB { return e.db }
+
+// View runs fn in a read-only bbolt transaction.
+func (e *Engine) View(ctx context.Context, fn func(kv.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return e.db.View(func(btx *bbolt.Tx) error { return fn(&tx{btx: btx, e: e}) })
+}
+
+// Update runs fn in bbolt's single writable transaction, once: bbolt
+// serializes writers, so there is never a conflict to re-run for.
+func (e *Engine) Update(ctx context.Context, fn func(kv.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := e.db.Update(func(btx *bbolt.Tx) error { return fn(&tx{btx: btx, e: e}) })
+	if errors.Is(err, berrors.ErrDatabaseReadOnly) {
+		return fmt.Errorf("%w: %s was opened read-only", kv.ErrReadOnly, e.path)
+	}
+	return err
+}
+
+// Changes is nil: no other process can write a file this process holds.
+func (e *Engine) Changes() <-chan kv.Change { return nil }
+
+// Export writes a consistent copy of the file from one read transaction;
+// writers go on meanwhile.
+func (e *Engine) Export(ctx context.Context, w io.Writer) (int64, error) {
+	var n int64
+	err := e.View(ctx, func(t kv.Tx) error {
+		var err error
+		n, err = t.(*tx).btx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Check runs bbolt's page check. It does so in a writable transaction that is
+// rolled back: Tx.Check reads the freelist, which is safe only while no other
+// writer runs, so a read-only one would race a live server's commits.
+func (e *Engine) Check(ctx context.Context, add func(format string, args ...any)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	btx, err := e.db.Begin(!e.db.IsReadOnly())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = btx.Rollback() }()
+	for err := range btx.Check() {
+		add("file pages: %v", err)
+	}
+	return nil
+}
+
+// Limits are none: one bbolt transaction may be as large as memory allows.
+func (e *Engine) Limits() kv.Limits { return kv.Limits{} }
+
+// Close closes the file. It is safe to call twice.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() { e.closeErr = e.db.Close() })
+	return e.closeErr
+}
+
+// tx is one bbolt transaction seen through kv.Tx.
+type tx struct {
+	btx *bbolt.Tx
+	e   *Engine
+}
+
+func (t *tx) bucket(b kv.Bucket) (*bbolt.Bucket, error) {
+	name, ok := t.e.names[b]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", kv.ErrUnknownBucket, b)
+	}
+	bk := t.btx.Bucket(name)
+	if bk == nil {
+		return nil, fmt.Errorf("%w: %s is missing from the file", kv.ErrUnknownBucket, b)
+	}
+	return bk, nil
+}
+
+func (t *tx) Get(b kv.Bucket, k []byte) ([]byte, error) {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return nil, err
+	}
+	return bk.Get(k), nil
+}
+
+func (t *tx) Put(b kv.Bucket, k, v []byte) error {
+	if !t.btx.Writable() {
+		return kv.ErrReadOnly
+	}
+	bk, err := t.bucket(b)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		v = []byte{} // bbolt would hand a nil value back as absent within this tx
+	}
+	return bk.Put(k, v)
+}
+
+func (t *tx) Delete(b kv.Bucket, k []byte) error {
+	if !t.btx.Writable() {
+		return kv.ErrReadOnly
+	}
+	bk, err := t.bucket(b)
+	if err != nil {
+		return err
+	}
+	return bk.Delete(k)
+}
+
+func (t *tx) NextSequence(b kv.Bucket) (uint64, error) {
+	if !t.btx.Writable() {
+		return 0, kv.ErrReadOnly
+	}
+	bk, err := t.bucket(b)
+	if err != nil {
+		return 0, err
+	}
+	return bk.NextSequence()
+}
+
+// Sequence returns the bucket's last number handed out by NextSequence, so a
+// check can compare it with the keys (bbolt keeps it in the bucket header).
+func (t *tx) Sequence(b kv.Bucket) (uint64, error) {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return 0, err
+	}
+	return bk.Sequence(), nil
+}
+
+func (t *tx) OnCommit(f func()) { t.btx.OnCommit(f) }
+
+func (t *tx) Writable() bool { return t.btx.Writable() }
+
+// Scan walks a bbolt cursor over r. Keys and values point into the file.
+func (t *tx) Scan(b kv.Bucket, r kv.Range, fn func(k, v []byte) error) error {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return err
+	}
+	c := bk.Cursor()
+	var k, v []byte
+	if !r.Reverse {
+		start := r.Prefix
+		if r.After != nil && bytes.Compare(r.After, start) >= 0 {
+			start = r.After
+		}
+		if len(start) == 0 {
+			k, v = c.First()
+		} else {
+			k, v = c.Seek(start)
+		}
+		if k != nil && r.After != nil && bytes.Equal(k, r.After) {
+			k, v = c.Next()
+		}
+	} else {
+		end := prefixEnd(r.Prefix) // exclusive upper bound; nil: none
+		if r.Before != nil && (end == nil || bytes.Compare(r.Before, end) < 0) {
+			end = r.Before
+		}
+		if end == nil {
+			k, v = c.Last()
+		} else if sk, _ := c.Seek(end); sk == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	n := 0
+	for k != nil {
+		if r.Prefix != nil && !bytes.HasPrefix(k, r.Prefix) {
+			return nil
+		}
+		if r.Reverse {
+			if r.After != nil && bytes.Compare(k, r.After) <= 0 {
+				return nil
+			}
+		} else if r.Before != nil && bytes.Compare(k, r.Before) >= 0 {
+			return nil
+		}
+		if err := fn(k, v); err != nil {
+			if errors.Is(err, kv.ErrStop) {
+				return nil
+			}
+			return err
+		}
+		n++
+		if r.Limit > 0 && n >= r.Limit {
+			return nil
+		}
+		if r.Reverse {
+			k, v = c.Prev()
+		} else {
+			k, v = c.Next()
+		}
+	}
+	return nil
+}
+
+// prefixEnd is the smallest key greater than every key starting with p, or nil
+// when there is none (p empty or all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
