@@ -38,6 +38,8 @@ type config struct {
 	scaleUsers  int
 	scaleTokens int // per user
 	sshRounds   int // connect → first frame samples per server
+	nRounds     int // alternating baseline/keydesk rounds in the throughput groups
+	rssRounds   int // alternating keydesk/hello servers in the rss group
 	cacheDir    string
 	repoRoot    string
 }
@@ -83,6 +85,8 @@ func run() int {
 	flag.IntVar(&cfg.sessions, "sessions", 0, "idle console sessions held open for the rss group (default 1000, -short 50)")
 	flag.IntVar(&cfg.scaleUsers, "scale-users", 0, "people in the scale organization (default 100000, -short 2000)")
 	flag.IntVar(&cfg.scaleTokens, "scale-tokens", 10, "tokens per person in the scale organization")
+	flag.IntVar(&cfg.nRounds, "rounds", 0, "alternating baseline/keydesk rounds that share -duration in the create and http groups (default 10, -short 4)")
+	flag.IntVar(&cfg.rssRounds, "rss-rounds", 0, "alternating keydesk/hello servers in the rss group (default 3, -short 1)")
 	flag.StringVar(&prebuilt, "keydesk", "", "run this keydesk binary as the server subprocess instead of building one from the tree (for before/after comparisons)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -169,8 +173,13 @@ func (c *config) defaults() {
 	pick(&c.sessions, 1000, 50)
 	pick(&c.scaleUsers, 100_000, 2_000)
 	pick(&c.scaleTokens, 10, 10)
-	pick(&c.sshRounds, 40, 8)
+	pick(&c.sshRounds, 40, 10)
+	pick(&c.nRounds, 10, 4)
+	pick(&c.rssRounds, 3, 1)
 }
+
+// rounds is how many alternating rounds a throughput comparison runs.
+func (c *config) rounds() int { return c.nRounds }
 
 func (c *config) mode() string {
 	if c.short {

@@ -180,11 +180,22 @@ func (p *proc) stop() {
 	}
 }
 
-// rss is the process's resident memory now (VmRSS) and at its peak (VmHWM).
-func (p *proc) rss() (now, peak int64, err error) {
+// memory is a process's resident memory as /proc/PID/status counts it.
+// VmRSS includes the pages of files it maps (keydesk's database, the
+// binary) that happen to be in the page cache and that the kernel can drop
+// at will; RssAnon is its private memory (heap, stacks), the part that
+// grows with its state.
+type memory struct {
+	rss  int64 // VmRSS
+	anon int64 // RssAnon
+	peak int64 // VmHWM
+}
+
+// mem reads the process's resident memory now.
+func (p *proc) mem() (memory, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, 0, fmt.Errorf("read memory of pid %d (Linux /proc needed): %w", p.cmd.Process.Pid, err)
+		return memory{}, fmt.Errorf("read memory of pid %d (Linux /proc needed): %w", p.cmd.Process.Pid, err)
 	}
 	field := func(name string) int64 {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -195,7 +206,7 @@ func (p *proc) rss() (now, peak int64, err error) {
 		}
 		return 0
 	}
-	return field("VmRSS"), field("VmHWM"), nil
+	return memory{rss: field("VmRSS"), anon: field("RssAnon"), peak: field("VmHWM")}, nil
 }
 
 // freeAddr finds a loopback port nobody listens on. Another process could
@@ -239,4 +250,51 @@ func (t *tailBuffer) String() string {
 func sourceIP(i int) net.IP {
 	slot := i / 8
 	return net.IPv4(127, byte(1+slot/250), byte(2+slot%250), 1)
+}
+
+// runtimeStats are a keydesk server's own Go runtime figures, from the
+// Prometheus text of its /metrics: what the memory rows' notes explain
+// themselves with (goroutines per session, heap held but not returned).
+type runtimeStats struct {
+	ok                                bool
+	goroutines, goroutinesIdle        int64
+	heapInuse, heapIdle, heapReleased int64
+}
+
+func (p *proc) runtimeStats() runtimeStats {
+	if p.httpAddr == "" {
+		return runtimeStats{}
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	res, err := client.Get("http://" + p.httpAddr + "/metrics")
+	if err != nil {
+		return runtimeStats{}
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return runtimeStats{}
+	}
+	st := runtimeStats{ok: true}
+	for _, l := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(l, " ")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_goroutines":
+			st.goroutines = int64(f)
+		case "go_memstats_heap_inuse_bytes":
+			st.heapInuse = int64(f)
+		case "go_memstats_heap_idle_bytes":
+			st.heapIdle = int64(f)
+		case "go_memstats_heap_released_bytes":
+			st.heapReleased = int64(f)
+		}
+	}
+	return st
 }
