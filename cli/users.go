@@ -3,8 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+
 	"os"
-	"strings"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -261,18 +261,10 @@ func userAddCmd(g *Globals) *cobra.Command {
 	return cmd
 }
 
-// keyText returns an SSH key given inline or, locally, as a file path. Over
-// SSH the server's files are never read on a client's behalf.
-func (g *Globals) keyText(arg string) (string, error) {
-	if strings.HasPrefix(strings.TrimSpace(arg), "ssh-") || strings.HasPrefix(strings.TrimSpace(arg), "ecdsa-") || g.Remote() {
-		return arg, nil
-	}
-	data, err := os.ReadFile(arg)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q is neither an SSH public key nor a readable file", models.ErrInvalid, models.Sanitize(arg))
-	}
-	return string(data), nil
-}
+// keyText returns an SSH key given inline or, locally, as a file path
+// (models.SSHKeyArg decides which). Over SSH the server's files are never
+// read on a client's behalf.
+func (g *Globals) keyText(arg string) (string, error) { return models.SSHKeyArg(arg, !g.Remote()) }
 
 // input opens a file argument, or stdin for "-". Over SSH only "-" is allowed.
 func (g *Globals) input(arg string) (io.Reader, func(), error) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -108,25 +107,14 @@ func EnsureOwner(s *store.Store, getenv func(string) string) error {
 	return nil
 }
 
-// readKey accepts an authorized_keys line or a path to a file holding one.
+// readKey accepts an authorized_keys line or a path to a file holding one
+// (models.SSHKeyArg decides which, as at every other door).
 func readKey(arg string) (string, error) {
-	if looksLikeKey(arg) {
-		return arg, nil
-	}
-	b, err := os.ReadFile(arg)
+	k, err := models.SSHKeyArg(arg, true)
 	if err != nil {
-		return "", fmt.Errorf("%s is neither a public key nor a readable file: %w", EnvOwnerKey, err)
+		return "", fmt.Errorf("%s: %w", EnvOwnerKey, err)
 	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-func looksLikeKey(s string) bool {
-	for _, p := range []string{"ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
+	return k, nil
 }
 
 func orDefault(v, def string) string {

@@ -93,18 +93,3 @@ func TestEmailsAndKeys(t *testing.T) {
 		}
 	}
 }
-
-func TestParseExpiry(t *testing.T) {
-	cases := map[string]string{"": "never", "never": "never", "7d": "7d", "30d": "30d", "90d": "90d", "1y": "1y", "12h": "12h0m0s"}
-	for in, want := range cases {
-		d, err := ParseExpiry(in)
-		if err != nil || FormatExpiry(d) != want {
-			t.Errorf("ParseExpiry(%q) = %v (%s), %v; want %s", in, d, FormatExpiry(d), err, want)
-		}
-	}
-	for _, bad := range []string{"x", "-1d", "0d", "20y", "7q", "\x1b[2J"} {
-		if _, err := ParseExpiry(bad); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-}

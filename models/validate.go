@@ -3,9 +3,7 @@ package models
 import (
 	"fmt"
 	"net/mail"
-	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
@@ -82,61 +80,6 @@ func KeyFromPublic(pk ssh.PublicKey, comment string) SSHKey {
 		Comment:     truncate(comment, 64),
 		Authorized:  strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk))),
 	}
-}
-
-// ParseExpiry turns "7d", "30d", "90d", "1y", "12h" or "never" (also "") into a
-// lifetime; 0 means the token never expires, the original product's default.
-func ParseExpiry(s string) (time.Duration, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || s == "never" || s == "0" {
-		return 0, nil
-	}
-	bad := fmt.Errorf("%w: expiry %q not understood; use e.g. 7d, 30d, 90d, 1y or never", ErrInvalid, Sanitize(truncate(s, 32)))
-	if len(s) < 2 {
-		return 0, bad
-	}
-	day := 24 * time.Hour
-	var unit time.Duration
-	switch s[len(s)-1] {
-	case 'd':
-		unit = day
-	case 'w':
-		unit = 7 * day
-	case 'y':
-		unit = 365 * day
-	}
-	var d time.Duration
-	if unit == 0 {
-		pd, err := time.ParseDuration(s)
-		if err != nil || pd <= 0 {
-			return 0, bad
-		}
-		d = pd
-	} else {
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n <= 0 || n > 100000 {
-			return 0, bad
-		}
-		d = time.Duration(n) * unit
-	}
-	if d > 10*365*day {
-		return 0, fmt.Errorf("%w: expiry longer than 10 years; use never instead", ErrInvalid)
-	}
-	return d, nil
-}
-
-// FormatExpiry is ParseExpiry's inverse for display.
-func FormatExpiry(d time.Duration) string {
-	day := 24 * time.Hour
-	switch {
-	case d == 0:
-		return "never"
-	case d%(365*day) == 0:
-		return strconv.Itoa(int(d/(365*day))) + "y"
-	case d%day == 0:
-		return strconv.Itoa(int(d/day)) + "d"
-	}
-	return d.String()
 }
 
 func truncate(s string, n int) string {

@@ -6,7 +6,6 @@ package firstrun
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -135,22 +134,9 @@ func (m *Model) Owner() (store.NewUser, error) {
 	return nu, nil
 }
 
-// keyText accepts key text, or a path (with ~ expanded) to a .pub file.
-func keyText(s string) (string, error) {
-	if strings.HasPrefix(s, "ssh-") || strings.HasPrefix(s, "ecdsa-") || strings.HasPrefix(s, "sk-") {
-		return s, nil
-	}
-	if strings.HasPrefix(s, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			s = home + s[1:]
-		}
-	}
-	data, err := os.ReadFile(s)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q is neither an SSH public key nor a readable file", models.ErrInvalid, models.Sanitize(s))
-	}
-	return string(data), nil
-}
+// keyText accepts key text, or a path (with ~ expanded) to a .pub file:
+// models.SSHKeyArg decides which, as at every other door.
+func keyText(s string) (string, error) { return models.SSHKeyArg(s, true) }
 
 // Done reports whether the form was submitted with valid answers.
 func (m *Model) Done() bool { return m.done && !m.cancelled }
