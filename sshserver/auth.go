@@ -18,6 +18,10 @@ import (
 // resolved later, in identityMiddleware, from s.PublicKey().
 func (s *Server) publicKeyHandler(ctx ssh.Context, key ssh.PublicKey) bool {
 	fp := gossh.FingerprintSHA256(key)
+	if err := keyAcceptable(key); err != nil {
+		s.log.Info("refused key", "fingerprint", fp, "remote", hostOf(ctx.RemoteAddr()), "why", err.Error())
+		return false
+	}
 	_, err := s.store.UserByKey(fp)
 	if err == nil {
 		return true

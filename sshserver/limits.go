@@ -78,6 +78,7 @@ func (c *countedConn) Close() error {
 // people reading a screen) would otherwise let a silent TCP connection hold
 // a slot that long.
 func (s *Server) connCallback(ctx ssh.Context, conn net.Conn) net.Conn {
+	ctx.SetValue(connStateKey{}, &connState{})
 	t := time.AfterFunc(s.opts.HandshakeTimeout, func() {
 		// ContextKeyConn is set once the handshake and authentication succeed.
 		if ctx.Value(ssh.ContextKeyConn) == nil {

@@ -56,8 +56,14 @@ type Options struct {
 	// SessionsPerMin bounds how many sessions one address may open per minute
 	// (burst of a tenth of it, at least 10).
 	SessionsPerMin int
-	Logger         *log.Logger
-	Version        string
+	// MaxChannelsPerConn bounds session channels open at once on one
+	// connection.
+	MaxChannelsPerConn int
+	// WriteTimeout closes a connection whose client accepts no output for
+	// this long.
+	WriteTimeout time.Duration
+	Logger       *log.Logger
+	Version      string
 }
 
 // Server is a keydesk SSH server.
@@ -109,6 +115,12 @@ func New(opts Options) (*Server, error) {
 	if opts.SessionsPerMin <= 0 {
 		opts.SessionsPerMin = DefaultSessionsPerMin
 	}
+	if opts.MaxChannelsPerConn <= 0 {
+		opts.MaxChannelsPerConn = DefaultMaxChannelsPerConn
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
 	if opts.Logger == nil {
 		opts.Logger = log.Default()
 	}
@@ -141,10 +153,10 @@ func New(opts Options) (*Server, error) {
 		wish.WithIdleTimeout(opts.IdleTimeout),
 		wish.WithMaxTimeout(opts.MaxTimeout),
 		func(srv *ssh.Server) error {
-			srv.ServerConfigCallback = func(ssh.Context) *gossh.ServerConfig {
-				return &gossh.ServerConfig{MaxAuthTries: opts.MaxAuthTries}
-			}
+			srv.ServerConfigCallback = func(ssh.Context) *gossh.ServerConfig { return s.serverConfig() }
 			srv.ConnCallback = s.connCallback
+			// Global requests: none is served; floods close the connection.
+			srv.RequestHandlers = map[string]ssh.RequestHandler{"default": s.globalRequest}
 			// Every session channel goes through our request filter first:
 			// see window.go for the bug it works around.
 			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannelHandler}

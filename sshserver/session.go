@@ -18,7 +18,15 @@ import (
 
 // dispatch runs what the session asked for as the resolved user: a command
 // if one was given, otherwise the console (which needs a PTY).
-func (s *Server) dispatch(sess ssh.Session, u models.User) {
+func (s *Server) dispatch(raw ssh.Session, u models.User) {
+	sess := s.withDeadlines(raw)
+	if cmd := sess.Command(); len(cmd) > 0 && cmd[0] == "scp" {
+		// Legacy scp (-O) runs "scp -t|-f PATH" and then speaks its own
+		// protocol on stdin; without this line it would get cobra's
+		// unknown-command text, which scp shows as a protocol error.
+		deny(sess, "keydesk does not support scp; use `ssh HOST backup > FILE` for a copy of the database")
+		return
+	}
 	if len(sess.Command()) > 0 || sess.RawCommand() != "" {
 		s.runCommand(sess, u)
 		return

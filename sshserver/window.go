@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/charmbracelet/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -59,6 +60,13 @@ type channelContext struct{ ssh.Context }
 // sessionChannelHandler runs charmbracelet/ssh's session handler with window
 // changes diverted into a mailbox.
 func (s *Server) sessionChannelHandler(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
+	if st := stateOf(ctx); st != nil {
+		if !st.takeChannel(s.opts.MaxChannelsPerConn) {
+			_ = newChan.Reject(gossh.ResourceShortage, fmt.Sprintf("keydesk allows %d sessions per connection", s.opts.MaxChannelsPerConn))
+			return
+		}
+		defer st.releaseChannel()
+	}
 	chCtx := &channelContext{Context: ctx}
 	box := newWindowBox()
 	s.mu.Lock()
@@ -83,18 +91,39 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 	if err != nil {
 		return ch, reqs, err
 	}
-	return ch, filterRequests(reqs, c.box), nil
+	return ch, filterRequests(ch, reqs, c.box), nil
 }
 
 // filterRequests passes requests through in order, except window changes,
 // which it answers itself and posts to box. It never blocks on a resize.
-func filterRequests(in <-chan *gossh.Request, box *windowBox) <-chan *gossh.Request {
+// It also enforces the request caps (guard.go): env requests past the
+// count or size limits are refused, agent forwarding is refused (keydesk
+// never uses an agent, and saying yes would make clients expose theirs),
+// and a channel that sends more than maxChannelRequests other requests is
+// closed.
+func filterRequests(ch gossh.Channel, in <-chan *gossh.Request, box *windowBox) <-chan *gossh.Request {
 	out := make(chan *gossh.Request)
 	go func() {
 		defer close(out)
 		pty := false
+		envs, n := 0, 0
 		for req := range in {
+			if req.Type != "window-change" {
+				if n++; n > maxChannelRequests {
+					_ = req.Reply(false, nil)
+					_ = ch.Close()
+					continue
+				}
+			}
 			switch req.Type {
+			case "env":
+				if !envAllowed(req.Payload, &envs) {
+					_ = req.Reply(false, nil)
+					continue
+				}
+			case "auth-agent-req@openssh.com", "x11-req":
+				_ = req.Reply(false, nil)
+				continue
 			case "pty-req":
 				pty = true
 			case "window-change":

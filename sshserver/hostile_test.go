@@ -1,0 +1,299 @@
+package sshserver
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Issue 15 items 3 and 12: what an authenticated client of any role, or an
+// unauthenticated one, could make the server hold or accept. Every test
+// attacks a real server on 127.0.0.1 with x/crypto's client.
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// TestEnvRequestsCapped: 3,000 env requests of 30 kB on one session (the
+// issue's attack, scaled down: 20,000 took the server to 862 MB). Past
+// MaxEnvVars, and any variable over MaxEnvBytes, is refused, and the server
+// holds no more than a few MB for them.
+func TestEnvRequestsCapped(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.userKey)
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	before := heapInUse()
+	big := strings.Repeat("v", 30<<10)
+	accepted := 0
+	for i := range 3000 {
+		val := "x"
+		if i >= 100 {
+			val = big
+		}
+		ok, err := sess.SendRequest("env", true, gossh.Marshal(struct{ Key, Value string }{"K" + string(rune('A'+i%26)), val}))
+		if err != nil {
+			// Past maxChannelRequests the server closes the channel.
+			if i <= maxChannelRequests {
+				t.Fatalf("env request %d: %v", i, err)
+			}
+			break
+		}
+		if ok {
+			accepted++
+		}
+	}
+	if accepted != MaxEnvVars {
+		t.Errorf("accepted %d env requests; want exactly %d", accepted, MaxEnvVars)
+	}
+	if grew := int64(heapInUse()) - int64(before); grew > 16<<20 {
+		t.Errorf("server heap grew %d MB for one session's env requests (90 MB sent)", grew>>20)
+	}
+	// The connection still works afterwards.
+	if _, _, code := run(t, c, "whoami"); code != 0 {
+		t.Fatal("whoami failed after the env flood")
+	}
+}
+
+// TestChannelsPerConnectionCapped: a connection may hold
+// DefaultMaxChannelsPerConn session channels; more are refused, and closing
+// one frees its slot.
+func TestChannelsPerConnectionCapped(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.userKey)
+	var open []gossh.Channel
+	for range DefaultMaxChannelsPerConn {
+		ch, reqs, err := c.OpenChannel("session", nil)
+		if err != nil {
+			t.Fatalf("channel %d refused: %v", len(open)+1, err)
+		}
+		go gossh.DiscardRequests(reqs)
+		open = append(open, ch)
+	}
+	refused := 0
+	for range 200 {
+		if _, _, err := c.OpenChannel("session", nil); err != nil {
+			var oc *gossh.OpenChannelError
+			if !errors.As(err, &oc) || oc.Reason != gossh.ResourceShortage {
+				t.Fatalf("want a resource-shortage refusal, got %v", err)
+			}
+			refused++
+		}
+	}
+	if refused != 200 {
+		t.Fatalf("%d of 200 channels past the cap were refused", refused)
+	}
+	_ = open[0].Close()
+	if !eventually(3*time.Second, func() bool {
+		ch, reqs, err := c.OpenChannel("session", nil)
+		if err != nil {
+			return false
+		}
+		go gossh.DiscardRequests(reqs)
+		open[0] = ch
+		return true
+	}) {
+		t.Fatal("closing a channel never freed its slot")
+	}
+	for _, ch := range open {
+		_ = ch.Close()
+	}
+}
+
+// TestGlobalRequestFloodClosesConnection: global requests are answered false
+// (nothing is forwarded); a connection sending thousands of them is closed.
+func TestGlobalRequestFloodClosesConnection(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.userKey)
+	ok, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+	if err != nil || ok {
+		t.Fatalf("keepalive: ok=%v err=%v; want a false reply", ok, err)
+	}
+	if ok, _, err := c.SendRequest("tcpip-forward", true, gossh.Marshal(struct {
+		Addr string
+		Port uint32
+	}{"127.0.0.1", 0})); err != nil || ok {
+		t.Fatalf("tcpip-forward: ok=%v err=%v; want refused", ok, err)
+	}
+	closed := false
+	for range 5000 {
+		if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+			closed = true
+			break
+		}
+	}
+	if !closed {
+		t.Fatal("5,000 global requests in a burst and the connection is still open")
+	}
+}
+
+// TestAgentForwardingRefused: auth-agent-req is answered false, so clients
+// with ForwardAgent=yes do not expose their agent to a server that never uses it.
+func TestAgentForwardingRefused(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.userKey)
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ok, err := sess.SendRequest("auth-agent-req@openssh.com", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		t.Fatal("auth-agent-req answered true")
+	}
+}
+
+// TestLegacySCPSaysUnsupported: `scp -O` runs "scp -t PATH" remotely.
+func TestLegacySCPSaysUnsupported(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.ownerKey)
+	for _, cmd := range []string{"scp -t /tmp/x", "scp -f keydesk.db"} {
+		_, errOut, code := run(t, c, cmd)
+		if code == 0 || !strings.Contains(errOut, "keydesk does not support scp") {
+			t.Errorf("%s: exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+}
+
+// TestClientThatNeverReadsIsDisconnected is item 1's SSH half: a session
+// whose client never opens its window again gives up after WriteTimeout
+// instead of blocking a write (and what it holds) for up to 12 hours.
+func TestClientThatNeverReadsIsDisconnected(t *testing.T) {
+	o := newOrg(t)
+	// A database well past the client's 2 MB channel window, so backup blocks.
+	if err := o.s.BulkLoad(store.Actor{UserID: o.owner.ID, Via: "test"}, store.BulkSpec{Users: 400, TokensPerUser: 20}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, o.s, Options{WriteTimeout: 300 * time.Millisecond})
+	c := mustDial(t, r.addr, o.ownerKey)
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	if ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ Cmd string }{"backup"})); err != nil || !ok {
+		t.Fatalf("exec backup: %v %v", ok, err)
+	}
+	// Never read ch. The server must close the connection.
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server still holds a session for a client that stopped reading 20 s ago")
+	}
+	if !eventually(5*time.Second, func() bool { return r.srv.ActiveSessions() == 0 }) {
+		t.Fatalf("%d sessions still running", r.srv.ActiveSessions())
+	}
+	// And the server serves others.
+	c2 := mustDial(t, r.addr, o.userKey)
+	if _, _, code := run(t, c2, "whoami"); code != 0 {
+		t.Fatal("whoami failed after the stalled client")
+	}
+}
+
+// TestWeakKeysAndCertificatesDoNotLogIn is item 12: a 1024-bit RSA key that
+// was registered before keydesk refused them, ssh-rsa (SHA-1) signatures and
+// certificates (even of a registered key) do not authenticate.
+func TestWeakKeysAndCertificatesDoNotLogIn(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+
+	// RSA 2048 works with rsa-sha2-256/512 and not with ssh-rsa.
+	strong, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strongSigner, _ := gossh.NewSignerFromKey(strong)
+	if _, err := o.s.AddKey(store.Actor{UserID: o.owner.ID, Via: "test"}, o.user.ID, authorized(strongSigner)); err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []string{gossh.KeyAlgoRSASHA256, gossh.KeyAlgoRSASHA512} {
+		as, _ := gossh.NewSignerWithAlgorithms(strongSigner.(gossh.AlgorithmSigner), []string{alg})
+		c, err := dial(t, r.addr, gossh.PublicKeys(as))
+		if err != nil {
+			t.Fatalf("RSA 2048 with %s: %v", alg, err)
+		}
+		_ = c.Close()
+	}
+	sha1, _ := gossh.NewSignerWithAlgorithms(strongSigner.(gossh.AlgorithmSigner), []string{gossh.KeyAlgoRSA})
+	if c, err := dial(t, r.addr, gossh.PublicKeys(sha1)); err == nil {
+		_ = c.Close()
+		t.Error("an ssh-rsa (SHA-1) signature logged in")
+	}
+
+	// A certificate of the user's own registered key: refused.
+	_, caPriv, _ := ed25519.GenerateKey(rand.Reader)
+	ca, _ := gossh.NewSignerFromKey(caPriv)
+	cert := &gossh.Certificate{Key: o.userKey.PublicKey(), CertType: gossh.UserCert, KeyId: "uma",
+		ValidPrincipals: []string{"anyone"}, ValidBefore: gossh.CertTimeInfinity}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	certSigner, _ := gossh.NewCertSigner(cert, o.userKey)
+	if c, err := dial(t, r.addr, gossh.PublicKeys(certSigner)); err == nil {
+		_ = c.Close()
+		t.Error("a certificate logged in")
+	}
+	if _, err := models.ParseSSHKey(string(gossh.MarshalAuthorizedKey(cert))); err == nil {
+		t.Error("a certificate can be registered")
+	}
+}
+
+// TestServerAlgorithms: what the server negotiates. A client offering only
+// NIST-curve key exchange, or only SHA-1 / -96 MACs, cannot connect.
+func TestServerAlgorithms(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	try := func(cfg gossh.Config) error {
+		c, err := gossh.Dial("tcp", r.addr, &gossh.ClientConfig{
+			Config: cfg, User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(o.userKey)},
+			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second,
+		})
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	}
+	for _, kex := range []string{gossh.KeyExchangeECDHP256, gossh.KeyExchangeECDHP384, gossh.KeyExchangeECDHP521, gossh.KeyExchangeDH14SHA256, gossh.InsecureKeyExchangeDH14SHA1} {
+		if err := try(gossh.Config{KeyExchanges: []string{kex}}); err == nil {
+			t.Errorf("key exchange %s accepted", kex)
+		}
+	}
+	for _, mac := range []string{gossh.HMACSHA1, gossh.InsecureHMACSHA196, gossh.HMACSHA256} {
+		if err := try(gossh.Config{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{mac}}); err == nil {
+			t.Errorf("MAC %s accepted", mac)
+		}
+	}
+	for _, kex := range kexAlgorithms {
+		if err := try(gossh.Config{KeyExchanges: []string{kex}}); err != nil {
+			t.Errorf("key exchange %s refused: %v", kex, err)
+		}
+	}
+	if err := try(gossh.Config{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{gossh.HMACSHA256ETM}}); err != nil {
+		t.Errorf("aes128-ctr with %s refused: %v", gossh.HMACSHA256ETM, err)
+	}
+}
