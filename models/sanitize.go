@@ -2,6 +2,7 @@ package models
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -12,12 +13,25 @@ import (
 // C1 controls including the 8-bit CSI U+009B, and the bidi embeddings, overrides
 // and isolates U+202A–U+202E and U+2066–U+2069 that can make text read backwards.
 // Invalid UTF-8 becomes U+FFFD. Sanitize(Sanitize(s)) == Sanitize(s).
+//
+// It also drops what makes a terminal and a layout disagree about how wide a
+// name is, so a row can never spill out of its column: format characters
+// (category Cf: zero-width space and joiner, so no ZWJ sequences, word
+// joiner, BOM, soft hyphen, tag characters U+E0000–U+E007F), variation
+// selectors (the zero-width non-joiner stays: Persian needs it; VS16 turns a one-cell symbol into a two-cell emoji on some
+// terminals only), emoji skin-tone modifiers and regional indicators (which
+// pair into flags on some terminals only), the Hangul fillers U+115F, U+1160,
+// U+3164, U+FFA0 and conjoining vowel and final jamo (blank or merging glyphs),
+// line and paragraph separators, enclosing marks, and every combining mark
+// past the second on one base character (so "Zalgo" stacks cannot pile up) or
+// with no base at all.
 func Sanitize(s string) string {
 	if isClean(s) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
+	marks := -1 // combining marks on the last base written; -1: no base yet
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
@@ -34,13 +48,60 @@ func Sanitize(s string) string {
 			continue
 		case r == '\t':
 			b.WriteByte(' ')
-		case isUnsafeRune(r):
+			marks = 0
+		case isUnsafeRune(r), isInvisibleRune(r):
+		case isCombining(r):
+			if marks >= 0 && marks < maxMarks {
+				b.WriteString(s[i : i+size])
+				marks++
+			}
 		default:
 			b.WriteString(s[i : i+size])
+			marks = 0
 		}
 		i += size
 	}
 	return b.String()
+}
+
+// maxMarks is how many combining marks one base character may carry:
+// enough for Vietnamese and most scripts, too few for a stack that climbs
+// over the rows above.
+const maxMarks = 2
+
+// isInvisibleRune reports runes that draw nothing or change how their
+// neighbours are drawn, differently from one terminal to the next.
+func isInvisibleRune(r rune) bool {
+	switch {
+	case r < 0x80:
+		return false
+	case r == 0x200c: // ZWNJ: Persian and Indic spelling need it; it joins nothing
+		return false
+	case unicode.Is(unicode.Cf, r): // ZWJ, ZWSP, WJ, BOM, SHY, tags, bidi…
+		return true
+	case r >= 0xfe00 && r <= 0xfe0f, r >= 0xe0100 && r <= 0xe01ef: // variation selectors
+		return true
+	case r >= 0x1f3fb && r <= 0x1f3ff: // emoji modifiers (skin tones)
+		return true
+	case r >= 0x1f1e6 && r <= 0x1f1ff: // regional indicators (flags)
+		return true
+	case r == 0x115f, r == 0x3164, r == 0xffa0: // Hangul fillers
+		return true
+	case r >= 0x1160 && r <= 0x11ff, r >= 0xd7b0 && r <= 0xd7ff: // conjoining jamo (incl. U+1160 filler)
+		return true
+	case r == 0x2028 || r == 0x2029: // line and paragraph separators
+		return true
+	case unicode.Is(unicode.Me, r): // enclosing marks draw over their neighbours
+		return true
+	case r == 0x034f: // combining grapheme joiner
+		return true
+	}
+	return false
+}
+
+// isCombining reports marks that sit on the previous character.
+func isCombining(r rune) bool {
+	return r >= 0x300 && (unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r))
 }
 
 // SanitizeLine is Sanitize for single-line fields: newlines become spaces too.
@@ -63,7 +124,7 @@ func isClean(s string) bool {
 func slowClean(s string) bool {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size <= 1) || r == 0x1b || r == '\t' || isUnsafeRune(r) {
+		if (r == utf8.RuneError && size <= 1) || r == 0x1b || r == '\t' || isUnsafeRune(r) || isInvisibleRune(r) || isCombining(r) {
 			return false
 		}
 		i += size

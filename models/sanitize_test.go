@@ -55,6 +55,11 @@ func FuzzSanitize(f *testing.F) {
 		if unsafeLeft(once) {
 			t.Fatalf("Sanitize(%q) = %q still holds control or bidi characters", s, once)
 		}
+		for _, r := range once {
+			if isInvisibleRune(r) {
+				t.Fatalf("Sanitize(%q) = %q still holds %U", s, once, r)
+			}
+		}
 		if twice := Sanitize(once); twice != once {
 			t.Fatalf("not idempotent: %q → %q → %q", s, once, twice)
 		}
