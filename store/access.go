@@ -1,11 +1,14 @@
 package store
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
 // Principal is who a presented credential speaks for: the holder, the refresh
@@ -120,7 +123,7 @@ func (s *Store) cachedToken(tokenID string) (models.Token, models.User, error) {
 	if ok {
 		return tok, u, nil
 	}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		var err error
 		if tok, err = t.token(tokenID); err != nil {
@@ -176,8 +179,11 @@ func (s *Store) lookupSecret(secret string) (Principal, models.Token, error) {
 	digest := s.secrets.digest(secret)
 	id, ok := s.access.digestID(string(digest))
 	if !ok {
-		err := s.view(func(tx *bolt.Tx) error {
-			v := tx.Bucket(bucketTokensByHash).Get(digest)
+		err := s.view(func(tx kv.Tx) error {
+			v, err := tx.Get(bucketTokensByHash, digest)
+			if err != nil {
+				return err
+			}
 			if v == nil {
 				return models.ErrUnauthenticated
 			}
@@ -203,7 +209,7 @@ func (s *Store) auditReuse(tok models.Token, source string) {
 	if !s.usage.allowReuseAudit(tok.ID, s.opts.Now()) {
 		return
 	}
-	_ = s.change(models.AuditTokenReuse, func(t *txn) (Event, error) {
+	err := s.change(models.AuditTokenReuse, func(t *txn) (Event, error) {
 		holder, err := t.user(tok.HolderID)
 		if err != nil {
 			return Event{}, err
@@ -213,6 +219,9 @@ func (s *Store) auditReuse(tok models.Token, source string) {
 		e.Detail = "rotated secret used after its grace period from " + models.Sanitize(source)
 		return Event{Type: models.AuditTokenReuse, UserIDs: []string{holder.ID}}, t.audit(e)
 	})
+	if err != nil {
+		s.opts.Logger.Error("audit a rotated token's reuse", "token", tok.ID, "err", err)
+	}
 }
 
 // RevokeSecret revokes the token whose secret is presented (RFC 7009: whoever
@@ -223,7 +232,10 @@ func (s *Store) RevokeSecret(secret, via string) error {
 	}
 	digest := s.secrets.digest(secret)
 	return s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
-		id := t.Bucket(bucketTokensByHash).Get(digest)
+		id, err := t.Get(bucketTokensByHash, digest)
+		if err != nil {
+			return Event{}, err
+		}
 		if id == nil {
 			return Event{}, nil
 		}
@@ -276,6 +288,17 @@ func (b *usageBuffer) pending(id string) (time.Time, string, bool) {
 	return u.at, u.from, ok
 }
 
+// restore puts uses back after a failed flush, unless a newer use came meanwhile.
+func (b *usageBuffer) restore(pend map[string]usage) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, u := range pend {
+		if cur, ok := b.pend[id]; !ok || u.at.After(cur.at) {
+			b.pend[id] = u
+		}
+	}
+}
+
 func (b *usageBuffer) take() map[string]usage {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -307,38 +330,53 @@ func (s *Store) flushLoop() {
 	for {
 		select {
 		case <-tick.C:
-			s.FlushUsage()
+			if err := s.FlushUsage(); err != nil {
+				s.opts.Logger.Error("record token uses", "err", err)
+			}
 		case <-s.quit:
-			s.flushUsageDirect()
+			if err := s.flushUsageDirect(); err != nil {
+				s.opts.Logger.Error("record token uses on close", "err", err)
+			}
 			return
 		}
 	}
 }
 
-// FlushUsage writes recorded token uses to disk now.
-func (s *Store) FlushUsage() {
+// FlushUsage writes recorded token uses now. On failure they are kept for
+// the next flush and the error is returned.
+func (s *Store) FlushUsage() error {
 	pend := s.usage.take()
 	if len(pend) == 0 {
-		return
+		return nil
 	}
-	_ = s.update(func(tx *bolt.Tx) error { return s.writeUsage(tx, pend) })
+	if err := s.update(func(tx kv.Tx) error { return s.writeUsage(tx, pend) }); err != nil {
+		s.usage.restore(pend)
+		return fmt.Errorf("record last use of %d tokens: %w", len(pend), err)
+	}
+	return nil
 }
 
 // flushUsageDirect is FlushUsage for Close, when the write loop has stopped.
-func (s *Store) flushUsageDirect() {
+func (s *Store) flushUsageDirect() error {
 	pend := s.usage.take()
 	if len(pend) == 0 {
-		return
+		return nil
 	}
-	_ = s.db.Update(func(tx *bolt.Tx) error { return s.writeUsage(tx, pend) })
+	if err := s.engine.Update(context.Background(), func(tx kv.Tx) error { return s.writeUsage(tx, pend) }); err != nil {
+		return fmt.Errorf("record last use of %d tokens: %w", len(pend), err)
+	}
+	return nil
 }
 
-func (s *Store) writeUsage(tx *bolt.Tx, pend map[string]usage) error {
+func (s *Store) writeUsage(tx kv.Tx, pend map[string]usage) error {
 	t := s.txn(tx)
 	for id, u := range pend {
 		tok, err := t.token(id)
+		if errors.Is(err, models.ErrNotFound) {
+			continue // gone since it was used; nothing to record
+		}
 		if err != nil {
-			continue
+			return err
 		}
 		if u.at.After(tok.LastUsedAt) {
 			tok.LastUsedAt, tok.LastUsedBy = u.at, models.Sanitize(u.from)

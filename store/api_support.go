@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
 // Scoped is the store seen through one API credential. A refresh token is role
@@ -44,7 +44,7 @@ func (c Scoped) RevokeToken(id string) (models.Token, error) { return c.s.Revoke
 // token. An answer names a token's holder, role and lifetime: the same audience
 // as the audit log (owner and admins), so it follows that row of the matrix.
 func (c Scoped) AuthorizeIntrospection() error {
-	return c.s.view(func(tx *bolt.Tx) error {
+	return c.s.view(func(tx kv.Tx) error {
 		me, err := c.s.txn(tx).actor(c.a)
 		if err != nil {
 			return err

@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
 // AuditQuery selects audit entries, newest first.
@@ -21,7 +21,7 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 		q.Limit = 100
 	}
 	var out []models.AuditEntry
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		me, err := t.actor(a)
 		if err != nil {
@@ -39,32 +39,28 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 				userID = u.ID
 			}
 		}
-		c := tx.Bucket(bucketAudit).Cursor()
-		var k, v []byte
+		r := kv.Range{Reverse: true}
 		if q.Before > 0 {
-			if sk, _ := c.Seek(u64(q.Before)); sk == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
-		} else {
-			k, v = c.Last()
+			r.Before = u64(q.Before)
 		}
-		for ; k != nil && len(out) < q.Limit; k, v = c.Prev() {
+		return tx.Scan(bucketAudit, r, func(_, v []byte) error {
 			e, err := decodeAudit(v)
 			if err != nil {
 				return err
 			}
 			if q.Type != "" && e.Type != q.Type {
-				continue
+				return nil
 			}
 			if user != "" && e.ActorID != userID && e.TargetID != userID &&
 				e.ActorEmail != user && e.TargetEmail != user && e.ActorID != ref && e.TargetID != ref {
-				continue
+				return nil
 			}
 			out = append(out, e)
-		}
-		return nil
+			if len(out) >= q.Limit {
+				return kv.ErrStop
+			}
+			return nil
+		})
 	})
 	return out, err
 }

@@ -1,17 +1,17 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
 )
 
-// Backup writes a consistent copy of the database to w while writes go on (a
-// bbolt read transaction sees one snapshot). Owner only: the file holds every
-// token digest and sealed secret. The secrets/ directory is not included; keep
-// its own copy somewhere else.
+// Backup writes a consistent copy of the organization to w while writes go on
+// (the engine exports one point in time, in keydesk's backup file format).
+// Owner only: the copy holds every token digest and sealed secret. The secrets
+// are not included; keep their own copy somewhere else.
 func (s *Store) Backup(a Actor, w io.Writer) (int64, error) {
 	// Audit first, in the transaction that checks the permission: a backup that
 	// is taken must be on record, and the copy then includes its own entry.
@@ -27,12 +27,7 @@ func (s *Store) Backup(a Actor, w io.Writer) (int64, error) {
 	}); err != nil {
 		return 0, err
 	}
-	var n int64
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	n, err := s.engine.Export(context.Background(), w)
 	if err != nil {
 		return n, fmt.Errorf("write backup: %w", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
 // BulkSpec sizes a generated organization for benchmarks and capacity tests.
@@ -27,8 +27,18 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 	if spec.BatchSize <= 0 {
 		spec.BatchSize = 20000
 	}
+	// An engine with bounded transactions (etcd) gets batches that fit: a user
+	// is two writes, a token three, the audit entry and its sequence two.
+	lim := s.engine.Limits()
+	const bytesPerRecord = 512 // a generous record plus its index keys
+	if lim.MaxOps > 0 && spec.BatchSize > (lim.MaxOps-2)/3 {
+		spec.BatchSize = max(1, (lim.MaxOps-2)/3)
+	}
+	if lim.MaxBytes > 0 && spec.BatchSize > lim.MaxBytes/bytesPerRecord {
+		spec.BatchSize = max(1, lim.MaxBytes/bytesPerRecord)
+	}
 	var owner models.User
-	if err := s.view(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx kv.Tx) error {
 		var err error
 		if owner, err = s.txn(tx).actor(a); err != nil {
 			return err
@@ -51,30 +61,31 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := s.update(func(tx *bolt.Tx) error {
+		// Inserting in key order keeps a B+tree's page splits cheap.
+		sort.Slice(batch, func(i, j int) bool { return batch[i].u.ID < batch[j].u.ID })
+		err := s.update(func(tx kv.Tx) error {
 			t := s.txn(tx)
-			users, byEmail := tx.Bucket(bucketUsers), tx.Bucket(bucketUsersByEmail)
-			tokens, byHash, byUser := tx.Bucket(bucketTokens), tx.Bucket(bucketTokensByHash), tx.Bucket(bucketTokensByUser)
-			// Inserting in key order keeps bbolt's page splits cheap.
-			sort.Slice(batch, func(i, j int) bool { return batch[i].u.ID < batch[j].u.ID })
 			for _, p := range batch {
-				if byEmail.Get([]byte(p.u.Email)) != nil {
+				if v, err := t.Get(bucketUsersByEmail, []byte(p.u.Email)); err != nil || v != nil {
+					if err != nil {
+						return err
+					}
 					return fmt.Errorf("%w: a user with email %s already exists", models.ErrConflict, p.u.Email)
 				}
-				if err := putJSON(users, []byte(p.u.ID), p.u); err != nil {
+				if err := t.putUser(p.u); err != nil {
 					return err
 				}
-				if err := byEmail.Put([]byte(p.u.Email), []byte(p.u.ID)); err != nil {
+				if err := t.Put(bucketUsersByEmail, []byte(p.u.Email), []byte(p.u.ID)); err != nil {
 					return err
 				}
 				for i, tok := range p.toks {
-					if err := putJSON(tokens, []byte(tok.ID), tok); err != nil {
+					if err := t.putToken(tok); err != nil {
 						return err
 					}
-					if err := byHash.Put(p.dig[i], []byte(tok.ID)); err != nil {
+					if err := t.Put(bucketTokensByHash, p.dig[i], []byte(tok.ID)); err != nil {
 						return err
 					}
-					if err := byUser.Put(holderKey(p.u.ID, tok.ID), nil); err != nil {
+					if err := t.Put(bucketTokensByUser, holderKey(p.u.ID, tok.ID), nil); err != nil {
 						return err
 					}
 				}
@@ -119,14 +130,14 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 			p.toks = append(p.toks, tok)
 			p.dig = append(p.dig, s.secrets.digest(secret))
 		}
-		batch = append(batch, p)
-		doneUsers++
-		records += 1 + len(p.toks)
-		if records >= spec.BatchSize {
+		if len(batch) > 0 && records+1+len(p.toks) > spec.BatchSize {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
+		batch = append(batch, p)
+		doneUsers++
+		records += 1 + len(p.toks)
 	}
 	if err := flush(); err != nil {
 		return err

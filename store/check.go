@@ -2,20 +2,21 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"strings"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
-// Check verifies the database: bbolt's own page check, then that every index
-// agrees with its records both ways, every token's holder exists, exactly one
-// owner exists, and the audit log is in order. It returns one line per problem;
-// none means the database is sound. It reads in one writable transaction that
-// is rolled back, so it may run beside a live server's writes: bbolt's
-// Tx.Check reads the freelist, which is safe only while no other writer runs.
+// Check verifies the organization: the engine's own structural check (a bbolt
+// file's pages), then that every index agrees with its records both ways,
+// every token's holder exists, exactly one owner exists, and the audit log is
+// in order. It returns one line per problem; none means the data is sound. It
+// may run beside a live server's writes: the record checks read one consistent
+// snapshot.
 func (s *Store) Check() ([]string, error) {
 	var problems []string
 	add := func(format string, a ...any) {
@@ -23,27 +24,38 @@ func (s *Store) Check() ([]string, error) {
 			problems = append(problems, fmt.Sprintf(format, a...))
 		}
 	}
-	tx, err := s.db.Begin(true)
-	if err != nil {
-		return nil, err
+	ctx := context.Background()
+	if err := s.engine.Check(ctx, add); err != nil {
+		return problems, err
 	}
-	defer func() { _ = tx.Rollback() }()
-	for err := range tx.Check() {
-		add("bbolt: %v", err)
-	}
-	checkUsers(tx, add)
-	checkTokens(tx, add)
-	checkAudit(tx, add)
-	return problems, nil
+	err := s.view(func(tx kv.Tx) error {
+		if err := checkUsers(tx, add); err != nil {
+			return err
+		}
+		if err := checkTokens(tx, add); err != nil {
+			return err
+		}
+		return checkAudit(tx, add)
+	})
+	return problems, err
 }
 
-func checkUsers(tx *bolt.Tx, add func(string, ...any)) {
-	users := tx.Bucket(bucketUsers)
-	byEmail := tx.Bucket(bucketUsersByEmail)
-	byKey := tx.Bucket(bucketUsersByKey)
+// exists reports whether b holds k; an engine error counts as absent and is
+// returned by the scan that follows (a check reports, it does not stop early).
+func exists(tx kv.Tx, b kv.Bucket, k []byte) bool {
+	v, err := tx.Get(b, k)
+	return err == nil && v != nil
+}
+
+func getString(tx kv.Tx, b kv.Bucket, k []byte) string {
+	v, _ := tx.Get(b, k)
+	return string(v)
+}
+
+func checkUsers(tx kv.Tx, add func(string, ...any)) error {
 	owners := 0
-	ownerID := string(tx.Bucket(bucketMeta).Get(keyOwner))
-	_ = users.ForEach(func(k, v []byte) error {
+	ownerID := getString(tx, bucketMeta, keyOwner)
+	err := tx.Scan(bucketUsers, kv.Range{}, func(k, v []byte) error {
 		u, err := decodeUser(v)
 		if err != nil {
 			add("user %s: %v", k, err)
@@ -53,7 +65,7 @@ func checkUsers(tx *bolt.Tx, add func(string, ...any)) {
 			add("user %s: record says id %s", k, u.ID)
 		}
 		if u.Removed {
-			if id := byEmail.Get([]byte(u.Email)); string(id) == u.ID {
+			if id := getString(tx, bucketUsersByEmail, []byte(u.Email)); id == u.ID {
 				add("user %s: removed but still indexed by email", u.ID)
 			}
 			return nil
@@ -64,28 +76,34 @@ func checkUsers(tx *bolt.Tx, add func(string, ...any)) {
 				add("user %s: is owner but meta names %s", u.ID, ownerID)
 			}
 		}
-		if id := byEmail.Get([]byte(u.Email)); string(id) != u.ID {
+		if id := getString(tx, bucketUsersByEmail, []byte(u.Email)); id != u.ID {
 			add("user %s: email index for %s points to %q", u.ID, u.Email, id)
 		}
 		for _, key := range u.Keys {
-			if id := byKey.Get([]byte(key.Fingerprint)); string(id) != u.ID {
+			if id := getString(tx, bucketUsersByKey, []byte(key.Fingerprint)); id != u.ID {
 				add("user %s: key index for %s points to %q", u.ID, key.Fingerprint, id)
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
 	if ownerID != "" && owners != 1 {
 		add("organization has %d owners, want exactly 1", owners)
 	}
-	_ = byEmail.ForEach(func(k, v []byte) error {
-		u, err := decodeUserAt(users, v)
+	err = tx.Scan(bucketUsersByEmail, kv.Range{}, func(k, v []byte) error {
+		u, err := decodeUserAt(tx, v)
 		if err != nil || u.Removed || u.Email != string(k) {
 			add("email index %s → %s: no such current user", k, v)
 		}
 		return nil
 	})
-	_ = byKey.ForEach(func(k, v []byte) error {
-		u, err := decodeUserAt(users, v)
+	if err != nil {
+		return err
+	}
+	return tx.Scan(bucketUsersByKey, kv.Range{}, func(k, v []byte) error {
+		u, err := decodeUserAt(tx, v)
 		if err != nil || u.Removed || !hasKey(u, string(k)) {
 			add("key index %s → %s: no such user key", k, v)
 		}
@@ -93,8 +111,11 @@ func checkUsers(tx *bolt.Tx, add func(string, ...any)) {
 	})
 }
 
-func decodeUserAt(users *bolt.Bucket, id []byte) (models.User, error) {
-	v := users.Get(id)
+func decodeUserAt(tx kv.Tx, id []byte) (models.User, error) {
+	v, err := tx.Get(bucketUsers, id)
+	if err != nil {
+		return models.User{}, err
+	}
 	if v == nil {
 		return models.User{}, fmt.Errorf("missing")
 	}
@@ -110,21 +131,19 @@ func hasKey(u models.User, fp string) bool {
 	return false
 }
 
-func checkTokens(tx *bolt.Tx, add func(string, ...any)) {
-	users := tx.Bucket(bucketUsers)
-	tokens := tx.Bucket(bucketTokens)
-	byHolder := tx.Bucket(bucketTokensByUser)
-	byDigest := tx.Bucket(bucketTokensByHash)
-	sealed := tx.Bucket(bucketSealed)
+func checkTokens(tx kv.Tx, add func(string, ...any)) error {
 	digestCount := map[string]int{}
-	_ = byDigest.ForEach(func(k, v []byte) error {
-		if tokens.Get(v) == nil {
+	err := tx.Scan(bucketTokensByHash, kv.Range{}, func(k, v []byte) error {
+		if !exists(tx, bucketTokens, v) {
 			add("digest index → %s: no such token", v)
 		}
 		digestCount[string(v)]++
 		return nil
 	})
-	_ = tokens.ForEach(func(k, v []byte) error {
+	if err != nil {
+		return err
+	}
+	err = tx.Scan(bucketTokens, kv.Range{}, func(k, v []byte) error {
 		t, err := decodeToken(v)
 		if err != nil {
 			add("token %s: %v", k, err)
@@ -133,28 +152,34 @@ func checkTokens(tx *bolt.Tx, add func(string, ...any)) {
 		if t.ID != string(k) {
 			add("token %s: record says id %s", k, t.ID)
 		}
-		if users.Get([]byte(t.HolderID)) == nil {
+		if !exists(tx, bucketUsers, []byte(t.HolderID)) {
 			add("token %s: holder %s does not exist", t.ID, t.HolderID)
 		}
-		if byHolder.Get(holderKey(t.HolderID, t.ID)) == nil {
+		if !exists(tx, bucketTokensByUser, holderKey(t.HolderID, t.ID)) {
 			add("token %s: missing from the holder index", t.ID)
 		}
 		if digestCount[t.ID] != 1 {
 			add("token %s: %d digest index entries, want 1", t.ID, digestCount[t.ID])
 		}
 		awaiting := t.Assigned && !t.Revealed && t.RevokedAt.IsZero()
-		if has := sealed.Get(k) != nil; has && !awaiting {
+		if has := exists(tx, bucketSealed, k); has && !awaiting {
 			add("token %s: sealed secret kept after reveal or revoke", t.ID)
 		}
 		return nil
 	})
-	_ = byHolder.ForEach(func(k, _ []byte) error {
+	if err != nil {
+		return err
+	}
+	err = tx.Scan(bucketTokensByUser, kv.Range{}, func(k, _ []byte) error {
 		i := bytes.IndexByte(k, '/')
 		if i < 0 {
 			add("holder index key %q is malformed", k)
 			return nil
 		}
-		v := tokens.Get(k[i+1:])
+		v, err := tx.Get(bucketTokens, k[i+1:])
+		if err != nil {
+			return err
+		}
 		if v == nil {
 			add("holder index %s: no such token", k)
 			return nil
@@ -164,18 +189,27 @@ func checkTokens(tx *bolt.Tx, add func(string, ...any)) {
 		}
 		return nil
 	})
-	_ = sealed.ForEach(func(k, _ []byte) error {
-		if tokens.Get(k) == nil {
+	if err != nil {
+		return err
+	}
+	return tx.Scan(bucketSealed, kv.Range{}, func(k, _ []byte) error {
+		if !exists(tx, bucketTokens, k) {
 			add("sealed secret for %s: no such token", k)
 		}
 		return nil
 	})
 }
 
-func checkAudit(tx *bolt.Tx, add func(string, ...any)) {
-	b := tx.Bucket(bucketAudit)
+// sequenceReader is what an engine offers when it can read a bucket's
+// sequence without taking a number (bbolt keeps it in the bucket header); the
+// check compares it with the last audit key where it can.
+type sequenceReader interface {
+	Sequence(b kv.Bucket) (uint64, error)
+}
+
+func checkAudit(tx kv.Tx, add func(string, ...any)) error {
 	var prev models.AuditEntry
-	_ = b.ForEach(func(k, v []byte) error {
+	err := tx.Scan(bucketAudit, kv.Range{}, func(k, v []byte) error {
 		e, err := decodeAudit(v)
 		if err != nil {
 			add("audit %x: %v", k, err)
@@ -193,9 +227,19 @@ func checkAudit(tx *bolt.Tx, add func(string, ...any)) {
 		prev = e
 		return nil
 	})
-	if seq := b.Sequence(); prev.Seq > seq {
-		add("audit sequence %d is behind the last entry %d", seq, prev.Seq)
+	if err != nil {
+		return err
 	}
+	if sr, ok := tx.(sequenceReader); ok {
+		seq, err := sr.Sequence(bucketAudit)
+		if err != nil {
+			return err
+		}
+		if prev.Seq > seq {
+			add("audit sequence %d is behind the last entry %d", seq, prev.Seq)
+		}
+	}
+	return nil
 }
 
 // maxClockStep tolerates a wall clock stepped back a little (NTP) between two

@@ -1,23 +1,24 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
-// migration upgrades a database by one schema version, from the version it is
+// migration upgrades the data by one schema version, from the version it is
 // keyed by in migrations to that version plus one. It runs in one write
-// transaction together with the schema_version bump, so a crash leaves the file
+// transaction together with the schema_version bump, so a crash leaves the data
 // at either the old version or the new one, never between.
-type migration func(tx *bolt.Tx) error
+type migration func(tx kv.Tx) error
 
-// migrations holds every step, keyed by the version it upgrades from. A database
-// at version v < SchemaVersion runs migrations[v], migrations[v+1], … in order.
+// migrations holds every step, keyed by the version it upgrades from. Data at
+// version v < SchemaVersion runs migrations[v], migrations[v+1], … in order.
 var migrations = map[uint64]migration{
 	0: migrate0to1,
 }
@@ -26,10 +27,9 @@ var migrations = map[uint64]migration{
 // keydesk.db.bak-v<old>-<UTC timestamp>; nanoseconds keep two copies apart.
 const backupTimeFormat = "20060102T150405.000000000Z"
 
-// migrate brings an older database up to SchemaVersion, copying the file aside
-// first. It runs before prepare creates buckets, because a file without a
-// schema_version key is only "older" (version 0, written before versions were
-// recorded) if it already holds buckets; a file with none is new. Newer and
+// migrate brings older data up to SchemaVersion, copying it aside first. Data
+// without a schema_version key is only "older" (version 0, written before
+// versions were recorded) if it holds records; an empty store is new. Newer and
 // unreadable versions are left for prepare to refuse.
 func (s *Store) migrate() error {
 	from, older, err := s.storedVersion()
@@ -41,21 +41,20 @@ func (s *Store) migrate() error {
 			return fmt.Errorf("database schema %d cannot be upgraded: this keydesk has no migration from schema %d; restore a newer backup or use an older keydesk", from, v)
 		}
 	}
+	if s.opts.BackupDir == "" {
+		return fmt.Errorf("database schema %d needs an upgrade to %d, and no backup directory is set to copy it to first", from, SchemaVersion)
+	}
 	path, err := s.backupBeforeMigration(from)
 	if err != nil {
 		return fmt.Errorf("back up the database before migrating it from schema %d: %w", from, err)
 	}
 	for v := from; v < SchemaVersion; v++ {
 		step := migrations[v]
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.engine.Update(context.Background(), func(tx kv.Tx) error {
 			if err := step(tx); err != nil {
 				return err
 			}
-			meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-			if err != nil {
-				return err
-			}
-			return meta.Put(keySchema, u64(v+1))
+			return tx.Put(bucketMeta, keySchema, u64(v+1))
 		})
 		if err != nil {
 			return fmt.Errorf("migrate database from schema %d to %d (a copy of the original is at %s): %w", v, v+1, path, err)
@@ -64,22 +63,24 @@ func (s *Store) migrate() error {
 	return nil
 }
 
-// storedVersion reads the file's schema version. older reports a version below
-// SchemaVersion that must be migrated; a new, empty file is not older.
+// storedVersion reads the schema version. older reports a version below
+// SchemaVersion that must be migrated; a new, empty store is not older.
 func (s *Store) storedVersion() (v uint64, older bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		hasBuckets := false
-		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { hasBuckets = true; return nil })
-		if !hasBuckets {
-			return nil // a new file: prepare writes the current version
-		}
-		var raw []byte
-		if meta := tx.Bucket(bucketMeta); meta != nil {
-			raw = meta.Get(keySchema)
+	err = s.engine.View(context.Background(), func(tx kv.Tx) error {
+		raw, err := tx.Get(bucketMeta, keySchema)
+		if err != nil {
+			return err
 		}
 		switch {
 		case raw == nil:
-			v, older = 0, true // written before versions were recorded
+			hasData := false
+			for _, b := range allBuckets {
+				err := tx.Scan(b, kv.Range{Limit: 1}, func(_, _ []byte) error { hasData = true; return nil })
+				if err != nil {
+					return err
+				}
+			}
+			v, older = 0, hasData // with data: written before versions were recorded
 		case len(raw) == 8:
 			v = binary.BigEndian.Uint64(raw)
 			older = v < SchemaVersion
@@ -90,19 +91,16 @@ func (s *Store) storedVersion() (v uint64, older bool, err error) {
 	return v, older, err
 }
 
-// backupBeforeMigration writes a consistent copy of the database beside it
+// backupBeforeMigration writes a consistent copy of the data to BackupDir
 // (0600, fsynced) and returns its path. It never overwrites an existing file.
 func (s *Store) backupBeforeMigration(from uint64) (string, error) {
 	name := fmt.Sprintf("%s.bak-v%d-%s", DBFile, from, s.opts.Now().UTC().Format(backupTimeFormat))
-	path := filepath.Join(s.dir, name)
+	path := filepath.Join(s.opts.BackupDir, name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", err
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		_, err := tx.WriteTo(f)
-		return err
-	})
+	_, err = s.engine.Export(context.Background(), f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -113,35 +111,44 @@ func (s *Store) backupBeforeMigration(from uint64) (string, error) {
 		_ = os.Remove(path)
 		return "", err
 	}
-	if d, err := os.Open(s.dir); err == nil {
+	if d, err := os.Open(s.opts.BackupDir); err == nil {
 		_ = d.Sync() // make the new name durable before the original changes
 		_ = d.Close()
 	}
 	return path, nil
 }
 
-// migrate0to1 upgrades a file written before schema versions were recorded:
-// it creates any missing bucket, rebuilds the indexes that can be derived from
-// the records (email, SSH key, token holder) and records the owner in meta.
-// The digest index cannot be derived (only the secret yields a digest) and is
-// kept as it is.
-func migrate0to1(tx *bolt.Tx) error {
-	for _, b := range allBuckets {
-		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-			return fmt.Errorf("create bucket %s: %w", b, err)
+// clearBucket deletes every key of b. Keys are collected first: deleting under
+// a live cursor skips keys on some engines.
+func clearBucket(tx kv.Tx, b kv.Bucket) error {
+	var keys [][]byte
+	err := tx.Scan(b, kv.Range{}, func(k, _ []byte) error {
+		keys = append(keys, append([]byte(nil), k...))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := tx.Delete(b, k); err != nil {
+			return err
 		}
 	}
-	for _, b := range [][]byte{bucketUsersByEmail, bucketUsersByKey, bucketTokensByUser} {
-		if err := tx.DeleteBucket(b); err != nil {
+	return nil
+}
+
+// migrate0to1 upgrades data written before schema versions were recorded:
+// it rebuilds the indexes that can be derived from the records (email, SSH
+// key, token holder) and records the owner in meta. The digest index cannot
+// be derived (only the secret yields a digest) and is kept as it is.
+func migrate0to1(tx kv.Tx) error {
+	for _, b := range []kv.Bucket{bucketUsersByEmail, bucketUsersByKey, bucketTokensByUser} {
+		if err := clearBucket(tx, b); err != nil {
 			return fmt.Errorf("drop index %s: %w", b, err)
 		}
-		if _, err := tx.CreateBucket(b); err != nil {
-			return fmt.Errorf("create index %s: %w", b, err)
-		}
 	}
-	byEmail, byKey := tx.Bucket(bucketUsersByEmail), tx.Bucket(bucketUsersByKey)
 	var owners []string
-	err := tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+	err := tx.Scan(bucketUsers, kv.Range{}, func(k, v []byte) error {
 		u, err := decodeUser(v)
 		if err != nil {
 			return fmt.Errorf("user %s: %w", k, err)
@@ -152,11 +159,11 @@ func migrate0to1(tx *bolt.Tx) error {
 		if u.Role == models.RoleOwner {
 			owners = append(owners, u.ID)
 		}
-		if err := byEmail.Put([]byte(u.Email), []byte(u.ID)); err != nil {
+		if err := tx.Put(bucketUsersByEmail, []byte(u.Email), []byte(u.ID)); err != nil {
 			return err
 		}
 		for _, key := range u.Keys {
-			if err := byKey.Put([]byte(key.Fingerprint), []byte(u.ID)); err != nil {
+			if err := tx.Put(bucketUsersByKey, []byte(key.Fingerprint), []byte(u.ID)); err != nil {
 				return err
 			}
 		}
@@ -165,20 +172,22 @@ func migrate0to1(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	byHolder := tx.Bucket(bucketTokensByUser)
-	err = tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+	err = tx.Scan(bucketTokens, kv.Range{}, func(k, v []byte) error {
 		t, err := decodeToken(v)
 		if err != nil {
 			return fmt.Errorf("token %s: %w", k, err)
 		}
-		return byHolder.Put(holderKey(t.HolderID, t.ID), nil)
+		return tx.Put(bucketTokensByUser, holderKey(t.HolderID, t.ID), nil)
 	})
 	if err != nil {
 		return err
 	}
-	meta := tx.Bucket(bucketMeta)
-	if meta.Get(keyOwner) == nil && len(owners) == 1 {
-		return meta.Put(keyOwner, []byte(owners[0]))
+	owner, err := tx.Get(bucketMeta, keyOwner)
+	if err != nil {
+		return err
+	}
+	if owner == nil && len(owners) == 1 {
+		return tx.Put(bucketMeta, keyOwner, []byte(owners[0]))
 	}
 	return nil
 }

@@ -13,27 +13,45 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// secrets are the keys kept beside the database, never inside it: a stolen
-// keydesk.db alone reveals neither token digests' preimages nor sealed secrets.
-type secrets struct {
-	dir    string
-	pepper []byte // HMAC key for token digests
-	seal   []byte // XChaCha20-Poly1305 key for assigned tokens awaiting reveal
+// Secrets are the keys an organization's data is sealed and digested with.
+// They are kept apart from the data, never inside it: a stolen copy of the data
+// alone reveals neither token digests' preimages nor sealed secrets. Loading
+// them is separate from opening an engine, so they can come from files (Open:
+// the data directory's secrets/) or, for several servers, from a shared store.
+type Secrets struct {
+	// Dir is where servers keep their own keys (JWT signing key, SSH host key).
+	Dir string
+	// Pepper is the HMAC-SHA256 key for token digests (32 bytes).
+	Pepper []byte
+	// Seal is the XChaCha20-Poly1305 key for assigned tokens awaiting reveal.
+	Seal []byte
 }
 
-func loadSecrets(dir string) (secrets, error) {
-	s := secrets{dir: dir}
+// LoadSecrets reads the keys in dir, creating any that are missing.
+func LoadSecrets(dir string) (Secrets, error) {
+	s := Secrets{Dir: dir}
 	var err error
-	if s.pepper, err = LoadOrCreateSecret(dir, "pepper", randomKey); err != nil {
+	if s.Pepper, err = LoadOrCreateSecret(dir, "pepper", randomKey); err != nil {
 		return s, err
 	}
-	if s.seal, err = LoadOrCreateSecret(dir, "seal.key", randomKey); err != nil {
+	if s.Seal, err = LoadOrCreateSecret(dir, "seal.key", randomKey); err != nil {
 		return s, err
 	}
-	if len(s.pepper) != 32 || len(s.seal) != chacha20poly1305.KeySize {
-		return s, fmt.Errorf("secrets in %s are damaged (wrong length); restore them from a backup", dir)
+	if err := s.valid(); err != nil {
+		return s, fmt.Errorf("%w; restore them from a backup", err)
 	}
 	return s, nil
+}
+
+func (k Secrets) valid() error {
+	if len(k.Pepper) != 32 || len(k.Seal) != chacha20poly1305.KeySize {
+		where := "the store's secrets"
+		if k.Dir != "" {
+			where = "secrets in " + k.Dir
+		}
+		return fmt.Errorf("%s are damaged (wrong length)", where)
+	}
+	return nil
 }
 
 func randomKey() ([]byte, error) {
@@ -99,16 +117,16 @@ func LoadOrCreateSecret(dir, name string, create func() ([]byte, error)) ([]byte
 }
 
 // SecretsDir is where keys live; servers keep their own keys (JWT, SSH host) there.
-func (s *Store) SecretsDir() string { return s.secrets.dir }
+func (s *Store) SecretsDir() string { return s.secrets.Dir }
 
-func (k secrets) digest(token string) []byte {
-	m := hmac.New(sha256.New, k.pepper)
+func (k Secrets) digest(token string) []byte {
+	m := hmac.New(sha256.New, k.Pepper)
 	m.Write([]byte(token))
 	return m.Sum(nil)
 }
 
-func (k secrets) sealToken(tokenID, secret string) ([]byte, error) {
-	aead, err := chacha20poly1305.NewX(k.seal)
+func (k Secrets) sealToken(tokenID, secret string) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(k.Seal)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +137,8 @@ func (k secrets) sealToken(tokenID, secret string) ([]byte, error) {
 	return aead.Seal(nonce, nonce, []byte(secret), []byte(tokenID)), nil
 }
 
-func (k secrets) openToken(tokenID string, sealed []byte) (string, error) {
-	aead, err := chacha20poly1305.NewX(k.seal)
+func (k Secrets) openToken(tokenID string, sealed []byte) (string, error) {
+	aead, err := chacha20poly1305.NewX(k.Seal)
 	if err != nil {
 		return "", err
 	}

@@ -1,14 +1,18 @@
-// Package store keeps keydesk's state in one bbolt file and is the one place where
-// "may this actor do this?" is asked and answered. Every change and its audit entry
-// commit in the same transaction; subscribers hear about a change only after it is
-// durable. Its exported API carries no bbolt types so another backend can slot in.
+// Package store keeps keydesk's state and is the one place where "may this
+// actor do this?" is asked and answered. Every change and its audit entry
+// commit in the same transaction; subscribers hear about a change only after it
+// is durable. The domain code runs on the transactional key-value contract of
+// store/kv, so the engine under it (a bbolt file today, etcd next) changes no
+// rule; its exported API carries no engine types.
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,52 +20,67 @@ import (
 	"time"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
+	"github.com/keydesk/keydesk/store/kv"
+	"github.com/keydesk/keydesk/store/kv/bolt"
 )
 
 // SchemaVersion is the layout this code reads and writes.
 const SchemaVersion = 1
 
-// DBFile is the database's name inside the data directory.
-const DBFile = "keydesk.db"
+// DBFile is the bbolt file's name inside a data directory (Open).
+const DBFile = bolt.File
+
+const (
+	bucketMeta         kv.Bucket = "meta"
+	bucketUsers        kv.Bucket = "users"
+	bucketUsersByEmail kv.Bucket = "users_by_email"
+	bucketUsersByKey   kv.Bucket = "users_by_key"
+	bucketTokens       kv.Bucket = "tokens"
+	bucketTokensByHash kv.Bucket = "tokens_by_digest"
+	bucketTokensByUser kv.Bucket = "tokens_by_holder"
+	bucketSealed       kv.Bucket = "sealed"
+	bucketAudit        kv.Bucket = "audit"
+)
 
 var (
-	bucketMeta         = []byte("meta")
-	bucketUsers        = []byte("users")
-	bucketUsersByEmail = []byte("users_by_email")
-	bucketUsersByKey   = []byte("users_by_key")
-	bucketTokens       = []byte("tokens")
-	bucketTokensByHash = []byte("tokens_by_digest")
-	bucketTokensByUser = []byte("tokens_by_holder")
-	bucketSealed       = []byte("sealed")
-	bucketAudit        = []byte("audit")
-
-	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketUsersByEmail, bucketUsersByKey,
+	allBuckets = []kv.Bucket{bucketMeta, bucketUsers, bucketUsersByEmail, bucketUsersByKey,
 		bucketTokens, bucketTokensByHash, bucketTokensByUser, bucketSealed, bucketAudit}
 
 	keySchema = []byte("schema_version")
 	keyOwner  = []byte("owner_id")
 )
 
+// Buckets lists the keyspaces the store uses; an engine is opened with them.
+func Buckets() []kv.Bucket { return append([]kv.Bucket(nil), allBuckets...) }
+
 // Options tune a store. The zero value is what keydesk runs with.
 type Options struct {
-	// LockTimeout bounds the wait for another process's lock (default 1 s).
+	// LockTimeout bounds Open's wait for another process holding the data
+	// directory (default 1 s).
 	LockTimeout time.Duration
 	// RotationGrace is how long a rotated token keeps working (default 10 min).
 	RotationGrace time.Duration
-	// LastUsedFlush is how often recorded token uses reach disk (default 5 s).
+	// LastUsedFlush is how often recorded token uses are written (default 5 s).
 	LastUsedFlush time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// Logger receives what background work cannot return to a caller (a failed
+	// last-used flush or reuse audit). Default: slog.Default().
+	Logger *slog.Logger
+	// Location names the store in messages ("no organization in …"); Open sets
+	// it to the data directory.
+	Location string
+	// BackupDir is where a copy of the data is written before a schema
+	// migration; Open sets it to the data directory. Empty: an older schema is
+	// refused instead of migrated.
+	BackupDir string
 }
 
 // Store is an open organization.
 type Store struct {
-	db      *bolt.DB
-	dir     string
+	engine  kv.Engine
 	opts    Options
-	secrets secrets
+	secrets Secrets
 
 	writes  chan *writeReq
 	quit    chan struct{}
@@ -92,11 +111,45 @@ type Actor struct {
 	Cap models.Role
 }
 
-// Open opens (creating if needed) the organization in dir. A database held by
+// Open opens (creating if needed) the organization in the data directory dir:
+// the bbolt file keydesk.db and the keys in dir/secrets. A directory held by
 // another process fails within LockTimeout with models.ErrInUse.
 func Open(dir string, opts Options) (*Store, error) {
-	if opts.LockTimeout == 0 {
-		opts.LockTimeout = time.Second
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	e, err := bolt.Open(filepath.Join(dir, DBFile), allBuckets, bolt.Options{Timeout: opts.LockTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrLocked) {
+			return nil, fmt.Errorf("%w: %v; run the command over SSH instead: ssh -p 23234 localhost <command>", models.ErrInUse, err)
+		}
+		return nil, err
+	}
+	sec, err := LoadSecrets(filepath.Join(dir, "secrets"))
+	if err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	if opts.Location == "" {
+		opts.Location = dir
+	}
+	if opts.BackupDir == "" {
+		opts.BackupDir = dir
+	}
+	s, err := OpenEngine(e, sec, opts)
+	if err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenEngine opens the organization kept in e (opened with Buckets()), its
+// digests and sealed secrets keyed by sec. Older schemas are migrated after a
+// copy is written to opts.BackupDir. The store owns e from here: Close closes it.
+func OpenEngine(e kv.Engine, sec Secrets, opts Options) (*Store, error) {
+	if err := sec.valid(); err != nil {
+		return nil, err
 	}
 	if opts.RotationGrace == 0 {
 		opts.RotationGrace = 10 * time.Minute
@@ -107,25 +160,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	path := filepath.Join(dir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s is held by another keydesk process (is `keydesk serve` running?); run the command over SSH instead: ssh -p 23234 localhost <command>", models.ErrInUse, path)
-		}
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+	if opts.Location == "" {
+		opts.Location = "this store"
 	}
-	s := &Store{db: db, dir: dir, opts: opts, writes: make(chan *writeReq, 256),
+	s := &Store{engine: e, opts: opts, secrets: sec, writes: make(chan *writeReq, 256),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	if err := s.prepare(); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	if s.secrets, err = loadSecrets(filepath.Join(dir, "secrets")); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	s.access.init()
@@ -136,59 +179,59 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// prepare creates the buckets once and checks the schema version.
+// prepare migrates an older layout and checks the schema version.
 func (s *Store) prepare() error {
-	if err := s.migrate(); err != nil { // older files: backup, then upgrade (migrate.go)
+	if err := s.migrate(); err != nil { // older data: backup, then upgrade (migrate.go)
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
+	return s.engine.Update(context.Background(), func(tx kv.Tx) error {
+		v, err := tx.Get(bucketMeta, keySchema)
+		if err != nil {
+			return err
 		}
-		meta := tx.Bucket(bucketMeta)
-		v := meta.Get(keySchema)
 		if v == nil {
-			return meta.Put(keySchema, u64(SchemaVersion))
+			return tx.Put(bucketMeta, keySchema, u64(SchemaVersion))
 		}
 		if len(v) != 8 {
 			return fmt.Errorf("database schema version is unreadable; restore from a backup")
 		}
 		if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
-			return fmt.Errorf("%w: the file has schema %d, this keydesk reads up to %d; upgrade keydesk", models.ErrSchemaTooNew, got, SchemaVersion)
+			return fmt.Errorf("%w: the data has schema %d, this keydesk reads up to %d; upgrade keydesk", models.ErrSchemaTooNew, got, SchemaVersion)
 		}
 		return nil
 	})
 }
 
-// Dir is the data directory.
-func (s *Store) Dir() string { return s.dir }
+// Dir is where the organization is kept, as messages name it (Open: the data
+// directory).
+func (s *Store) Dir() string { return s.opts.Location }
 
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.opts.Now() }
 
-// Close flushes recorded token uses and closes the database. It is safe to call twice.
+// Close flushes recorded token uses and closes the engine. It is safe to call twice.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		s.wg.Wait()
 		s.events.closeAll()
-		s.closeErr = s.db.Close()
+		s.closeErr = s.engine.Close()
 	})
 	return s.closeErr
 }
 
 // writeReq is one change waiting for the group-commit loop.
 type writeReq struct {
-	fn   func(tx *bolt.Tx) error
+	fn   func(tx kv.Tx) error
 	done chan error
 }
 
 // update runs fn in a write transaction. Concurrent callers are committed
 // together (one fsync for many changes), which is how eight creators outrun one;
-// a lone caller is committed at once, with no batching delay.
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+// a lone caller is committed at once, with no batching delay. The loop is the
+// store's, not the engine's (bbolt's DB.Batch waits up to 10 ms for company and
+// exists only for bbolt): see BenchmarkGroupCommit in group_bench_test.go.
+func (s *Store) update(fn func(tx kv.Tx) error) error {
 	req := &writeReq{fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- req:
@@ -251,13 +294,15 @@ func (s *Store) writeLoop() {
 // commitGroup commits a group in one transaction. If any member fails, the whole
 // transaction rolls back and each member runs again alone, so one caller's error
 // never becomes another's. Members must therefore be safe to run twice; they are,
-// because they change nothing outside the transaction except via tx.OnCommit.
+// because they change nothing outside the transaction except via tx.OnCommit
+// (which the kv contract requires anyway: an engine may re-run fn on conflict).
 func (s *Store) commitGroup(group []*writeReq) {
+	ctx := context.Background()
 	if len(group) == 1 {
-		group[0].done <- s.db.Update(group[0].fn)
+		group[0].done <- s.engine.Update(ctx, group[0].fn)
 		return
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.engine.Update(ctx, func(tx kv.Tx) error {
 		for _, r := range group {
 			if err := r.fn(tx); err != nil {
 				return err
@@ -272,12 +317,14 @@ func (s *Store) commitGroup(group []*writeReq) {
 		return
 	}
 	for _, r := range group {
-		r.done <- s.db.Update(r.fn)
+		r.done <- s.engine.Update(ctx, r.fn)
 	}
 }
 
 // view runs fn in a read transaction.
-func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
+func (s *Store) view(fn func(tx kv.Tx) error) error {
+	return s.engine.View(context.Background(), fn)
+}
 
 func u64(v uint64) []byte {
 	var b [8]byte
@@ -285,12 +332,12 @@ func u64(v uint64) []byte {
 	return b[:]
 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
+func putJSON(tx kv.Tx, b kv.Bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
-	return b.Put(key, data)
+	return tx.Put(b, key, data)
 }
 
 // decodeUser and decodeToken return an error for a damaged record: a bad record

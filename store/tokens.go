@@ -1,14 +1,14 @@
 package store
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
 // TokenSpec is what a person chooses when generating or assigning a token.
@@ -91,7 +91,10 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	if err != nil {
 		return models.Token{}, "", err
 	}
-	if t.Bucket(bucketTokens).Get([]byte(id)) != nil {
+	if v, err := t.Get(bucketTokens, []byte(id)); err != nil || v != nil {
+		if err != nil {
+			return models.Token{}, "", err
+		}
 		return models.Token{}, "", fmt.Errorf("token id collision; try again")
 	}
 	tok := models.Token{ID: id, Name: name, HolderID: holder.ID, Role: holder.Role,
@@ -102,10 +105,10 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	if err := t.putToken(tok); err != nil {
 		return models.Token{}, "", err
 	}
-	if err := t.Bucket(bucketTokensByHash).Put(t.s.secrets.digest(secret), []byte(id)); err != nil {
+	if err := t.Put(bucketTokensByHash, t.s.secrets.digest(secret), []byte(id)); err != nil {
 		return models.Token{}, "", err
 	}
-	if err := t.Bucket(bucketTokensByUser).Put(holderKey(holder.ID, id), nil); err != nil {
+	if err := t.Put(bucketTokensByUser, holderKey(holder.ID, id), nil); err != nil {
 		return models.Token{}, "", err
 	}
 	if assigned {
@@ -113,7 +116,7 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 		if err != nil {
 			return models.Token{}, "", err
 		}
-		if err := t.Bucket(bucketSealed).Put([]byte(id), sealed); err != nil {
+		if err := t.Put(bucketSealed, []byte(id), sealed); err != nil {
 			return models.Token{}, "", err
 		}
 	}
@@ -181,14 +184,17 @@ func (s *Store) RevealToken(a Actor, id string) (string, error) {
 		if st := tok.Status(t.now); st != models.StatusAwaitingReveal {
 			return Event{}, fmt.Errorf("%w: token %s is %s", models.ErrTokenInactive, tok.ID, st)
 		}
-		sealed := t.Bucket(bucketSealed).Get([]byte(tok.ID))
+		sealed, err := t.Get(bucketSealed, []byte(tok.ID))
+		if err != nil {
+			return Event{}, err
+		}
 		if sealed == nil {
 			return Event{}, fmt.Errorf("%w: token %s has no sealed secret left", models.ErrAlreadyRevealed, tok.ID)
 		}
 		if secret, err = t.s.secrets.openToken(tok.ID, sealed); err != nil {
 			return Event{}, err
 		}
-		if err := t.Bucket(bucketSealed).Delete([]byte(tok.ID)); err != nil {
+		if err := t.Delete(bucketSealed, []byte(tok.ID)); err != nil {
 			return Event{}, err
 		}
 		tok.Revealed = true
@@ -303,7 +309,7 @@ func (t *txn) revoke(a Actor, me, holder models.User, tok *models.Token, reason 
 	if err := t.putToken(*tok); err != nil {
 		return err
 	}
-	if err := t.Bucket(bucketSealed).Delete([]byte(tok.ID)); err != nil {
+	if err := t.Delete(bucketSealed, []byte(tok.ID)); err != nil {
 		return err
 	}
 	e := entry(models.AuditTokenRevoked, a, me, holder)
@@ -372,7 +378,7 @@ func (s *Store) ListTokens(a Actor, q TokenQuery) (TokenPage, error) {
 	err := s.EachToken(a, q, func(v TokenView) error {
 		if q.Limit > 0 && len(page.Tokens) == q.Limit {
 			page.Next = page.Tokens[len(page.Tokens)-1].ID
-			return errStop
+			return kv.ErrStop
 		}
 		page.Tokens = append(page.Tokens, v)
 		return nil
@@ -380,12 +386,10 @@ func (s *Store) ListTokens(a Actor, q TokenQuery) (TokenPage, error) {
 	return page, err
 }
 
-var errStop = fmt.Errorf("stop")
-
 // EachToken streams the tokens q selects to fn, in order, without holding them
 // all in memory: `token list --all --json` on a million tokens streams.
 func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error {
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		me, err := t.actor(a)
 		if err != nil {
@@ -404,7 +408,13 @@ func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error
 			if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
 				return err
 			}
-			return eachInOrder(tx.Bucket(bucketTokens), q, func(_, v []byte) error {
+			r := kv.Range{Reverse: !q.Oldest}
+			if q.After != "" && q.Oldest {
+				r.After = []byte(q.After)
+			} else if q.After != "" {
+				r.Before = []byte(q.After)
+			}
+			return tx.Scan(bucketTokens, r, func(_, v []byte) error {
 				tok, err := decodeToken(v)
 				if err != nil {
 					return err
@@ -443,44 +453,10 @@ func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error
 		}
 		return nil
 	})
-	if err == errStop {
-		return nil
+	if errors.Is(err, kv.ErrStop) {
+		return nil // fn stopped a holder's listing, which is not a Scan
 	}
 	return err
-}
-
-// eachInOrder walks b from the cursor in q's direction.
-func eachInOrder(b *bolt.Bucket, q TokenQuery, fn func(k, v []byte) error) error {
-	c := b.Cursor()
-	var k, v []byte
-	switch {
-	case q.Oldest && q.After != "":
-		k, v = c.Seek([]byte(q.After))
-		if k != nil && bytes.Equal(k, []byte(q.After)) {
-			k, v = c.Next()
-		}
-	case q.Oldest:
-		k, v = c.First()
-	case q.After != "":
-		if sk, _ := c.Seek([]byte(q.After)); sk == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-	default:
-		k, v = c.Last()
-	}
-	for k != nil {
-		if err := fn(k, v); err != nil {
-			return err
-		}
-		if q.Oldest {
-			k, v = c.Next()
-		} else {
-			k, v = c.Prev()
-		}
-	}
-	return nil
 }
 
 type userNames struct {
@@ -533,7 +509,7 @@ func (v TokenView) matches(filter string) bool {
 // Token returns one token's view: the actor's own, or any for the owner.
 func (s *Store) Token(a Actor, id string) (TokenView, error) {
 	var out TokenView
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		_, _, tok, err := t.tokenFor(a, id, models.ActTokenListOwn, models.ActTokenListAll)
 		if err != nil {
@@ -549,7 +525,7 @@ func (s *Store) Token(a Actor, id string) (TokenView, error) {
 // demoting them would revoke. Owner and admins only.
 func (s *Store) LiveTokenCount(a Actor, ref string) (int, error) {
 	var n int
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		me, err := t.actor(a)
 		if err != nil {

@@ -1,30 +1,29 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
-// txn wraps a bbolt transaction with the record helpers every operation needs.
+// txn wraps a key-value transaction with the record helpers every operation needs.
 type txn struct {
-	*bolt.Tx
+	kv.Tx
 	s   *Store
 	now time.Time
 }
 
-func (s *Store) txn(tx *bolt.Tx) *txn { return &txn{Tx: tx, s: s, now: s.opts.Now().UTC()} }
+func (s *Store) txn(tx kv.Tx) *txn { return &txn{Tx: tx, s: s, now: s.opts.Now().UTC()} }
 
 // change runs fn as one write: fn makes the change and returns the event to
 // publish once it is durable. The test fault hook runs after fn, so an injected
 // fault proves the change and its audit entry vanish together.
 func (s *Store) change(op string, fn func(t *txn) (Event, error)) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		ev, err := fn(t)
 		if err != nil {
@@ -49,7 +48,10 @@ func (s *Store) afterCommit(ev Event) {
 }
 
 func (t *txn) user(id string) (models.User, error) {
-	v := t.Bucket(bucketUsers).Get([]byte(id))
+	v, err := t.Get(bucketUsers, []byte(id))
+	if err != nil {
+		return models.User{}, err
+	}
 	if v == nil {
 		return models.User{}, fmt.Errorf("%w: no user %q", models.ErrNotFound, models.Sanitize(id))
 	}
@@ -83,7 +85,10 @@ func (t *txn) userRef(ref string) (models.User, error) {
 		return models.User{}, fmt.Errorf("%w: no user %q", models.ErrNotFound, models.Sanitize(ref))
 	}
 	email := strings.ToLower(ref)
-	id := t.Bucket(bucketUsersByEmail).Get([]byte(email))
+	id, err := t.Get(bucketUsersByEmail, []byte(email))
+	if err != nil {
+		return models.User{}, err
+	}
 	if id == nil {
 		return models.User{}, fmt.Errorf("%w: no user with email %q; see `keydesk user list`", models.ErrNotFound, models.Sanitize(ref))
 	}
@@ -106,10 +111,13 @@ func (t *txn) actOn(a Actor, ref string, act, selfAct models.Action) (me, u mode
 	return me, u, models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role})
 }
 
-func (t *txn) putUser(u models.User) error { return putJSON(t.Bucket(bucketUsers), []byte(u.ID), u) }
+func (t *txn) putUser(u models.User) error { return putJSON(t, bucketUsers, []byte(u.ID), u) }
 
 func (t *txn) token(id string) (models.Token, error) {
-	v := t.Bucket(bucketTokens).Get([]byte(id))
+	v, err := t.Get(bucketTokens, []byte(id))
+	if err != nil {
+		return models.Token{}, err
+	}
 	if v == nil {
 		return models.Token{}, fmt.Errorf("%w: no token %q", models.ErrNotFound, models.Sanitize(id))
 	}
@@ -117,7 +125,7 @@ func (t *txn) token(id string) (models.Token, error) {
 }
 
 func (t *txn) putToken(tok models.Token) error {
-	return putJSON(t.Bucket(bucketTokens), []byte(tok.ID), tok)
+	return putJSON(t, bucketTokens, []byte(tok.ID), tok)
 }
 
 func holderKey(holderID, tokenID string) []byte { return []byte(holderID + "/" + tokenID) }
@@ -126,21 +134,20 @@ func holderKey(holderID, tokenID string) []byte { return []byte(holderID + "/" +
 func (t *txn) holderTokens(holderID string) ([]models.Token, error) {
 	prefix := []byte(holderID + "/")
 	var out []models.Token
-	c := t.Bucket(bucketTokensByUser).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	err := t.Scan(bucketTokensByUser, kv.Range{Prefix: prefix}, func(k, _ []byte) error {
 		tok, err := t.token(string(k[len(prefix):]))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, tok)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // audit appends an entry; its sequence number orders the log.
 func (t *txn) audit(e models.AuditEntry) error {
-	b := t.Bucket(bucketAudit)
-	seq, err := b.NextSequence()
+	seq, err := t.NextSequence(bucketAudit)
 	if err != nil {
 		return fmt.Errorf("audit sequence: %w", err)
 	}
@@ -152,7 +159,7 @@ func (t *txn) audit(e models.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("encode audit entry: %w", err)
 	}
-	return b.Put(u64(seq), data)
+	return t.Put(bucketAudit, u64(seq), data)
 }
 
 // entry starts an audit entry for actor acting on target (either may be zero).
@@ -161,4 +168,7 @@ func entry(typ string, a Actor, actor models.User, target models.User) models.Au
 		TargetID: target.ID, TargetEmail: target.Email, Via: a.Via}
 }
 
-func (t *txn) ownerID() string { return string(t.Bucket(bucketMeta).Get(keyOwner)) }
+func (t *txn) ownerID() (string, error) {
+	v, err := t.Get(bucketMeta, keyOwner)
+	return string(v), err
+}

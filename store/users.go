@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/keydesk/keydesk/models"
-	bolt "go.etcd.io/bbolt"
+	"github.com/keydesk/keydesk/store/kv"
 )
 
 // NewUser is what it takes to add a person.
@@ -19,9 +19,10 @@ type NewUser struct {
 // Initialized reports whether the organization exists (it has an owner).
 func (s *Store) Initialized() (bool, error) {
 	var ok bool
-	err := s.view(func(tx *bolt.Tx) error {
-		ok = tx.Bucket(bucketMeta).Get(keyOwner) != nil
-		return nil
+	err := s.view(func(tx kv.Tx) error {
+		v, err := tx.Get(bucketMeta, keyOwner)
+		ok = v != nil
+		return err
 	})
 	return ok, err
 }
@@ -31,15 +32,18 @@ func (s *Store) Initialized() (bool, error) {
 func (s *Store) Init(nu NewUser, via string) (models.User, error) {
 	var owner models.User
 	err := s.change(models.AuditOrgCreated, func(t *txn) (Event, error) {
-		if t.ownerID() != "" {
-			return Event{}, fmt.Errorf("%w: this data directory already has an organization", models.ErrConflict)
+		if id, err := t.ownerID(); err != nil || id != "" {
+			if err != nil {
+				return Event{}, err
+			}
+			return Event{}, fmt.Errorf("%w: %s already has an organization", models.ErrConflict, t.s.opts.Location)
 		}
 		nu.Role = models.RoleOwner
 		u, err := t.insertUser(nu)
 		if err != nil {
 			return Event{}, err
 		}
-		if err := t.Bucket(bucketMeta).Put(keyOwner, []byte(u.ID)); err != nil {
+		if err := t.Put(bucketMeta, keyOwner, []byte(u.ID)); err != nil {
 			return Event{}, err
 		}
 		e := entry(models.AuditOrgCreated, Actor{UserID: u.ID, Via: via}, u, u)
@@ -65,7 +69,10 @@ func (t *txn) insertUser(nu NewUser) (models.User, error) {
 	if !nu.Role.Valid() {
 		return models.User{}, fmt.Errorf("%w: unknown role %q; use admin, user or stakeholder", models.ErrInvalid, models.Sanitize(string(nu.Role)))
 	}
-	if t.Bucket(bucketUsersByEmail).Get([]byte(email)) != nil {
+	if v, err := t.Get(bucketUsersByEmail, []byte(email)); err != nil || v != nil {
+		if err != nil {
+			return models.User{}, err
+		}
 		return models.User{}, fmt.Errorf("%w: a user with email %s already exists", models.ErrConflict, email)
 	}
 	id, err := models.NewID("usr_")
@@ -82,7 +89,7 @@ func (t *txn) insertUser(nu NewUser) (models.User, error) {
 			return models.User{}, err
 		}
 	}
-	if err := t.Bucket(bucketUsersByEmail).Put([]byte(email), []byte(id)); err != nil {
+	if err := t.Put(bucketUsersByEmail, []byte(email), []byte(id)); err != nil {
 		return models.User{}, err
 	}
 	return u, t.putUser(u)
@@ -91,8 +98,11 @@ func (t *txn) insertUser(nu NewUser) (models.User, error) {
 // attachKey adds key to u (not yet written) and indexes it; a key belongs to
 // exactly one person, or logging in with it would be ambiguous.
 func (t *txn) attachKey(u *models.User, key models.SSHKey) error {
-	idx := t.Bucket(bucketUsersByKey)
-	if other := idx.Get([]byte(key.Fingerprint)); other != nil {
+	other, err := t.Get(bucketUsersByKey, []byte(key.Fingerprint))
+	if err != nil {
+		return err
+	}
+	if other != nil {
 		if string(other) == u.ID {
 			return fmt.Errorf("%w: %s already has key %s", models.ErrConflict, u.Email, key.Fingerprint)
 		}
@@ -100,14 +110,14 @@ func (t *txn) attachKey(u *models.User, key models.SSHKey) error {
 	}
 	key.AddedAt = t.now
 	u.Keys = append(u.Keys, key)
-	return idx.Put([]byte(key.Fingerprint), []byte(u.ID))
+	return t.Put(bucketUsersByKey, []byte(key.Fingerprint), []byte(u.ID))
 }
 
 // User returns a current user by ID or email, for identity resolution (who is
 // logging in?). It grants nothing by itself.
 func (s *Store) User(ref string) (models.User, error) {
 	var u models.User
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		var err error
 		u, err = s.txn(tx).userRef(ref)
 		return err
@@ -118,12 +128,14 @@ func (s *Store) User(ref string) (models.User, error) {
 // UserByKey returns the user holding the SSH key with this SHA256 fingerprint.
 func (s *Store) UserByKey(fingerprint string) (models.User, error) {
 	var u models.User
-	err := s.view(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketUsersByKey).Get([]byte(fingerprint))
+	err := s.view(func(tx kv.Tx) error {
+		id, err := tx.Get(bucketUsersByKey, []byte(fingerprint))
+		if err != nil {
+			return err
+		}
 		if id == nil {
 			return fmt.Errorf("%w: no user holds key %s", models.ErrNotFound, fingerprint)
 		}
-		var err error
 		u, err = s.txn(tx).user(string(id))
 		if err == nil && u.Removed {
 			err = fmt.Errorf("%w: no user holds key %s", models.ErrNotFound, fingerprint)
@@ -136,12 +148,14 @@ func (s *Store) UserByKey(fingerprint string) (models.User, error) {
 // Owner returns the Account Owner.
 func (s *Store) Owner() (models.User, error) {
 	var u models.User
-	err := s.view(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketMeta).Get(keyOwner)
+	err := s.view(func(tx kv.Tx) error {
+		id, err := tx.Get(bucketMeta, keyOwner)
+		if err != nil {
+			return err
+		}
 		if id == nil {
 			return models.ErrNotInitialized
 		}
-		var err error
 		u, err = s.txn(tx).user(string(id))
 		return err
 	})
@@ -151,7 +165,7 @@ func (s *Store) Owner() (models.User, error) {
 // Profile returns the actor's own record.
 func (s *Store) Profile(a Actor) (models.User, error) {
 	var u models.User
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		var err error
 		u, err = s.txn(tx).actor(a)
 		return err
@@ -162,7 +176,7 @@ func (s *Store) Profile(a Actor) (models.User, error) {
 // ListUsers returns every current user, sorted by name (owner and admins only).
 func (s *Store) ListUsers(a Actor) ([]models.User, error) {
 	var out []models.User
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		me, err := t.actor(a)
 		if err != nil {
@@ -171,7 +185,7 @@ func (s *Store) ListUsers(a Actor) ([]models.User, error) {
 		if err := models.Authorize(me.Subject(), models.ActUserList, nil); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+		return tx.Scan(bucketUsers, kv.Range{}, func(_, v []byte) error {
 			u, err := decodeUser(v)
 			if err != nil {
 				return err
@@ -195,7 +209,7 @@ func (s *Store) ListUsers(a Actor) ([]models.User, error) {
 // by name: the picker's list, decided here rather than in the picker.
 func (s *Store) Assignees(a Actor) ([]models.User, error) {
 	var out []models.User
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx kv.Tx) error {
 		me, err := s.txn(tx).actor(a)
 		if err != nil {
 			return err
@@ -203,7 +217,7 @@ func (s *Store) Assignees(a Actor) ([]models.User, error) {
 		if !models.RoleMay(me.Role, models.ActTokenAssign) {
 			return fmt.Errorf("%w: only the Account Owner assigns tokens", models.ErrPermission)
 		}
-		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+		return tx.Scan(bucketUsers, kv.Range{}, func(_, v []byte) error {
 			u, err := decodeUser(v)
 			if err != nil {
 				return err
@@ -263,11 +277,11 @@ func (s *Store) RemoveUser(a Actor, ref string) (int, error) {
 			return Event{}, err
 		}
 		n = len(ids)
-		if err := t.Bucket(bucketUsersByEmail).Delete([]byte(u.Email)); err != nil {
+		if err := t.Delete(bucketUsersByEmail, []byte(u.Email)); err != nil {
 			return Event{}, err
 		}
 		for _, k := range u.Keys {
-			if err := t.Bucket(bucketUsersByKey).Delete([]byte(k.Fingerprint)); err != nil {
+			if err := t.Delete(bucketUsersByKey, []byte(k.Fingerprint)); err != nil {
 				return Event{}, err
 			}
 		}
@@ -363,7 +377,7 @@ func (s *Store) RemoveKey(a Actor, ref, fingerprint string) error {
 			return Event{}, fmt.Errorf("%w: %s has no key %s; see `keydesk user list`", models.ErrNotFound, u.Email, models.Sanitize(fingerprint))
 		}
 		u.Keys = kept
-		if err := t.Bucket(bucketUsersByKey).Delete([]byte(fingerprint)); err != nil {
+		if err := t.Delete(bucketUsersByKey, []byte(fingerprint)); err != nil {
 			return Event{}, err
 		}
 		if err := t.putUser(u); err != nil {
@@ -394,7 +408,7 @@ func (s *Store) TransferOwnership(a Actor, ref string) error {
 		if err := t.putUser(u); err != nil {
 			return Event{}, err
 		}
-		if err := t.Bucket(bucketMeta).Put(keyOwner, []byte(u.ID)); err != nil {
+		if err := t.Put(bucketMeta, keyOwner, []byte(u.ID)); err != nil {
 			return Event{}, err
 		}
 		e := entry(models.AuditOwnershipMoved, a, me, u)

@@ -69,7 +69,16 @@ func Open(path string, buckets []kv.Bucket, opts Options) (*Engine, error) {
 	for _, b := range buckets {
 		e.names[b] = []byte(b)
 	}
-	if !opts.ReadOnly {
+	missing := false
+	_ = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range e.names {
+			missing = missing || tx.Bucket(name) == nil
+		}
+		return nil
+	})
+	// Only a file that lacks a bucket is written at open: opening a current
+	// file (or one a newer keydesk wrote, to refuse it) leaves it untouched.
+	if missing && !opts.ReadOnly {
 		err = db.Update(func(tx *bbolt.Tx) error {
 			for _, name := range e.names {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
