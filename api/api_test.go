@@ -8,7 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -458,9 +462,40 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	if res := e.get("/v3/users/me", userAT); res.status != 401 {
 		t.Fatalf("access token after RFC 7009 revoke: %d", res.status)
 	}
-	// An access token cannot be revoked by itself; saying 200 would mislead.
-	if res := e.postForm("/oauth/revoke", "", url.Values{"token": {adminAT}}); res.status != 400 || !strings.Contains(string(res.body), "unsupported_token_type") {
+	// RFC 7009 with an access token (issue 15 item 14): it stops working, and
+	// so does the refresh token it came from; a second access token of the
+	// same refresh token too.
+	adminAT2 := e.access(as)
+	if res := e.postForm("/oauth/revoke", "", url.Values{"token": {adminAT}}); res.status != 200 {
 		t.Fatalf("revoke access token: %d %s", res.status, res.body)
+	}
+	for what, tok := range map[string]string{"revoked access token": adminAT, "its sibling": adminAT2} {
+		if res := e.get("/v3/users/me", tok); res.status != 401 {
+			t.Errorf("%s after RFC 7009 revoke: %d", what, res.status)
+		}
+	}
+	if res := e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": as}, nil); res.status != 401 {
+		t.Errorf("refresh token behind a revoked access token: %d", res.status)
+	}
+}
+
+// TestIntrospectionTokenType: RFC 7662 token_type is the OAuth token type of
+// an access token, "Bearer" (issue 15 item 14); token_use says which kind of
+// keydesk token it is.
+func TestIntrospectionTokenType(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	_, as := e.refresh(e.adminA, "resource server")
+	at := e.access(as)
+	for tok, want := range map[string][2]string{at: {"Bearer", "access_token"}, as: {"", "refresh_token"}} {
+		res := e.postForm("/oauth/introspect", at, url.Values{"token": {tok}})
+		var got map[string]any
+		if err := json.Unmarshal(res.body, &got); err != nil || res.status != 200 {
+			t.Fatalf("introspect: %d %s", res.status, res.body)
+		}
+		typ, _ := got["token_type"].(string)
+		if typ != want[0] || got["token_use"] != want[1] {
+			t.Errorf("token_type %q token_use %v; want %q %q (%s)", typ, got["token_use"], want[0], want[1], res.body)
+		}
 	}
 }
 
@@ -546,6 +581,9 @@ func TestLastUsedRecorded(t *testing.T) {
 	}
 }
 
+// TestRateLimit: an address's failures past the limit get 429 (house shape
+// on the original product's routes, RFC 6749 §5.2 shape on /oauth/*), while a
+// valid credential from that same address is still served (issue 15 item 6).
 func TestRateLimit(t *testing.T) {
 	e := newEnv(t, envOpts{api: Options{MaxAuthFailures: 3}})
 	_, secret := e.refresh(e.usr, "good")
@@ -555,9 +593,8 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	for _, res := range []response{
-		e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": secret}, nil),
+		e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": unknownSecret(t)}, nil),
 		e.get("/v3/users/me", "x"),
-		e.postForm("/oauth/token", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {secret}}),
 	} {
 		var eb errorBody
 		if err := json.Unmarshal(res.body, &eb); err != nil || res.status != 429 || eb.Meta.Status != 429 {
@@ -567,8 +604,31 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("Retry-After %q, want 60", ra)
 		}
 	}
-	e.clock.Advance(time.Minute)
+	for _, res := range []response{
+		e.postForm("/oauth/token", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {unknownSecret(t)}}),
+		e.postForm("/oauth/revoke", "", url.Values{"token": {unknownSecret(t)}}),
+	} {
+		var oe oauthError
+		if err := json.Unmarshal(res.body, &oe); err != nil || res.status != 429 || oe.Error != "temporarily_unavailable" || res.header.Get("Retry-After") != "60" {
+			t.Fatalf("OAuth 429: %d %s (Retry-After %q)", res.status, res.body, res.header.Get("Retry-After"))
+		}
+		if res.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("OAuth 429 without no-store")
+		}
+	}
+	// The same address, a valid credential: served.
 	if res := e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": secret}, nil); res.status != 200 {
+		t.Fatalf("valid token from a limited address: %d %s", res.status, res.body)
+	}
+	at := e.access(secret)
+	if res := e.get("/v3/users/me", at); res.status != 200 {
+		t.Fatalf("valid access token from a limited address: %d %s", res.status, res.body)
+	}
+	if res := e.postForm("/oauth/token", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {secret}}); res.status != 200 {
+		t.Fatalf("valid refresh grant from a limited address: %d %s", res.status, res.body)
+	}
+	e.clock.Advance(time.Minute)
+	if res := e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": unknownSecret(t)}, nil); res.status != 401 {
 		t.Fatalf("after the window: %d", res.status)
 	}
 	if !strings.Contains(string(e.do("GET", "/metrics", nil, nil).body), `keydesk_token_exchanges_total{result="rate_limited"} 2`) {
@@ -576,27 +636,108 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func TestLimiterMemoryIsBounded(t *testing.T) {
+// TestFailuresFromManyAddressesLockNobodyOut is the issue's lockout: one
+// failure from each of 10,000 addresses used to put every new address in one
+// shared overflow bucket, so valid tokens from anyone got 429.
+func TestFailuresFromManyAddressesLockNobodyOut(t *testing.T) {
 	c := newClock()
 	l := newFailLimiter(2, time.Minute, c.Now)
 	l.maxEntries = 100
 	for i := range 1000 {
-		l.fail(net.IPv4(10, 0, byte(i>>8), byte(i)).String())
+		for range 3 {
+			l.fail(net.IPv4(10, 0, byte(i>>8), byte(i)).String())
+		}
 	}
-	if len(l.entries) > l.maxEntries+1 {
+	if len(l.entries) > l.maxEntries {
 		t.Fatalf("%d entries, limit %d", len(l.entries), l.maxEntries)
 	}
-	// Addresses past the table share the overflow bucket and are limited together.
-	if _, blocked := l.blocked("192.0.2.1"); !blocked {
-		t.Fatal("overflow addresses are not limited")
+	if _, blocked := l.blocked("192.0.2.1"); blocked {
+		t.Fatal("a new address is limited because of others' failures")
+	}
+	// The latest offender is still limited.
+	if _, blocked := l.blocked(net.IPv4(10, 0, 3, 231).String()); !blocked {
+		t.Fatal("the most recent offender is not limited")
 	}
 	c.Advance(time.Minute)
 	l.fail("192.0.2.1")
-	if len(l.entries) != 1 {
-		t.Fatalf("expired windows not swept: %d entries", len(l.entries))
+	if len(l.entries) > l.maxEntries {
+		t.Fatalf("%d entries after the window", len(l.entries))
 	}
 	if limitKey("2001:db8::1") != limitKey("2001:db8::ffff") || limitKey("::ffff:10.0.0.1") != "10.0.0.1" {
 		t.Fatal("IPv6 /64 or mapped IPv4 keys differ")
+	}
+}
+
+// TestTrustedProxy: X-Forwarded-For counts only from --trusted-proxy peers,
+// and then names the client to the left of the last trusted hop.
+func TestTrustedProxy(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	id, secret := e.refresh(e.usr, "behind proxy")
+	lastUsed := func() string {
+		t.Helper()
+		e.s.FlushUsage()
+		defer e.clock.Advance(time.Second) // a later use is a newer "last used"
+		v, err := e.s.Token(e.usr, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.LastUsedBy
+	}
+	h := map[string]string{"X-Refresh-Token": secret, "X-Forwarded-For": "203.0.113.9"}
+	if res := e.do("GET", "/oauth/access-token", h, nil); res.status != 200 {
+		t.Fatal(res.status)
+	}
+	if got := lastUsed(); got != "127.0.0.1" {
+		t.Fatalf("untrusted X-Forwarded-For believed: %q", got)
+	}
+	srv, err := New(e.s, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	for xff, want := range map[string]string{
+		"203.0.113.9":                         "203.0.113.9",
+		"198.51.100.1, 203.0.113.9, 10.1.2.3": "203.0.113.9", // a client-written hop to the left is ignored
+		"10.1.2.3":                            "10.1.2.3",
+		"nonsense, 203.0.113.7":               "203.0.113.7",
+	} {
+		req, _ := http.NewRequest("GET", ts.URL+"/oauth/access-token", nil)
+		req.Header.Set("X-Refresh-Token", secret)
+		req.Header.Set("X-Forwarded-For", xff)
+		res, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := lastUsed(); got != want {
+			t.Errorf("X-Forwarded-For %q: client %q, want %q", xff, got, want)
+		}
+	}
+	// Behind the proxy, each client has its own failure budget.
+	for i := range 25 {
+		req, _ := http.NewRequest("GET", ts.URL+"/oauth/access-token", nil)
+		req.Header.Set("X-Refresh-Token", unknownSecret(t))
+		req.Header.Set("X-Forwarded-For", "203.0.113.66")
+		res, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if i == 24 && res.StatusCode != 429 {
+			t.Fatalf("the failing client behind the proxy is not limited: %d", res.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/oauth/access-token", nil)
+	req.Header.Set("X-Refresh-Token", unknownSecret(t))
+	req.Header.Set("X-Forwarded-For", "203.0.113.67")
+	res, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Fatalf("another client behind the same proxy got %d after a neighbour's failures", res.StatusCode)
 	}
 }
 
@@ -717,5 +858,47 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if strings.Contains(out, s) {
 			t.Fatal("the log holds a credential")
 		}
+	}
+}
+
+// TestUnknownRevokeCostsNoWrite is issue 15 item 5 at the HTTP door: a flood
+// of well-formed unknown tokens at POST /oauth/revoke (the review sent 74k in
+// 15 s: 119 MB written, every console woken) writes nothing to the database,
+// wakes no console, and past the failure limit is answered 429.
+func TestUnknownRevokeCostsNoWrite(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	_, live := e.refresh(e.usr, "live")
+	db := filepath.Join(e.s.Dir(), "keydesk.db")
+	before, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := e.s.Subscribe()
+	defer stop()
+	codes := map[int]int{}
+	for range 500 {
+		codes[e.postForm("/oauth/revoke", "", url.Values{"token": {unknownSecret(t)}}).status]++
+	}
+	if codes[200] != 20 || codes[429] != 480 {
+		t.Fatalf("answers %v; want 20×200 then 429", codes)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("an unknown-token revoke published %+v", ev)
+	default:
+	}
+	after, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() {
+		t.Fatalf("keydesk.db was written: %v %d → %v %d", before.ModTime(), before.Size(), after.ModTime(), after.Size())
+	}
+	// A live token from the same (limited) address is still revoked.
+	if res := e.postForm("/oauth/revoke", "", url.Values{"token": {live}}); res.status != 200 {
+		t.Fatalf("live token revoke from a limited address: %d %s", res.status, res.body)
+	}
+	if _, err := e.s.Inspect(live); err == nil {
+		t.Fatal("the live token was not revoked")
 	}
 }

@@ -7,14 +7,17 @@ import (
 )
 
 // failLimiter counts authentication failures per client address in fixed
-// windows. Once an address reaches max failures in a window it is refused with
-// 429 until the window ends, which makes guessing tokens or replaying stolen
-// ones from one place slow without ever locking out a legitimate user for long.
+// windows. Once an address reaches max failures in a window, its further
+// failures are answered 429 until the window ends. It only ever refuses a
+// request that would fail anyway: a valid credential is checked first and
+// always served (keydesk's secrets are 256-bit random, so there is nothing to
+// slow down by refusing it), so no client's failures, from any number of
+// addresses or through a shared proxy, can lock out someone else's token.
 //
-// Memory is bounded: at most maxEntries addresses are tracked; when the table
-// is full and nothing in it has expired, further addresses share one overflow
-// bucket, so a flood from many addresses gets limited together rather than
-// growing the table or evicting the addresses already being limited.
+// Memory is bounded: at most maxEntries addresses are tracked. When the table
+// is full, windows that ended are dropped; if none has, the entry closest to
+// the end of its window among a few sampled is evicted. No two addresses ever
+// share a bucket.
 type failLimiter struct {
 	max        int
 	window     time.Duration
@@ -30,7 +33,8 @@ type failWindow struct {
 	n     int
 }
 
-const overflowKey = "overflow"
+// evictSample is how many entries are looked at to choose one to evict.
+const evictSample = 8
 
 func newFailLimiter(max int, window time.Duration, now func() time.Time) *failLimiter {
 	return &failLimiter{max: max, window: window, maxEntries: 10_000, now: now,
@@ -60,9 +64,6 @@ func (l *failLimiter) blocked(key string) (time.Duration, bool) {
 	}
 	l.mu.RLock()
 	w, ok := l.entries[key]
-	if !ok && len(l.entries) >= l.maxEntries {
-		w, ok = l.entries[overflowKey]
-	}
 	var start time.Time
 	var n int
 	if ok {
@@ -88,13 +89,10 @@ func (l *failLimiter) fail(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w, ok := l.entries[key]
-	if !ok {
+	if !ok && len(l.entries) >= l.maxEntries {
+		l.sweep(now)
 		if len(l.entries) >= l.maxEntries {
-			l.sweep(now)
-		}
-		if len(l.entries) >= l.maxEntries {
-			key = overflowKey
-			w, ok = l.entries[key]
+			l.evictOne()
 		}
 	}
 	if !ok || !now.Before(w.start.Add(l.window)) {
@@ -111,4 +109,21 @@ func (l *failLimiter) sweep(now time.Time) {
 			delete(l.entries, k)
 		}
 	}
+}
+
+// evictOne drops the oldest window among a few (map order is random), the
+// one that would have ended soonest anyway.
+func (l *failLimiter) evictOne() {
+	var oldest string
+	var at time.Time
+	i := 0
+	for k, w := range l.entries {
+		if oldest == "" || w.start.Before(at) {
+			oldest, at = k, w.start
+		}
+		if i++; i == evictSample {
+			break
+		}
+	}
+	delete(l.entries, oldest)
 }

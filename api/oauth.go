@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -23,16 +24,18 @@ const (
 // records the use (time and client address, coalesced in memory) and audits a
 // rotated secret replayed after its grace period.
 func (srv *Server) exchange(r *http.Request, secret string) (minted, exchangeFailure, time.Duration) {
-	ip := clientIP(r)
-	key := limitKey(ip)
-	if wait, blocked := srv.limit.blocked(key); blocked {
-		srv.metrics.exchanges.WithLabelValues(resultRateLimited).Inc()
-		return minted{}, exchangeLimited, wait
-	}
+	ip := srv.clientIP(r)
 	p, err := srv.store.Exchange(secret, ip)
 	if err != nil {
-		srv.limit.fail(key)
+		// Only a failed credential meets the limiter: a valid one is served
+		// whatever this or any other address did before.
 		srv.metrics.authFailures.Inc()
+		key := limitKey(ip)
+		if wait, blocked := srv.limit.blocked(key); blocked {
+			srv.metrics.exchanges.WithLabelValues(resultRateLimited).Inc()
+			return minted{}, exchangeLimited, wait
+		}
+		srv.limit.fail(key)
 		srv.metrics.exchanges.WithLabelValues(resultInvalid).Inc()
 		return minted{}, exchangeInvalid, 0
 	}
@@ -121,8 +124,7 @@ func (srv *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	m, fail, wait := srv.exchange(r, secret)
 	switch fail {
 	case exchangeLimited:
-		noStore(w)
-		writeTooMany(w, wait)
+		writeOAuthTooMany(w, wait)
 		return
 	case exchangeInvalid:
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked")
@@ -139,12 +141,17 @@ func (srv *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleRevoke is RFC 7009. Whoever holds a refresh token may revoke it, and
-// the answer is 200 whether or not the token existed, so the endpoint cannot
-// be used to test tokens. Access tokens are not revoked one by one (they are
-// checked against their refresh token on every use); presenting a valid one
-// gets unsupported_token_type, as §2.2.1 allows, so a client is not misled
-// into thinking it is dead.
+// handleRevoke is RFC 7009. Whoever holds a token may revoke it, and the
+// answer is 200 whether or not the token existed, so the endpoint cannot be
+// used to test tokens. A refresh token is revoked with its access tokens. An
+// access token revokes the refresh token it was minted from (§2.1 allows it,
+// and it is the only way to make that access token stop working before it
+// expires: keydesk checks every access token's refresh token on each use).
+//
+// An unknown, malformed or already dead token costs a lookup, never a write
+// or an event, and counts as an authentication failure of the address: past
+// the limit such requests get 429 (in the OAuth error shape). A token that is
+// live is always revoked, whatever the address did before.
 func (srv *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	tok, ok := formValue(w, r, "token")
 	if !ok {
@@ -152,31 +159,47 @@ func (srv *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	if models.LooksLikeRefreshToken(tok) {
-		if err := srv.store.RevokeSecret(tok, via(r)); err != nil {
-			srv.log.Error("revoke by secret", "err", err)
-			writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation was not recorded; retry")
+		if _, err := srv.store.Inspect(tok); err == nil {
+			if err := srv.store.RevokeSecret(tok, srv.via(r)); err != nil {
+				srv.log.Error("revoke by secret", "err", err)
+				writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation was not recorded; retry")
+				return
+			}
+			writeJSON(w, http.StatusOK, struct{}{})
 			return
 		}
-	} else if _, err := srv.keys.verify(tok); err == nil {
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_token_type",
-			"access tokens expire on their own; revoke the refresh token behind them")
-		return
+	} else if c, err := srv.keys.verify(tok); err == nil {
+		if p, err := srv.store.CheckAccess(c.RTID, c.Subject); err == nil {
+			if _, err := srv.store.As(p, srv.via(r)).RevokeToken(p.Token.ID); err != nil && !errors.Is(err, models.ErrTokenInactive) {
+				srv.log.Error("revoke by access token", "token_id", p.Token.ID, "err", err)
+				writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation was not recorded; retry")
+				return
+			}
+			writeJSON(w, http.StatusOK, struct{}{})
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	srv.authFailed(w, limitKey(srv.clientIP(r)), writeOAuthTooMany, func(w http.ResponseWriter) {
+		writeJSON(w, http.StatusOK, struct{}{})
+	})
 }
 
 // introspection is RFC 7662 §2.2's answer for an active token.
 type introspection struct {
-	Active    bool   `json:"active"`
-	TokenType string `json:"token_type"`
-	Sub       string `json:"sub"`
-	Username  string `json:"username"`
-	Role      string `json:"role"`
-	TokenID   string `json:"token_id"`
-	Iss       string `json:"iss"`
-	Iat       int64  `json:"iat,omitempty"`
-	Exp       int64  `json:"exp,omitempty"`
-	Jti       string `json:"jti,omitempty"`
+	Active bool `json:"active"`
+	// TokenType is RFC 6749 §7.1's type of an access token: "Bearer".
+	TokenType string `json:"token_type,omitempty"`
+	// TokenUse says which kind of keydesk token was asked about:
+	// "access_token" or "refresh_token".
+	TokenUse string `json:"token_use"`
+	Sub      string `json:"sub"`
+	Username string `json:"username"`
+	Role     string `json:"role"`
+	TokenID  string `json:"token_id"`
+	Iss      string `json:"iss"`
+	Iat      int64  `json:"iat,omitempty"`
+	Exp      int64  `json:"exp,omitempty"`
+	Jti      string `json:"jti,omitempty"`
 }
 
 // inactive is exactly {"active":false}: RFC 7662 §2.2 says nothing more may be
@@ -195,7 +218,7 @@ func (srv *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := srv.store.As(caller, via(r)).AuthorizeIntrospection(); err != nil {
+	if err := srv.store.As(caller, srv.via(r)).AuthorizeIntrospection(); err != nil {
 		srv.storeError(w, r, err)
 		return
 	}
@@ -212,6 +235,7 @@ func (srv *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = srv.describe(p, "refresh_token")
+		out.TokenType = "" // not a token type of RFC 6749 §7.1; token_use says what it is
 		out.Iat = p.Token.CreatedAt.Unix()
 		if !p.Token.ExpiresAt.IsZero() {
 			out.Exp = p.Token.ExpiresAt.Unix()
@@ -228,13 +252,14 @@ func (srv *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = srv.describe(p, "access_token")
+		out.TokenType = "Bearer"
 		out.Iat, out.Exp, out.Jti = c.IssuedAt.Unix(), c.ExpiresAt.Unix(), c.ID
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (srv *Server) describe(p store.Principal, typ string) introspection {
-	return introspection{Active: true, TokenType: typ, Sub: p.User.ID, Username: p.User.Email,
+	return introspection{Active: true, TokenUse: typ, Sub: p.User.ID, Username: p.User.Email,
 		Role: string(p.Role), TokenID: p.Token.ID, Iss: srv.opts.Issuer}
 }
 

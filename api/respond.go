@@ -51,6 +51,18 @@ func writeTooMany(w http.ResponseWriter, wait time.Duration) {
 		"too many failed authentication attempts from your address; retry in "+strconv.Itoa(secs)+" s")
 }
 
+// writeOAuthTooMany is 429 for the OAuth endpoints, in RFC 6749 §5.2's
+// shape, with Retry-After.
+func writeOAuthTooMany(w http.ResponseWriter, wait time.Duration) {
+	secs := int(math.Ceil(wait.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable",
+		"too many failed attempts from your address; retry in "+strconv.Itoa(secs)+" s")
+}
+
 // noStore marks a response that carries a credential (RFC 6749 §5.1): no
 // cache or proxy may keep it.
 func noStore(w http.ResponseWriter) {

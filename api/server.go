@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -42,8 +43,15 @@ type Options struct {
 	// tokens and their hashes are never logged.
 	Logger *log.Logger
 	// MaxAuthFailures is how many authentication failures one address may
-	// make per minute before it gets 429 (default 20; negative disables).
+	// make per minute before its further failures get 429 (default 20;
+	// negative disables). Valid credentials are never refused.
 	MaxAuthFailures int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client (`serve --trusted-proxy CIDR`); none by default.
+	TrustedProxies []netip.Prefix
+	// NoMetricsRoute leaves GET /metrics off Handler, for a server whose
+	// metrics are served on their own address (MetricsHandler).
+	NoMetricsRoute bool
 }
 
 // Server is the HTTP token service over one store.
@@ -101,6 +109,9 @@ func New(s *store.Store, opts Options) (*Server, error) {
 	return srv, nil
 }
 
+// MetricsHandler serves the Prometheus metrics, for `serve --metrics-addr`.
+func (srv *Server) MetricsHandler() http.Handler { return srv.metrics.handler() }
+
 // Handler returns the service's handler, with panic recovery, metrics, request
 // logging and the body limit around every route.
 func (srv *Server) Handler() http.Handler { return srv.handler }
@@ -144,8 +155,10 @@ func (srv *Server) routes() http.Handler {
 	handle("GET", "/v3/tokens", srv.authed(srv.handleListTokens))
 	handle("DELETE", "/v3/tokens/{id}", srv.authed(srv.handleRevokeToken))
 	handle("GET", "/healthz", srv.handleHealth)
-	mux.Handle("GET /metrics", srv.metrics.handler())
-	allowed["/metrics"] = []string{"GET"}
+	if !srv.opts.NoMetricsRoute {
+		mux.Handle("GET /metrics", srv.metrics.handler())
+		allowed["/metrics"] = []string{"GET"}
+	}
 	patterns = append(patterns, "GET /metrics", "unmatched")
 	// Resolve each route's histogram once, not per request.
 	srv.observers = make(map[string]prometheus.Observer, len(patterns))
@@ -223,7 +236,7 @@ func (srv *Server) wrap(next http.Handler) http.Handler {
 			}
 			if srv.log.GetLevel() <= log.DebugLevel {
 				// Only the pattern is logged: query strings and headers may hold secrets.
-				srv.log.Debug("http", "route", route, "status", sw.status, "dur", d, "remote", clientIP(r))
+				srv.log.Debug("http", "route", route, "status", sw.status, "dur", d, "remote", srv.clientIP(r))
 			}
 		}()
 		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
@@ -232,18 +245,52 @@ func (srv *Server) wrap(next http.Handler) http.Handler {
 }
 
 // clientIP is the address the request came from, used as the "last used"
-// source and the rate-limit key. Forwarding headers are not trusted: anyone
-// can set them.
-func clientIP(r *http.Request) string {
+// source, in audit entries and as the rate-limit key. X-Forwarded-For is
+// believed only from a peer inside Options.TrustedProxies, and then only up to
+// the first address that is not itself a trusted proxy (reading from the
+// right: the entries to its left were written by the client and prove
+// nothing). Without trusted proxies, nobody's header counts.
+func (srv *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(srv.opts.TrustedProxies) == 0 || !srv.trusted(host) {
+		return host
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return host // a malformed hop: stop at the last address we know
+			}
+			host = a.Unmap().String()
+			if !srv.trusted(host) {
+				return host
+			}
+		}
 	}
 	return host
 }
 
+func (srv *Server) trusted(host string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range srv.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // via names the door for audit entries made on a request's behalf.
-func via(r *http.Request) string { return "http " + clientIP(r) }
+func (srv *Server) via(r *http.Request) string { return "http " + srv.clientIP(r) }
 
 // authed wraps a handler that needs a caller: it authenticates first and
 // passes the principal on explicitly, never through the request context.
@@ -263,27 +310,25 @@ func (srv *Server) authed(h func(http.ResponseWriter, *http.Request, store.Princ
 // token's role claim, so a demotion applies on the next request. Every
 // failure gets the same 401 and counts against the address.
 func (srv *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Principal, bool) {
-	key := limitKey(clientIP(r))
-	if wait, blocked := srv.limit.blocked(key); blocked {
-		writeTooMany(w, wait)
-		return store.Principal{}, false
-	}
-	raw, ok := bearer(r)
-	if !ok {
-		srv.authFailed(w, key)
-		return store.Principal{}, false
-	}
-	c, err := srv.keys.verify(raw)
+	p, err := srv.checkBearer(r)
 	if err != nil {
-		srv.authFailed(w, key)
-		return store.Principal{}, false
-	}
-	p, err := srv.store.CheckAccess(c.RTID, c.Subject)
-	if err != nil {
-		srv.authFailed(w, key)
+		srv.authFailed(w, limitKey(srv.clientIP(r)), writeTooMany, writeUnauthorized)
 		return store.Principal{}, false
 	}
 	return p, true
+}
+
+// checkBearer resolves the request's Bearer access token, if it has a valid one.
+func (srv *Server) checkBearer(r *http.Request) (store.Principal, error) {
+	raw, ok := bearer(r)
+	if !ok {
+		return store.Principal{}, models.ErrUnauthenticated
+	}
+	c, err := srv.keys.verify(raw)
+	if err != nil {
+		return store.Principal{}, models.ErrUnauthenticated
+	}
+	return srv.store.CheckAccess(c.RTID, c.Subject)
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -295,12 +340,18 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[len(scheme):]), true
 }
 
-// authFailed answers 401 with one body for every kind of bad credential, so a
-// prober learns nothing about which tokens exist or were revoked.
-func (srv *Server) authFailed(w http.ResponseWriter, key string) {
-	srv.limit.fail(key)
+// authFailed answers a bad credential: 429 once the address has failed too
+// often (the limiter is asked only after the credential failed, so a valid
+// one is never refused), else one 401 body for every kind of bad credential,
+// so a prober learns nothing about which tokens exist or were revoked.
+func (srv *Server) authFailed(w http.ResponseWriter, key string, tooMany func(http.ResponseWriter, time.Duration), unauthorized func(http.ResponseWriter)) {
 	srv.metrics.authFailures.Inc()
-	writeUnauthorized(w)
+	if wait, blocked := srv.limit.blocked(key); blocked {
+		tooMany(w, wait)
+		return
+	}
+	srv.limit.fail(key)
+	unauthorized(w)
 }
 
 // storeError maps a store error to its status. Store errors are already

@@ -16,7 +16,7 @@ import (
 // Bodies are wire types (package wire): the same shapes as the CLI's --json.
 
 func (srv *Server) handleMe(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	u, err := srv.store.As(p, via(r)).Profile()
+	u, err := srv.store.As(p, srv.via(r)).Profile()
 	if err != nil {
 		srv.storeError(w, r, err)
 		return
@@ -25,7 +25,7 @@ func (srv *Server) handleMe(w http.ResponseWriter, r *http.Request, p store.Prin
 }
 
 func (srv *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	users, err := srv.store.As(p, via(r)).ListUsers()
+	users, err := srv.store.As(p, srv.via(r)).ListUsers()
 	if err != nil {
 		srv.storeError(w, r, err)
 		return
@@ -56,7 +56,7 @@ func (srv *Server) handleAddUser(w http.ResponseWriter, r *http.Request, p store
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	u, err := srv.store.As(p, via(r)).AddUser(store.NewUser{Name: req.Name, Email: req.Email, Role: role, Keys: req.Keys})
+	u, err := srv.store.As(p, srv.via(r)).AddUser(store.NewUser{Name: req.Name, Email: req.Email, Role: role, Keys: req.Keys})
 	if err != nil {
 		srv.storeError(w, r, err)
 		return
@@ -120,7 +120,7 @@ func (srv *Server) handleListTokens(w http.ResponseWriter, r *http.Request, p st
 		}
 		tq.Limit = n
 	}
-	page, err := srv.store.As(p, via(r)).ListTokens(tq)
+	page, err := srv.store.As(p, srv.via(r)).ListTokens(tq)
 	if err != nil {
 		srv.storeError(w, r, err)
 		return
@@ -141,12 +141,12 @@ func wireToken(v store.TokenView) wire.Token {
 // owner-level credential. Access tokens minted from it fail from the next
 // request on.
 func (srv *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	tok, err := srv.store.As(p, via(r)).RevokeToken(r.PathValue("id"))
+	tok, err := srv.store.As(p, srv.via(r)).RevokeToken(r.PathValue("id"))
 	if err != nil {
 		srv.storeError(w, r, err)
 		return
 	}
-	v, err := srv.store.Token(p.Actor(via(r)), tok.ID)
+	v, err := srv.store.Token(p.Actor(srv.via(r)), tok.ID)
 	if err != nil {
 		srv.storeError(w, r, err)
 		return
