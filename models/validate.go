@@ -208,7 +208,7 @@ func CheckKeyStrength(pk ssh.PublicKey) error {
 	if _, ok := pk.(*ssh.Certificate); ok {
 		return fmt.Errorf("%w: ssh certificates are not accepted; give the plain public key (the .pub file, not -cert.pub)", ErrInvalid)
 	}
-	if pk.Type() == ssh.KeyAlgoDSA {
+	if pk.Type() == "ssh-dss" {
 		return fmt.Errorf("%w: DSA keys are not accepted; make an ed25519 key with ssh-keygen -t ed25519", ErrInvalid)
 	}
 	if ck, ok := pk.(ssh.CryptoPublicKey); ok {
