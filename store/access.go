@@ -209,7 +209,7 @@ func (s *Store) auditReuse(tok models.Token, source string) {
 	if !s.usage.allowReuseAudit(tok.ID, s.opts.Now()) {
 		return
 	}
-	err := s.change(models.AuditTokenReuse, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		holder, err := t.user(tok.HolderID)
 		if err != nil {
 			return Event{}, err
@@ -231,7 +231,7 @@ func (s *Store) RevokeSecret(secret, via string) error {
 		return nil
 	}
 	digest := s.secrets.digest(secret)
-	return s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
+	return s.change(func(t *txn) (Event, error) {
 		id, err := t.Get(bucketTokensByHash, digest)
 		if err != nil {
 			return Event{}, err

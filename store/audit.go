@@ -68,7 +68,7 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 // RecordSession audits an event a server observed rather than a change it
 // made, such as an SSH session opening or a refused key. user may be empty.
 func (s *Store) RecordSession(typ, userID, detail, via string) error {
-	return s.change(typ, func(t *txn) (Event, error) {
+	return s.change(func(t *txn) (Event, error) {
 		var u models.User
 		if userID != "" {
 			var err error

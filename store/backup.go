@@ -15,7 +15,7 @@ import (
 func (s *Store) Backup(a Actor, w io.Writer) (int64, error) {
 	// Audit first, in the transaction that checks the permission: a backup that
 	// is taken must be on record, and the copy then includes its own entry.
-	if err := s.change(models.AuditBackup, func(t *txn) (Event, error) {
+	if err := s.change(func(t *txn) (Event, error) {
 		me, err := t.actor(a)
 		if err != nil {
 			return Event{}, err

@@ -1,12 +1,12 @@
 package store_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/store/storetest"
 )
 
 // org is a small organization on a real bbolt file in a temp dir.
@@ -15,31 +15,13 @@ type org struct {
 	dir                           string
 	owner, admin, user, stake     models.User
 	ownerA, adminA, userA, stakeA store.Actor
-	clock                         *clock
-}
-
-// clock is a controllable time source for grace periods and expiry.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+	clock                         *storetest.Clock
 }
 
 func newOrg(t testing.TB) *org {
 	t.Helper()
 	dir := t.TempDir()
-	c := &clock{now: time.Now()}
+	c := storetest.NewClock(time.Now())
 	s, err := store.Open(dir, store.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -64,15 +46,11 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-func auditTypes(t *testing.T, s *store.Store, a store.Actor) map[string]int {
+func mustCreate(t testing.TB, s *store.Store, a store.Actor, name string) (models.Token, string) {
 	t.Helper()
-	entries, err := s.Audit(a, store.AuditQuery{Limit: 10000})
+	tok, sec, err := s.CreateToken(a, store.TokenSpec{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]int{}
-	for _, e := range entries {
-		out[e.Type]++
-	}
-	return out
+	return tok, sec
 }

@@ -22,7 +22,7 @@ func (s *Store) ImportUsers(a Actor, r io.Reader) (int, error) {
 		return 0, err
 	}
 	var ids []string
-	err = s.change(models.AuditUsersImported, func(t *txn) (Event, error) {
+	err = s.change(func(t *txn) (Event, error) {
 		ids = ids[:0]
 		me, err := t.actor(a)
 		if err != nil {

@@ -93,10 +93,6 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
-
-	// faultHook, when set by tests, runs inside every write transaction after the
-	// change and its audit entry and before commit; an error aborts the whole tx.
-	faultHook func(op string) error
 }
 
 // Actor is who asks for a change and through which door ("cli", "ssh 10.0.0.5",

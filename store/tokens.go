@@ -33,7 +33,7 @@ type TokenView struct {
 func (s *Store) CreateToken(a Actor, spec TokenSpec) (models.Token, string, error) {
 	var tok models.Token
 	var secret string
-	err := s.change(models.AuditTokenCreated, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, err := t.actor(a)
 		if err != nil {
 			return Event{}, err
@@ -128,7 +128,7 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 // sees the secrets; each holder reveals theirs once.
 func (s *Store) AssignTokens(a Actor, holderRefs []string, spec TokenSpec) ([]models.Token, error) {
 	var out []models.Token
-	err := s.change(models.AuditTokenAssigned, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		out = out[:0]
 		me, err := t.actor(a)
 		if err != nil {
@@ -173,7 +173,7 @@ func (s *Store) AssignTokens(a Actor, holderRefs []string, spec TokenSpec) ([]mo
 // copy is deleted in the same transaction that records the reveal.
 func (s *Store) RevealToken(a Actor, id string) (string, error) {
 	var secret string
-	err := s.change(models.AuditTokenRevealed, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, tok, err := t.ownToken(a, id, models.ActTokenReveal)
 		if err != nil {
 			return Event{}, err
@@ -248,7 +248,7 @@ func (t *txn) ownToken(a Actor, id string, act models.Action) (models.User, mode
 func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
 	var tok models.Token
 	var secret string
-	err := s.change(models.AuditTokenRotated, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, old, err := t.ownToken(a, id, models.ActTokenRotateOwn)
 		if err != nil {
 			return Event{}, err
@@ -286,7 +286,7 @@ func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
 // Access tokens minted from it stop working the moment this returns.
 func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
 	var out models.Token
-	err := s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, holder, tok, err := t.tokenFor(a, id, models.ActTokenRevokeOwn, models.ActTokenRevokeAny)
 		if err != nil {
 			return Event{}, err
@@ -342,7 +342,7 @@ func (t *txn) revokeAllOf(a Actor, me, u models.User, reason string) ([]string, 
 // RevokeAllOf revokes every live token a user holds (owner only) and returns how many.
 func (s *Store) RevokeAllOf(a Actor, ref string) (int, error) {
 	var n int
-	err := s.change(models.AuditTokenRevoked, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, u, err := t.actOn(a, ref, models.ActTokenRevokeAllOf, models.ActTokenRevokeOwn)
 		if err != nil {
 			return Event{}, err

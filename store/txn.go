@@ -20,19 +20,13 @@ type txn struct {
 func (s *Store) txn(tx kv.Tx) *txn { return &txn{Tx: tx, s: s, now: s.opts.Now().UTC()} }
 
 // change runs fn as one write: fn makes the change and returns the event to
-// publish once it is durable. The test fault hook runs after fn, so an injected
-// fault proves the change and its audit entry vanish together.
-func (s *Store) change(op string, fn func(t *txn) (Event, error)) error {
+// publish once it is durable.
+func (s *Store) change(fn func(t *txn) (Event, error)) error {
 	return s.update(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		ev, err := fn(t)
 		if err != nil {
 			return err
-		}
-		if s.faultHook != nil {
-			if err := s.faultHook(op); err != nil {
-				return err
-			}
 		}
 		tx.OnCommit(func() { s.afterCommit(ev) })
 		return nil

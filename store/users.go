@@ -31,7 +31,7 @@ func (s *Store) Initialized() (bool, error) {
 // whoever holds the data directory holds the organization, once.
 func (s *Store) Init(nu NewUser, via string) (models.User, error) {
 	var owner models.User
-	err := s.change(models.AuditOrgCreated, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		if id, err := t.ownerID(); err != nil || id != "" {
 			if err != nil {
 				return Event{}, err
@@ -235,7 +235,7 @@ func (s *Store) Assignees(a Actor) ([]models.User, error) {
 // AddUser adds a person (owner and admins; never a second owner).
 func (s *Store) AddUser(a Actor, nu NewUser) (models.User, error) {
 	var added models.User
-	err := s.change(models.AuditUserAdded, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		u, err := t.addUser(a, nu)
 		added = u
 		return Event{Type: models.AuditUserAdded, UserIDs: []string{u.ID}}, err
@@ -267,7 +267,7 @@ func (t *txn) addUser(a Actor, nu NewUser) (models.User, error) {
 // transaction. It returns how many tokens were revoked.
 func (s *Store) RemoveUser(a Actor, ref string) (int, error) {
 	var n int
-	err := s.change(models.AuditUserRemoved, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, u, err := t.actOn(a, ref, models.ActUserRemove, "")
 		if err != nil {
 			return Event{}, err
@@ -300,7 +300,7 @@ func (s *Store) RemoveUser(a Actor, ref string) (int, error) {
 // every token they hold; it returns how many were revoked.
 func (s *Store) SetRole(a Actor, ref string, role models.Role) (int, error) {
 	var n int
-	err := s.change(models.AuditRoleChanged, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, err := t.actor(a)
 		if err != nil {
 			return Event{}, err
@@ -337,7 +337,7 @@ func (s *Store) SetRole(a Actor, ref string, role models.Role) (int, error) {
 // AddKey registers an SSH public key for a person.
 func (s *Store) AddKey(a Actor, ref, keyText string) (models.SSHKey, error) {
 	var added models.SSHKey
-	err := s.change(models.AuditKeyAdded, func(t *txn) (Event, error) {
+	err := s.change(func(t *txn) (Event, error) {
 		me, u, err := t.keyManager(a, ref)
 		if err != nil {
 			return Event{}, err
@@ -362,7 +362,7 @@ func (s *Store) AddKey(a Actor, ref, keyText string) (models.SSHKey, error) {
 
 // RemoveKey unregisters the key with this fingerprint.
 func (s *Store) RemoveKey(a Actor, ref, fingerprint string) error {
-	return s.change(models.AuditKeyRemoved, func(t *txn) (Event, error) {
+	return s.change(func(t *txn) (Event, error) {
 		me, u, err := t.keyManager(a, ref)
 		if err != nil {
 			return Event{}, err
@@ -396,7 +396,7 @@ func (t *txn) keyManager(a Actor, ref string) (models.User, models.User, error) 
 // TransferOwnership makes another user or admin the Account Owner; the former
 // owner becomes an admin. Exactly one owner exists before and after.
 func (s *Store) TransferOwnership(a Actor, ref string) error {
-	return s.change(models.AuditOwnershipMoved, func(t *txn) (Event, error) {
+	return s.change(func(t *txn) (Event, error) {
 		me, u, err := t.actOn(a, ref, models.ActOwnershipTransfer, "")
 		if err != nil {
 			return Event{}, err

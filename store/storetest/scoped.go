@@ -1,44 +1,39 @@
-package store
+package storetest
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
 )
 
 // scopedOrg is an organization whose admin holds a token created while they
 // were still a user: its effective role is user, whatever their current role.
 type scopedOrg struct {
-	s                   *Store
+	s                   *store.Store
 	owner, admin, user  models.User
-	adminOld, adminNew  Principal // the admin's user-era token and a fresh admin token
-	userTok             Principal
-	ownerTok            Principal
+	adminOld, adminNew  store.Principal // the admin's user-era token and a fresh admin token
+	userTok             store.Principal
+	ownerTok            store.Principal
 	userTokID, ownerTID string
 }
 
-func newScopedOrg(t *testing.T) scopedOrg {
+func newScopedOrg(t *testing.T, org *Org) scopedOrg {
 	t.Helper()
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
+	s := org.S
+	o := scopedOrg{s: s, owner: org.Owner}
+	oa := org.OwnerA
+	var err error
+	if o.admin, err = s.AddUser(oa, store.NewUser{Name: "Pat Promoted", Email: "pat@example.com", Role: models.RoleUser}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	o := scopedOrg{s: s}
-	if o.owner, err = s.Init(NewUser{Name: "Olive Owner", Email: "olive@example.com"}, "test"); err != nil {
+	if o.user, err = s.AddUser(oa, store.NewUser{Name: "Ulla User", Email: "ulla@example.com", Role: models.RoleUser}); err != nil {
 		t.Fatal(err)
 	}
-	oa := Actor{UserID: o.owner.ID, Via: "test"}
-	if o.admin, err = s.AddUser(oa, NewUser{Name: "Ada Admin", Email: "ada@example.com", Role: models.RoleUser}); err != nil {
-		t.Fatal(err)
-	}
-	if o.user, err = s.AddUser(oa, NewUser{Name: "Uma User", Email: "uma@example.com", Role: models.RoleUser}); err != nil {
-		t.Fatal(err)
-	}
-	exchange := func(holder models.User, name string) (Principal, string) {
+	exchange := func(holder models.User, name string) (store.Principal, string) {
 		t.Helper()
-		tok, secret, err := s.CreateToken(Actor{UserID: holder.ID, Via: "test"}, TokenSpec{Name: name})
+		tok, secret, err := s.CreateToken(store.Actor{UserID: holder.ID, Via: "test"}, store.TokenSpec{Name: name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,27 +57,27 @@ func newScopedOrg(t *testing.T) scopedOrg {
 	return o
 }
 
-func TestScopedUsesEffectiveRole(t *testing.T) {
-	o := newScopedOrg(t)
+func testScopedUsesEffectiveRole(t *testing.T, org *Org) {
+	o := newScopedOrg(t, org)
 	if o.adminOld.Role != models.RoleUser || o.adminNew.Role != models.RoleAdmin {
 		t.Fatalf("effective roles: old %s new %s, want user and admin", o.adminOld.Role, o.adminNew.Role)
 	}
 	// The holder, acting without the token, may list users (an admin now) ...
-	if _, err := o.s.ListUsers(Actor{UserID: o.admin.ID, Via: "test"}); err != nil {
+	if _, err := o.s.ListUsers(store.Actor{UserID: o.admin.ID, Via: "test"}); err != nil {
 		t.Fatalf("ListUsers as admin: %v", err)
 	}
 	// ... but the token was made as a user and stays restricted to that.
 	if _, err := o.s.As(o.adminOld, "test").ListUsers(); !errors.Is(err, models.ErrPermission) {
 		t.Fatalf("ListUsers with a user-era token: got %v, want ErrPermission", err)
 	}
-	if _, err := o.s.As(o.adminOld, "test").AddUser(NewUser{Name: "X", Email: "x@example.com", Role: models.RoleUser}); !errors.Is(err, models.ErrPermission) {
+	if _, err := o.s.As(o.adminOld, "test").AddUser(store.NewUser{Name: "X", Email: "x@example.com", Role: models.RoleUser}); !errors.Is(err, models.ErrPermission) {
 		t.Fatalf("AddUser with a user-era token: got %v, want ErrPermission", err)
 	}
 	users, err := o.s.As(o.adminNew, "test").ListUsers()
-	if err != nil || len(users) != 3 {
+	if err != nil || len(users) != 6 {
 		t.Fatalf("ListUsers with an admin token: %d users, %v", len(users), err)
 	}
-	if _, err := o.s.As(o.adminNew, "test").AddUser(NewUser{Name: "Sam", Email: "sam@example.com", Role: models.RoleAdmin}); err != nil {
+	if _, err := o.s.As(o.adminNew, "test").AddUser(store.NewUser{Name: "Sam", Email: "sid@example.com", Role: models.RoleAdmin}); err != nil {
 		t.Fatalf("AddUser with an admin token: %v", err)
 	}
 	if err := o.s.As(o.adminOld, "test").AuthorizeIntrospection(); !errors.Is(err, models.ErrPermission) {
@@ -97,19 +92,19 @@ func TestScopedUsesEffectiveRole(t *testing.T) {
 	}
 }
 
-func TestScopedTokens(t *testing.T) {
-	o := newScopedOrg(t)
-	if _, err := o.s.As(o.userTok, "test").ListTokens(TokenQuery{All: true}); !errors.Is(err, models.ErrPermission) {
+func testScopedTokens(t *testing.T, org *Org) {
+	o := newScopedOrg(t, org)
+	if _, err := o.s.As(o.userTok, "test").ListTokens(store.TokenQuery{All: true}); !errors.Is(err, models.ErrPermission) {
 		t.Fatalf("user lists all: %v", err)
 	}
-	if _, err := o.s.As(o.adminNew, "test").ListTokens(TokenQuery{Holder: o.user.ID}); !errors.Is(err, models.ErrPermission) {
+	if _, err := o.s.As(o.adminNew, "test").ListTokens(store.TokenQuery{Holder: o.user.ID}); !errors.Is(err, models.ErrPermission) {
 		t.Fatalf("admin lists another's tokens: %v", err)
 	}
-	page, err := o.s.As(o.ownerTok, "test").ListTokens(TokenQuery{All: true})
+	page, err := o.s.As(o.ownerTok, "test").ListTokens(store.TokenQuery{All: true})
 	if err != nil || len(page.Tokens) != 4 {
 		t.Fatalf("owner lists all: %d, %v", len(page.Tokens), err)
 	}
-	own, err := o.s.As(o.userTok, "test").ListTokens(TokenQuery{})
+	own, err := o.s.As(o.userTok, "test").ListTokens(store.TokenQuery{})
 	if err != nil || len(own.Tokens) != 1 || own.Tokens[0].ID != o.userTokID {
 		t.Fatalf("user lists own: %+v, %v", own.Tokens, err)
 	}

@@ -1,0 +1,201 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+)
+
+func testAssignRevealOnce(t *testing.T, o *Org) {
+	toks, err := o.S.AssignTokens(o.OwnerA, []string{o.User.Email, o.Admin.ID}, store.TokenSpec{Name: "deploy", Expires: 30 * 24 * time.Hour})
+	if err != nil || len(toks) != 2 {
+		t.Fatalf("assign: %v %v", toks, err)
+	}
+	v, err := o.S.Token(o.UserA, toks[0].ID)
+	if err != nil || v.Status != models.StatusAwaitingReveal || v.CreatorName != o.Owner.Name || !v.Assigned {
+		t.Fatalf("view %+v %v", v, err)
+	}
+	if _, err := o.S.RevealToken(o.OwnerA, toks[0].ID); err == nil {
+		t.Fatal("the owner who assigned it revealed the secret")
+	}
+	if _, err := o.S.RevealToken(o.AdminA, toks[0].ID); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("another admin revealed someone's token: %v", err)
+	}
+	sec, err := o.S.RevealToken(o.UserA, toks[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.S.RevealToken(o.UserA, toks[0].ID); !errors.Is(err, models.ErrAlreadyRevealed) {
+		t.Fatalf("second reveal: %v", err)
+	}
+	p, err := o.S.Exchange(sec, "10.0.0.1")
+	if err != nil || p.User.ID != o.User.ID || p.Role != models.RoleUser {
+		t.Fatalf("exchange %+v %v", p, err)
+	}
+	types := auditTypes(t, o.S, o.OwnerA)
+	if types[models.AuditTokenAssigned] != 2 || types[models.AuditTokenRevealed] != 1 {
+		t.Fatalf("audit %v", types)
+	}
+}
+
+func testAssignOnlyToUsersAndAdmins(t *testing.T, o *Org) {
+	for _, target := range []string{o.Stake.Email, o.Owner.Email} {
+		if _, err := o.S.AssignTokens(o.OwnerA, []string{o.User.Email, target}, store.TokenSpec{Name: "x"}); !errors.Is(err, models.ErrPermission) {
+			t.Fatalf("assign to %s: %v", target, err)
+		}
+	}
+	// All or none: the user in the same call got nothing.
+	page, _ := o.S.ListTokens(o.UserA, store.TokenQuery{})
+	if len(page.Tokens) != 0 {
+		t.Fatal("a failed multi-assign left tokens behind")
+	}
+	if _, err := o.S.AssignTokens(o.AdminA, []string{o.User.Email}, store.TokenSpec{Name: "x"}); !errors.Is(err, models.ErrPermission) {
+		t.Fatalf("admin assigned: %v", err)
+	}
+	as, err := o.S.Assignees(o.OwnerA)
+	if err != nil || len(as) != 2 {
+		t.Fatalf("assignees %v %v", as, err)
+	}
+	for _, u := range as {
+		if !u.Role.Assignable() {
+			t.Fatalf("picker offers %s", u.Role)
+		}
+	}
+	if _, err := o.S.Assignees(o.AdminA); err == nil {
+		t.Fatal("admin got the picker list")
+	}
+}
+
+func testRotationGraceAndReuse(t *testing.T, o *Org) {
+	old, oldSecret := mustCreate(t, o.S, o.UserA, "rot")
+	nt, newSecret, err := o.S.RotateToken(o.UserA, old.ID)
+	if err != nil || nt.Name != "rot" || nt.ID == old.ID {
+		t.Fatalf("rotate %v %v", nt, err)
+	}
+	if _, err := o.S.Exchange(oldSecret, "a"); err != nil {
+		t.Fatalf("old secret in grace: %v", err)
+	}
+	o.Clock.Advance(11 * time.Minute)
+	if _, err := o.S.Exchange(oldSecret, "a"); !errors.Is(err, models.ErrUnauthenticated) {
+		t.Fatalf("old secret after grace: %v", err)
+	}
+	if _, err := o.S.Exchange(newSecret, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if auditTypes(t, o.S, o.OwnerA)[models.AuditTokenReuse] != 1 {
+		t.Fatal("no reuse entry")
+	}
+}
+
+func testExpiryAndLimit(t *testing.T, o *Org) {
+	_, sec := mustCreateSpec(t, o.S, o.UserA, store.TokenSpec{Name: "short", Expires: time.Hour})
+	o.Clock.Advance(2 * time.Hour)
+	if _, err := o.S.Exchange(sec, "x"); !errors.Is(err, models.ErrUnauthenticated) {
+		t.Fatalf("expired token works: %v", err)
+	}
+	for i := 0; i < models.MaxTokensActive; i++ {
+		mustCreate(t, o.S, o.UserA, "t")
+	}
+	if _, _, err := o.S.CreateToken(o.UserA, store.TokenSpec{Name: "one too many"}); !errors.Is(err, models.ErrLimit) {
+		t.Fatalf("limit: %v", err)
+	}
+}
+
+func testLastUsedCoalescedAndFlushed(t *testing.T, o *Org) {
+	tok, sec := mustCreate(t, o.S, o.UserA, "used")
+	for i := 0; i < 100; i++ {
+		if _, err := o.S.Exchange(sec, "192.0.2.7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, _ := o.S.Token(o.UserA, tok.ID)
+	if v.LastUsedAt.IsZero() || v.LastUsedBy != "192.0.2.7" {
+		t.Fatalf("pending use not shown: %+v", v)
+	}
+	o.S.Close()
+	s2 := o.Reopen(t)
+	v, _ = s2.Token(o.UserA, tok.ID)
+	if v.LastUsedAt.IsZero() || v.LastUsedBy != "192.0.2.7" {
+		t.Fatalf("use not flushed on close: %+v", v)
+	}
+}
+
+func testPaging(t *testing.T, o *Org) {
+	for i := 0; i < 7; i++ {
+		mustCreate(t, o.S, o.UserA, "p")
+	}
+	seen := map[string]bool{}
+	q := store.TokenQuery{All: true, Limit: 3}
+	var last string
+	for pages := 0; pages < 10; pages++ {
+		page, err := o.S.ListTokens(o.OwnerA, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range page.Tokens {
+			if seen[v.ID] {
+				t.Fatalf("%s twice", v.ID)
+			}
+			if last != "" && v.ID >= last {
+				t.Fatalf("not newest first: %s after %s", v.ID, last)
+			}
+			last = v.ID
+			seen[v.ID] = true
+		}
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
+	}
+	if len(seen) != 7 {
+		t.Fatalf("saw %d tokens", len(seen))
+	}
+}
+
+func testSecretNeverStoredInDB(t *testing.T, o *Org) {
+	_, secret, err := o.S.CreateToken(o.UserA, store.TokenSpec{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assigned, err := o.S.AssignTokens(o.OwnerA, []string{o.Admin.Email}, store.TokenSpec{Name: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revealed, err := o.S.RevealToken(o.AdminA, assigned[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second assignment stays sealed in the store: its plaintext must not be there either.
+	sealed, err := o.S.AssignTokens(o.OwnerA, []string{o.User.Email}, store.TokenSpec{Name: "sealed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the engine keeps, in full, is what an export holds.
+	var export bytes.Buffer
+	if _, err := o.S.Backup(o.OwnerA, &export); err != nil {
+		t.Fatal(err)
+	}
+	db := export.Bytes()
+	for _, sec := range []string{secret, revealed} {
+		for _, part := range []string{sec, sec[4:30], sec[20:47]} {
+			if bytes.Contains(db, []byte(part)) {
+				t.Fatalf("the stored data contains token text %q", part)
+			}
+		}
+	}
+	// Reopen and reveal the sealed one: it decrypts, proving it was sealed, not lost.
+	o.S.Close()
+	s2 := o.Reopen(t)
+	plain, err := s2.RevealToken(o.UserA, sealed[0].ID)
+	if err != nil || !strings.HasPrefix(plain, "kdr_") {
+		t.Fatalf("reveal after reopen: %q, %v", plain, err)
+	}
+	if bytes.Contains(db, []byte(plain[4:30])) {
+		t.Fatal("sealed token's plaintext is in the stored data")
+	}
+}
