@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 	"github.com/spf13/cobra"
@@ -30,6 +32,10 @@ type Env struct {
 	Session *Session
 	// Getenv reads the environment (os.Getenv when nil).
 	Getenv func(string) string
+	// Interactive says a person answers on Stdin: destructive commands then
+	// ask before they act. Left false, it is true when Stdin and Stderr are
+	// terminals.
+	Interactive bool
 }
 
 // Session is the identity and store of a remote command run.
@@ -37,6 +43,12 @@ type Session struct {
 	Store  *store.Store
 	UserID string
 	Via    string
+	// Addr is the server address the client reached (host:port), so help
+	// and hints show the command to type: ssh -p PORT HOST ….
+	Addr string
+	// Pty says the client asked for a terminal (ssh -t): prompts then echo
+	// what is typed, since the client's terminal is in raw mode.
+	Pty bool
 }
 
 // Globals are the root flags and the lazily opened store they lead to.
@@ -46,6 +58,7 @@ type Globals struct {
 	As      string
 
 	env   Env
+	prog  string // "keydesk", or over SSH "ssh -p PORT HOST"
 	store *store.Store
 	owned bool // the store was opened here and must be closed here
 }
@@ -68,7 +81,10 @@ func Run(args []string, env Env, ext ...Extension) int {
 	if env.Stdin == nil {
 		env.Stdin = strings.NewReader("")
 	}
-	g := &Globals{env: env}
+	if !env.Interactive && env.Session == nil {
+		env.Interactive = isTerminal(env.Stdin) && isTerminal(env.Stderr)
+	}
+	g := &Globals{env: env, prog: progName(env.Session)}
 	root := newRoot(g, ext)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
@@ -81,13 +97,52 @@ func Run(args []string, env Env, ext ...Extension) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "keydesk: %s\n", oneLine(err.Error()))
+	msg := oneLine(err.Error())
 	if isUsage(err) {
-		fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		// One line: what was wrong, and where the right way is written.
+		fmt.Fprintf(env.Stderr, "keydesk: %s (see '%s --help')\n", msg, g.path(cmd))
 		return 2
 	}
+	fmt.Fprintf(env.Stderr, "keydesk: %s\n", msg)
 	return 1
 }
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
+}
+
+// progName is how a person types keydesk: locally its name, over SSH the
+// ssh command that reaches this server.
+func progName(s *Session) string {
+	if s == nil {
+		return "keydesk"
+	}
+	host, port, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return "ssh -p PORT HOST"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	if port == "22" {
+		return "ssh " + host
+	}
+	return "ssh -p " + port + " " + host
+}
+
+// path is cmd's command line as the person types it ("keydesk token create",
+// or "ssh -p 23234 localhost token create").
+func (g *Globals) path(cmd *cobra.Command) string {
+	if cmd == nil {
+		return g.prog
+	}
+	return g.prog + strings.TrimPrefix(cmd.CommandPath(), "keydesk")
+}
+
+// Prog is how a person runs keydesk in this run: "keydesk" locally, the ssh
+// command over SSH.
+func (g *Globals) Prog() string { return g.prog }
 
 func isUsage(err error) bool {
 	var u usageError
@@ -96,7 +151,7 @@ func isUsage(err error) bool {
 	}
 	// cobra reports these as plain errors; their wording is stable.
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "required flag", "accepts ", "requires at least"} {
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "required flag", "accepts ", "requires at least", "if any flags in the group"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
@@ -114,29 +169,85 @@ func newRoot(g *Globals, ext []Extension) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "keydesk",
 		Short:         "Manage an organization's API refresh tokens",
-		Long:          "keydesk manages an organization's API refresh tokens: people generate their own,\nthe Account Owner assigns and revokes them, and services exchange them for access tokens.",
+		Long:          "keydesk manages an organization's API refresh tokens: people generate their own,\nthe Account Owner assigns and revokes them, and services exchange them for access tokens.\nRun without a command, it opens the console.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		CompletionOptions: cobra.CompletionOptions{
-			DisableDefaultCmd: true,
-		},
+		Args:          unknownCommand,
+		Example: `keydesk token create --name ci --expires 90d
+keydesk token list --all --json
+keydesk help roles`,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "machine-readable JSON output")
+	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "machine-readable JSON output (docs/json.md)")
 	if !remote {
 		root.PersistentFlags().StringVar(&g.DataDir, "data", "", "data directory (env KEYDESK_DATA; default $XDG_DATA_HOME/keydesk)")
 		root.PersistentFlags().StringVar(&g.As, "as", "", "act as this user's email (default: the owner)")
+		_ = root.RegisterFlagCompletionFunc("as", g.completeEmails(anyone))
 		root.RunE = func(cmd *cobra.Command, _ []string) error { return runConsole(g) }
 		root.AddCommand(initCmd(g), demoCmd(g), checkCmd(g))
 		for _, e := range ext {
 			root.AddCommand(e(g))
 		}
 	} else {
+		root.Example = strings.ReplaceAll(root.Example, "keydesk help roles", "keydesk backup > keydesk-backup.db")
 		root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	}
 	root.AddCommand(whoamiCmd(g), userCmd(g), tokenCmd(g), auditCmd(g), backupCmd(g), versionCmd(g))
+	root.AddCommand(helpTopics()...)
+	root.SetHelpCommand(helpCmd(g))
+	root.SetUsageFunc(g.usage)
 	return root
+}
+
+// unknownCommand refuses positional arguments where only subcommands may
+// follow, suggesting the nearest command as gh does.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return usageError{errors.New(fmt.Sprintf("unknown command %q", models.Sanitize(args[0])) + suggest(cmd, args[0]))}
+}
+
+// suggest is "; did you mean "token"?" for a mistyped command or help
+// topic: the nearest by edit distance (at most 2), or a name it begins.
+func suggest(cmd *cobra.Command, word string) string {
+	best, bestD := "", 3
+	for _, c := range cmd.Commands() {
+		if !c.IsAvailableCommand() && !c.IsAdditionalHelpTopicCommand() {
+			continue
+		}
+		d := editDistance(strings.ToLower(word), c.Name())
+		if strings.HasPrefix(c.Name(), strings.ToLower(word)) && len(word) > 0 {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = c.Name(), d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // Remote reports whether commands run over SSH.

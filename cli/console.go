@@ -10,6 +10,7 @@ import (
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/tui"
 	"github.com/keydesk/keydesk/tui/firstrun"
+	"github.com/keydesk/keydesk/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -53,16 +54,15 @@ func demoCmd(g *Globals) *cobra.Command {
 	var seedOnly bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Seed a demo organization (in a temporary directory unless --data/KEYDESK_DATA) and open the console",
-		Args:  noArgs,
+		Short: "Seed a demo organization (in a temporary directory unless --data) and open the console",
+		Example: `keydesk demo
+keydesk demo --data /tmp/kd-demo --seed-only`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// An explicit --data or KEYDESK_DATA is honoured (and must be empty);
-			// otherwise the demo lives in a temporary directory, never in the
-			// default data directory where a real organization may live.
+			// Only an explicit --data is honoured (and must be empty). The
+			// demo never seeds KEYDESK_DATA: that is where a person's real
+			// organization lives once they follow the README.
 			dir := g.DataDir
-			if dir == "" {
-				dir = g.env.Getenv("KEYDESK_DATA")
-			}
 			if dir == "" {
 				tmp, err := os.MkdirTemp("", "keydesk-demo-")
 				if err != nil {
@@ -74,7 +74,7 @@ func demoCmd(g *Globals) *cobra.Command {
 				dir = tmp
 			}
 			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-				return fmt.Errorf("%w: %s is not empty; the demo seeds a fresh directory (omit --data for a temporary one)", models.ErrConflict, dir)
+				return fmt.Errorf("%w: %s is not empty; the demo seeds a fresh directory: give another --data, or none for a temporary one", models.ErrConflict, dir)
 			}
 			if !seedOnly {
 				if err := needTerminal(); err != nil {
@@ -87,6 +87,9 @@ func demoCmd(g *Globals) *cobra.Command {
 			}
 			g.DataDir = dir
 			if seedOnly {
+				if g.JSON {
+					return writeJSON(cmd.OutOrStdout(), wire.Demo{Data: dir, Owner: owner})
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Seeded a demo organization in %s (owner %s).\n", dir, owner)
 				return nil
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -16,9 +18,14 @@ func auditCmd(g *Globals) *cobra.Command {
 	var q store.AuditQuery
 	cmd := &cobra.Command{
 		Use: "audit", Short: "Read the audit log, newest first (owner, admin)", Args: noArgs,
+		Example: `keydesk audit --limit 20
+keydesk audit --user uma@example.com --type token_revoked --json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.Type != "" && !knownAuditType(q.Type) {
 				return usagef("unknown audit type %q; one of: %s", models.Sanitize(q.Type), strings.Join(models.AuditTypes, ", "))
+			}
+			if q.Limit < 1 {
+				return usagef("--limit must be 1 or more")
 			}
 			s, a, err := g.Actor()
 			if err != nil {
@@ -29,21 +36,28 @@ func auditCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if g.JSON {
-				if entries == nil {
-					entries = []models.AuditEntry{}
+				out := make([]wire.AuditEntry, 0, len(entries))
+				for _, e := range entries {
+					out = append(out, wire.FromAudit(e))
 				}
-				return writeJSON(cmd.OutOrStdout(), entries)
+				return writeList(cmd.OutOrStdout(), out)
+			}
+			if len(entries) == 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "No audit entries match.")
+				return nil
 			}
 			t := newTable(cmd.OutOrStdout(), "TIME", "TYPE", "ACTOR", "TARGET", "TOKEN", "DETAIL", "VIA")
 			for _, e := range entries {
-				t.row(e.At.Local().Format("2006-01-02 15:04:05"), e.Type, e.ActorEmail, e.TargetEmail, e.TokenID, e.Detail, e.Via)
+				t.row(stamp(e.At, "—"), e.Type, e.ActorEmail, e.TargetEmail, e.TokenID, e.Detail, e.Via)
 			}
 			return t.flush()
 		},
 	}
 	cmd.Flags().IntVar(&q.Limit, "limit", 50, "at most this many entries")
-	cmd.Flags().StringVar(&q.User, "user", "", "entries by or about this user's email")
+	cmd.Flags().StringVar(&q.User, "user", "", "entries by or about this person's email (also after they were removed)")
 	cmd.Flags().StringVar(&q.Type, "type", "", "only entries of this type, e.g. token_revoked")
+	_ = cmd.RegisterFlagCompletionFunc("user", g.completeEmails(anyone))
+	_ = cmd.RegisterFlagCompletionFunc("type", fixed(words(models.AuditTypes)))
 	return cmd
 }
 
@@ -60,6 +74,8 @@ func backupCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "backup FILE|-",
 		Short: "Write a hot, consistent copy of the database (owner); - for stdout",
+		Example: `keydesk backup keydesk-backup.db
+(umask 077; keydesk backup - > keydesk-backup.db)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 || (len(args) == 0 && !g.Remote()) {
 				return usagef("backup takes one FILE, or - for stdout")
@@ -72,45 +88,67 @@ func backupCmd(g *Globals) *cobra.Command {
 				target = args[0]
 			}
 			if g.Remote() && target != "-" {
-				return usagef("over SSH the copy goes to stdout: ssh … backup > keydesk-backup.db")
+				return usagef("over SSH the copy goes to stdout: %s backup > keydesk-backup.db", g.prog)
 			}
 			s, a, err := g.Actor()
 			if err != nil {
 				return err
 			}
 			if target == "-" {
+				// stdout is the database itself; --json has nothing to add.
 				_, err := s.Backup(a, cmd.OutOrStdout())
 				return err
 			}
-			return backupToFile(s, a, target, cmd)
+			return backupToFile(g, s, a, target, cmd)
 		},
 	}
 }
 
 // backupToFile writes to a temporary file beside target and renames it into
 // place, so a failed backup never leaves a truncated file under the real name.
-func backupToFile(s *store.Store, a store.Actor, target string, cmd *cobra.Command) error {
-	tmp, err := os.CreateTemp(filepath.Dir(target), ".keydesk-backup-*")
+// Errors name target, never the temporary file.
+func backupToFile(g *Globals, s *store.Store, a store.Actor, target string, cmd *cobra.Command) error {
+	fail := func(err error) error {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err
+		}
+		return fmt.Errorf("cannot write backup %s: %v", models.Sanitize(target), err)
+	}
+	dir := filepath.Dir(target)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("cannot write backup %s: no directory %s", models.Sanitize(target), models.Sanitize(dir))
+	}
+	tmp, err := os.CreateTemp(dir, ".keydesk-backup-*")
 	if err != nil {
-		return fmt.Errorf("create backup file: %w", err)
+		return fail(err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return err
+		return fail(err)
 	}
 	n, err := s.Backup(a, tmp)
-	if err == nil {
-		err = tmp.Sync()
+	if err != nil {
+		tmp.Close()
+		return err // the store's own words: permission, or what failed
 	}
+	err = tmp.Sync()
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("move backup into place: %w", err)
+		return fail(err)
+	}
+	if g.JSON {
+		return writeJSON(cmd.OutOrStdout(), wire.Backup{File: target, Bytes: n})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Wrote %s (%d bytes). Keep a copy of %s too: without it the backup's tokens cannot be checked.\n", target, n, s.SecretsDir())
 	return nil
@@ -119,9 +157,10 @@ func backupToFile(s *store.Store, a store.Actor, target string, cmd *cobra.Comma
 func versionCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "version", Short: "Print keydesk's version", Args: noArgs,
+		Example: `keydesk version --json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.JSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"version": Version, "go": runtime.Version(), "schema": store.SchemaVersion})
+				return writeJSON(cmd.OutOrStdout(), wire.Version{Version: Version, Go: runtime.Version(), Schema: store.SchemaVersion})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "keydesk %s (%s, schema %d)\n", Version, runtime.Version(), store.SchemaVersion)
 			return nil
@@ -134,6 +173,7 @@ func initCmd(g *Globals) *cobra.Command {
 	var keys []string
 	cmd := &cobra.Command{
 		Use: "init", Short: "Create the organization and its Account Owner", Args: noArgs,
+		Example: `keydesk init --owner-name "Olive Owner" --owner-email olive@example.com --owner-key ~/.ssh/id_ed25519.pub`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			nu := store.NewUser{Name: name, Email: email, Role: models.RoleOwner}
 			for _, k := range keys {
@@ -152,7 +192,7 @@ func initCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if g.JSON {
-				return writeJSON(cmd.OutOrStdout(), userJSON(u))
+				return writeJSON(cmd.OutOrStdout(), wire.FromUser(u))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Created the organization in %s with %s <%s> as Account Owner.\n", s.Dir(), models.Sanitize(u.Name), u.Email)
 			return nil
@@ -169,6 +209,7 @@ func initCmd(g *Globals) *cobra.Command {
 func checkCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "check", Short: "Verify the database: pages, indexes, holders, audit order (exit 1 on problems)", Args: noArgs,
+		Example: `keydesk check --data /srv/keydesk`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := g.Store()
 			if err != nil {
@@ -182,7 +223,7 @@ func checkCmd(g *Globals) *cobra.Command {
 				if problems == nil {
 					problems = []string{}
 				}
-				if err := writeJSON(cmd.OutOrStdout(), map[string]any{"ok": len(problems) == 0, "problems": problems}); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), wire.Check{OK: len(problems) == 0, Problems: problems}); err != nil {
 					return err
 				}
 			} else {

@@ -2,76 +2,104 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/wire"
 )
 
+// writeJSON prints one object, indented, as every non-list --json answer.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-// table writes aligned columns; every cell is sanitized, since names and
-// emails are user-supplied and the output may be a terminal.
-type table struct{ tw *tabwriter.Writer }
+// cellWidth is how many terminal cells a sanitized cell takes: the console's
+// measure, so a table of CJK names or emoji lines up as the console's does.
+var cellWidth = ansi.StringWidth
+
+// table writes columns aligned by display width. Every cell is sanitized,
+// since names and emails are user-supplied and the output may be a terminal.
+// Rows are kept until flush, as any aligned table must.
+type table struct {
+	w     io.Writer
+	rows  [][]string
+	width []int
+}
 
 func newTable(w io.Writer, header ...string) *table {
-	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	t := &table{w: w}
 	t.row(header...)
 	return t
 }
 
 func (t *table) row(cells ...string) {
+	r := make([]string, len(cells))
 	for i, c := range cells {
-		cells[i] = strings.ReplaceAll(models.SanitizeLine(c), "\t", " ")
+		c = strings.ReplaceAll(models.SanitizeLine(c), "\t", " ")
+		r[i] = c
+		if i >= len(t.width) {
+			t.width = append(t.width, 0)
+		}
+		t.width[i] = max(t.width[i], cellWidth(c))
 	}
-	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+	t.rows = append(t.rows, r)
 }
 
-func (t *table) flush() error { return t.tw.Flush() }
+func (t *table) flush() error {
+	var b strings.Builder
+	for _, r := range t.rows {
+		b.Reset()
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", t.width[i]-cellWidth(c)+2))
+			}
+		}
+		b.WriteByte('\n')
+		if _, err := io.WriteString(t.w, b.String()); err != nil {
+			return err
+		}
+	}
+	t.rows = nil
+	return nil
+}
 
-func day(t time.Time) string {
+// stamp is a time as every output shows it: RFC 3339 in UTC at second
+// precision, or ifZero.
+func stamp(t time.Time, ifZero string) string {
 	if t.IsZero() {
-		return "—"
+		return ifZero
 	}
-	return t.Local().Format("2006-01-02")
+	return wire.At(t).String()
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.Local().Format("2006-01-02 15:04")
-}
-
-// jsonArray streams a JSON array element by element.
+// jsonArray streams a JSON array one element per line, so a million tokens
+// never sit in memory at once and `jq` reads it as any array.
 type jsonArray struct {
-	w   io.Writer
-	n   int
-	enc *json.Encoder
+	w io.Writer
+	n int
 }
 
-func newJSONArray(w io.Writer) *jsonArray { return &jsonArray{w: w, enc: json.NewEncoder(w)} }
+func newJSONArray(w io.Writer) *jsonArray { return &jsonArray{w: w} }
 
 func (a *jsonArray) add(v any) error {
 	sep := ",\n"
 	if a.n == 0 {
 		sep = "[\n"
 	}
-	if _, err := io.WriteString(a.w, sep); err != nil {
-		return err
-	}
-	a.n++
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	if _, err := io.WriteString(a.w, sep); err != nil {
+		return err
+	}
+	a.n++
 	_, err = a.w.Write(data)
 	return err
 }
@@ -83,4 +111,15 @@ func (a *jsonArray) close() error {
 	}
 	_, err := io.WriteString(a.w, "\n]\n")
 	return err
+}
+
+// writeList prints items as one streamed JSON array.
+func writeList[T any](w io.Writer, items []T) error {
+	arr := newJSONArray(w)
+	for _, it := range items {
+		if err := arr.add(it); err != nil {
+			return err
+		}
+	}
+	return arr.close()
 }

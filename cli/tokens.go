@@ -3,73 +3,121 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/wire"
 	"github.com/spf13/cobra"
 )
 
 const safetyWarning = "Please keep your Refresh Token as safe as your Password: it will not be shown again."
 
+// wireToken is a token as --json prints it: the same shape as /v3.
+func wireToken(v store.TokenView) wire.Token {
+	return wire.FromToken(v.Token, v.Status, wire.Names{HolderName: v.HolderName, HolderEmail: v.HolderEmail, CreatorName: v.CreatorName})
+}
+
 func tokenCmd(g *Globals) *cobra.Command {
 	cmd := group("token", "Generate, assign, list, reveal, rotate and revoke refresh tokens")
-	cmd.AddCommand(tokenCreateCmd(g), tokenListCmd(g), tokenShowCmd(g),
-		&cobra.Command{
-			Use: "reveal ID", Short: "Show a token assigned to you, once", Args: exactArgs(1, "one token ID"),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				s, a, err := g.Actor()
-				if err != nil {
-					return err
-				}
-				secret, err := s.RevealToken(a, args[0])
-				if err != nil {
-					return err
-				}
-				return printSecret(g, cmd, args[0], secret)
-			},
-		},
-		&cobra.Command{
-			Use: "rotate ID", Short: "Replace a token's secret; the old one works for a grace period", Args: exactArgs(1, "one token ID"),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				s, a, err := g.Actor()
-				if err != nil {
-					return err
-				}
-				tok, secret, err := s.RotateToken(a, args[0])
-				if err != nil {
-					return err
-				}
-				if !g.JSON {
-					fmt.Fprintf(cmd.ErrOrStderr(), "Rotated %s → %s; the old secret keeps working for a short grace period.\n", models.Sanitize(args[0]), tok.ID)
-				}
-				return printSecret(g, cmd, tok.ID, secret)
-			},
-		},
-		&cobra.Command{
-			Use: "revoke ID", Short: "Revoke a token (and its access tokens, at once)", Args: exactArgs(1, "one token ID"),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				s, a, err := g.Actor()
-				if err != nil {
-					return err
-				}
-				tok, err := s.RevokeToken(a, args[0])
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s (%s).\n", tok.ID, models.Sanitize(tok.Name))
-				return nil
-			},
-		},
-		tokenRevokeAllCmd(g),
-	)
+	cmd.Example = `keydesk token create --name ci --expires 90d
+keydesk token list --all
+keydesk help tokens`
+	cmd.AddCommand(tokenCreateCmd(g), tokenListCmd(g), tokenShowCmd(g), tokenRevealCmd(g),
+		tokenRotateCmd(g), tokenRevokeCmd(g), tokenRevokeAllCmd(g))
 	return cmd
 }
 
-// printSecret writes a secret on stdout (alone, so scripts can capture it) and
-// the warning on stderr.
-func printSecret(g *Globals, cmd *cobra.Command, id, secret string) error {
+func tokenRevealCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "reveal ID", Short: "Show a token assigned to you, once", Args: exactArgs(1, "one token ID"),
+		Example:           `keydesk token reveal tok_0SdX1x6W3pQrZ1`,
+		ValidArgsFunction: g.completeTokenIDs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, a, err := g.Actor()
+			if err != nil {
+				return err
+			}
+			secret, err := s.RevealToken(a, args[0])
+			if err != nil {
+				return err
+			}
+			return printSecret(g, cmd, s, a, args[0], secret)
+		},
+	}
+}
+
+func tokenRotateCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "rotate ID", Short: "Replace a token's secret; the old one works for a grace period", Args: exactArgs(1, "one token ID"),
+		Example:           `NEW=$(keydesk token rotate tok_0SdX1x6W3pQrZ1)`,
+		ValidArgsFunction: g.completeTokenIDs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, a, err := g.Actor()
+			if err != nil {
+				return err
+			}
+			tok, secret, err := s.RotateToken(a, args[0])
+			if err != nil {
+				return err
+			}
+			if !g.JSON {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Rotated %s → %s; the old secret keeps working for 10 minutes.\n", models.Sanitize(args[0]), tok.ID)
+			}
+			return printSecret(g, cmd, s, a, tok.ID, secret)
+		},
+	}
+}
+
+func tokenRevokeCmd(g *Globals) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use: "revoke ID", Short: "Revoke a token (and its access tokens, at once)", Args: exactArgs(1, "one token ID"),
+		Example: `keydesk token revoke tok_0SdX1x6W3pQrZ1
+keydesk token revoke tok_0SdX1x6W3pQrZ1 --yes --json`,
+		ValidArgsFunction: g.completeTokenIDs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, a, err := g.Actor()
+			if err != nil {
+				return err
+			}
+			if g.env.Interactive && !yes {
+				v, err := s.Token(a, args[0])
+				if err != nil {
+					return err
+				}
+				if err := g.confirm(false, fmt.Sprintf("Revoke %s %q of %s? Scripts using it stop working at once.", v.ID, v.Name, v.HolderEmail)); err != nil {
+					return err
+				}
+			}
+			tok, err := s.RevokeToken(a, args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				v, err := s.Token(a, tok.ID)
+				if err != nil {
+					return err
+				}
+				return writeJSON(cmd.OutOrStdout(), wireToken(v))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s (%s).\n", tok.ID, models.Sanitize(tok.Name))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+// printSecret writes a secret on stdout (alone, so scripts can capture it)
+// and the warning on stderr; with --json, the token and its secret.
+func printSecret(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, id, secret string) error {
 	if g.JSON {
-		return writeJSON(cmd.OutOrStdout(), map[string]string{"id": id, "refresh_token": secret})
+		v, err := s.Token(a, id)
+		if err != nil {
+			return err
+		}
+		return writeJSON(cmd.OutOrStdout(), wire.Secret{Token: wireToken(v), RefreshToken: secret})
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), secret)
 	fmt.Fprintln(cmd.ErrOrStderr(), safetyWarning)
@@ -82,11 +130,17 @@ func tokenCreateCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Generate a token for yourself, or assign one with --for (owner)",
-		Args:  noArgs,
+		Long: `Generate a refresh token for yourself: its secret is printed once, alone on
+stdout, so a script can capture it. The owner assigns tokens to users and
+admins with --for: each holder reveals theirs once; the owner never sees it.`,
+		Example: `TOKEN=$(keydesk token create --name ci --expires 90d)
+keydesk token create --name laptop --json
+keydesk token create --for uma@example.com --for ann@example.com --name deploy`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ttl, err := models.ParseExpiry(expires)
 			if err != nil {
-				return usageError{err}
+				return usageError{fmt.Errorf("--expires: %w", err)}
 			}
 			s, a, err := g.Actor()
 			if err != nil {
@@ -94,45 +148,47 @@ func tokenCreateCmd(g *Globals) *cobra.Command {
 			}
 			spec := store.TokenSpec{Name: name, Expires: ttl}
 			if len(forUsers) > 0 {
-				toks, err := s.AssignTokens(a, forUsers, spec)
-				if err != nil {
-					return err
-				}
-				if g.JSON {
-					return writeJSON(cmd.OutOrStdout(), toks)
-				}
-				for _, t := range toks {
-					v, err := s.Token(a, t.ID)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "Assigned %s %q to %s; they reveal it once with: keydesk token reveal %s\n",
-						t.ID, models.Sanitize(t.Name), v.HolderEmail, t.ID)
-				}
-				return nil
+				return assignTokens(g, cmd, s, a, forUsers, spec)
 			}
 			tok, secret, err := s.CreateToken(a, spec)
 			if err != nil {
 				return err
 			}
-			if g.JSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"token": tok, "refresh_token": secret})
+			if !g.JSON {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Created %s %q (expires %s).\n", tok.ID, models.Sanitize(tok.Name), stamp(tok.ExpiresAt, "never"))
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Created %s %q (expires %s).\n", tok.ID, models.Sanitize(tok.Name), expiryText(tok))
-			return printSecret(g, cmd, tok.ID, secret)
+			return printSecret(g, cmd, s, a, tok.ID, secret)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "api-token", "a name that says where the token is used")
-	cmd.Flags().StringVar(&expires, "expires", "never", "lifetime: 7d, 30d, 90d, 1y or never")
+	cmd.Flags().StringVar(&expires, "expires", "never", "lifetime: "+strings.Join(models.Expiries, ", "))
 	cmd.Flags().StringArrayVar(&forUsers, "for", nil, "assign to this user's or admin's email (owner; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("expires", fixed(words(models.Expiries)))
+	_ = cmd.RegisterFlagCompletionFunc("for", g.completeEmails(assignable))
 	return cmd
 }
 
-func expiryText(t models.Token) string {
-	if t.ExpiresAt.IsZero() {
-		return "never"
+func assignTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, holders []string, spec store.TokenSpec) error {
+	toks, err := s.AssignTokens(a, holders, spec)
+	if err != nil {
+		return err
 	}
-	return day(t.ExpiresAt)
+	views := make([]wire.Token, 0, len(toks))
+	for _, t := range toks {
+		v, err := s.Token(a, t.ID)
+		if err != nil {
+			return err
+		}
+		views = append(views, wireToken(v))
+	}
+	if g.JSON {
+		return writeList(cmd.OutOrStdout(), views)
+	}
+	for _, v := range views {
+		fmt.Fprintf(cmd.OutOrStdout(), "Assigned %s %q to %s; they reveal it once with: %s token reveal %s\n",
+			v.ID, models.Sanitize(v.Name), v.HolderEmail, g.prog, v.ID)
+	}
+	return nil
 }
 
 func tokenListCmd(g *Globals) *cobra.Command {
@@ -143,31 +199,41 @@ func tokenListCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List your tokens, or every token (--all, owner)",
-		Args:  noArgs,
+		Example: `keydesk token list
+keydesk token list --all --filter deploy
+keydesk token list --user uma@example.com --json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if all && user != "" {
 				return usagef("use either --all or --user, not both")
+			}
+			if limit < 0 {
+				return usagef("--limit must be 0 (all) or more")
 			}
 			s, a, err := g.Actor()
 			if err != nil {
 				return err
 			}
 			q := store.TokenQuery{All: all, Holder: user, Filter: filter, Oldest: oldest}
-			return listTokens(g, cmd.OutOrStdout(), s, a, q, limit)
+			return listTokens(g, cmd, s, a, q, limit)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every token of the organization (owner)")
-	cmd.Flags().StringVar(&user, "user", "", "tokens of this user (owner, or yourself)")
+	cmd.Flags().StringVar(&user, "user", "", "tokens of this person's email (yourself, or anyone for the owner)")
 	cmd.Flags().StringVar(&filter, "filter", "", "only tokens whose name, id, holder or status contains this text")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many (0: all)")
 	cmd.Flags().BoolVar(&oldest, "oldest", false, "oldest first")
+	_ = cmd.RegisterFlagCompletionFunc("user", g.completeEmails(tokenHolders))
 	return cmd
 }
 
-// listTokens streams: JSON element by element, tables row by row, so a million
-// tokens never sit in memory at once.
-func listTokens(g *Globals, w io.Writer, s *store.Store, a store.Actor, q store.TokenQuery, limit int) error {
-	n := 0
+// listPage is how many tokens are read per store transaction: the listing is
+// written between pages, never while a transaction is open, so a slow
+// client never holds the store.
+const listPage = 500
+
+func listTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, q store.TokenQuery, limit int) error {
+	w := cmd.OutOrStdout()
 	var arr *jsonArray
 	var t *table
 	if g.JSON {
@@ -175,30 +241,45 @@ func listTokens(g *Globals, w io.Writer, s *store.Store, a store.Actor, q store.
 	} else {
 		t = newTable(w, "ID", "NAME", "HOLDER", "ROLE", "STATUS", "TOKEN", "CREATED", "EXPIRES", "LAST USED")
 	}
-	err := s.EachToken(a, q, func(v store.TokenView) error {
-		if limit > 0 && n >= limit {
-			return errLimitReached
+	n := 0
+	for {
+		q.Limit = listPage
+		if limit > 0 {
+			q.Limit = min(listPage, limit-n)
 		}
-		n++
-		if arr != nil {
-			return arr.add(v)
+		page, err := s.ListTokens(a, q)
+		if err != nil {
+			return err
 		}
-		t.row(v.ID, v.Name, v.HolderEmail, string(v.Role), string(v.Status), v.Masked, day(v.CreatedAt), expiryText(v.Token), stamp(v.LastUsedAt))
-		return nil
-	})
-	if err != nil && err != errLimitReached {
-		return err
+		for _, v := range page.Tokens {
+			n++
+			if arr != nil {
+				if err := arr.add(wireToken(v)); err != nil {
+					return err
+				}
+				continue
+			}
+			t.row(v.ID, v.Name, v.HolderEmail, string(v.Role), string(v.Status), v.Masked,
+				stamp(v.CreatedAt, "—"), stamp(v.ExpiresAt, "never"), stamp(v.LastUsedAt, "never"))
+		}
+		if page.Next == "" || (limit > 0 && n >= limit) {
+			break
+		}
+		q.After = page.Next
 	}
 	if arr != nil {
 		return arr.close()
 	}
-	if err := t.flush(); err != nil {
-		return err
+	if n == 0 {
+		// The hint is for a person; stdout stays what a script parses.
+		if q.All || q.Holder != "" || q.Filter != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), "No tokens match.")
+		} else {
+			fmt.Fprintf(cmd.ErrOrStderr(), "No tokens yet — create one with: %s token create --name NAME\n", g.prog)
+		}
+		return nil
 	}
-	if n == 0 && !q.All && q.Holder == "" {
-		fmt.Fprintln(w, "No tokens yet — create one with: keydesk token create --name NAME")
-	}
-	return nil
+	return t.flush()
 }
 
 var errLimitReached = fmt.Errorf("limit reached")
@@ -206,6 +287,8 @@ var errLimitReached = fmt.Errorf("limit reached")
 func tokenShowCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "show ID", Short: "Show one token's details", Args: exactArgs(1, "one token ID"),
+		Example:           `keydesk token show tok_0SdX1x6W3pQrZ1 --json`,
+		ValidArgsFunction: g.completeTokenIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, a, err := g.Actor()
 			if err != nil {
@@ -216,16 +299,20 @@ func tokenShowCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if g.JSON {
-				return writeJSON(cmd.OutOrStdout(), v)
+				return writeJSON(cmd.OutOrStdout(), wireToken(v))
 			}
 			t := newTable(cmd.OutOrStdout(), "FIELD", "VALUE")
 			by := v.CreatorName
 			if v.Assigned {
 				by = "assigned by " + v.CreatorName
 			}
+			lastUsed := stamp(v.LastUsedAt, "never")
+			if v.LastUsedBy != "" {
+				lastUsed += " from " + v.LastUsedBy
+			}
 			for _, kv := range [][2]string{{"id", v.ID}, {"name", v.Name}, {"holder", v.HolderName + " <" + v.HolderEmail + ">"},
-				{"role", string(v.Role)}, {"status", string(v.Status)}, {"token", v.Masked}, {"created", stamp(v.CreatedAt) + " by " + by},
-				{"expires", expiryText(v.Token)}, {"last used", stamp(v.LastUsedAt) + " " + v.LastUsedBy}} {
+				{"role", string(v.Role)}, {"status", string(v.Status)}, {"token", v.Masked}, {"created", stamp(v.CreatedAt, "—") + " by " + by},
+				{"expires", stamp(v.ExpiresAt, "never")}, {"last used", lastUsed}} {
 				t.row(kv[0], kv[1])
 			}
 			return t.flush()
@@ -235,22 +322,46 @@ func tokenShowCmd(g *Globals) *cobra.Command {
 
 func tokenRevokeAllCmd(g *Globals) *cobra.Command {
 	var user string
+	var yes, dry bool
 	cmd := &cobra.Command{
-		Use: "revoke-all --user EMAIL", Short: "Revoke every token of a user (owner)", Args: noArgs,
+		Use: "revoke-all --user EMAIL", Short: "Revoke every token of a person (owner)", Args: noArgs,
+		Example: `keydesk token revoke-all --user uma@example.com --dry-run
+keydesk token revoke-all --user uma@example.com --yes`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, a, err := g.Actor()
 			if err != nil {
 				return err
 			}
-			n, err := s.RevokeAllOf(a, user)
+			u, n, err := previewRemoveUser(s, a, user)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Revoked %d tokens of %s.\n", n, models.Sanitize(user))
-			return nil
+			if dry {
+				return printUserChange(g, cmd, u, n, true, fmt.Sprintf("Would revoke %d tokens of %s <%s>; nothing changed.", n, models.Sanitize(u.Name), u.Email))
+			}
+			if err := g.confirm(yes, fmt.Sprintf("Revoke all %d live tokens of %s <%s>?", n, u.Name, u.Email)); err != nil {
+				return err
+			}
+			n, err = s.RevokeAllOf(a, user)
+			if err != nil {
+				return err
+			}
+			return printUserChange(g, cmd, u, n, false, fmt.Sprintf("Revoked %d tokens of %s.", n, u.Email))
 		},
 	}
-	cmd.Flags().StringVar(&user, "user", "", "the user's email")
+	cmd.Flags().StringVar(&user, "user", "", "the person's email")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would be revoked, and change nothing")
 	_ = cmd.MarkFlagRequired("user")
+	_ = cmd.RegisterFlagCompletionFunc("user", g.completeEmails(tokenHolders))
 	return cmd
+}
+
+// printUserChange reports a change to a person that may have revoked tokens.
+func printUserChange(g *Globals, cmd *cobra.Command, u models.User, revoked int, dry bool, text string) error {
+	if g.JSON {
+		return writeJSON(cmd.OutOrStdout(), wire.UserChange{User: wire.FromUser(u), TokensRevoked: revoked, DryRun: dry})
+	}
+	_, err := io.WriteString(cmd.OutOrStdout(), text+"\n")
+	return err
 }

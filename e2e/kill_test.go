@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/wire"
 )
 
 // buildKeydesk compiles the real binary once for the test.
@@ -240,14 +241,11 @@ func TestKillKeepsAcknowledgedChanges(t *testing.T) {
 				return
 			}
 			res := sshRun(sshAddr, ownerKey, fmt.Sprintf("token create --name r%d-o%d --json", round, i), nil)
-			var out struct {
-				Token  models.Token `json:"token"`
-				Secret string       `json:"refresh_token"`
-			}
-			if res.code == 0 && json.Unmarshal([]byte(res.stdout), &out) == nil && strings.HasPrefix(out.Secret, "kdr_") {
+			var out wire.Secret
+			if res.code == 0 && json.Unmarshal([]byte(res.stdout), &out) == nil && strings.HasPrefix(out.RefreshToken, "kdr_") {
 				l.mu.Lock()
-				tk := l.get(out.Token.ID, owner)
-				tk.secret, tk.kind, tk.ackCreated = out.Secret, "created", true
+				tk := l.get(out.ID, owner)
+				tk.secret, tk.kind, tk.ackCreated = out.RefreshToken, "created", true
 				l.mu.Unlock()
 				ack(&acks.created)
 			}
@@ -311,19 +309,16 @@ func TestKillKeepsAcknowledgedChanges(t *testing.T) {
 				return
 			}
 			res := sshRun(sshAddr, benKey, fmt.Sprintf("token create --name r%d-b%d --json", round, i), nil)
-			var out struct {
-				Token  models.Token `json:"token"`
-				Secret string       `json:"refresh_token"`
-			}
-			if res.code != 0 || json.Unmarshal([]byte(res.stdout), &out) != nil || !strings.HasPrefix(out.Secret, "kdr_") {
+			var out wire.Secret
+			if res.code != 0 || json.Unmarshal([]byte(res.stdout), &out) != nil || !strings.HasPrefix(out.RefreshToken, "kdr_") {
 				return
 			}
 			l.mu.Lock()
-			tk := l.get(out.Token.ID, ben)
-			tk.secret, tk.kind, tk.ackCreated = out.Secret, "created", true
+			tk := l.get(out.ID, ben)
+			tk.secret, tk.kind, tk.ackCreated = out.RefreshToken, "created", true
 			l.mu.Unlock()
 			ack(&acks.created)
-			if access, code, err := exchange(client, base, out.Secret); err == nil && code == http.StatusOK {
+			if access, code, err := exchange(client, base, out.RefreshToken); err == nil && code == http.StatusOK {
 				l.mu.Lock()
 				tk.access = append(tk.access, access)
 				l.mu.Unlock()

@@ -120,12 +120,41 @@ func Authorize(actor Subject, action Action, target *Subject) error {
 		if p.On == RelSelf {
 			return fmt.Errorf("%w: you may only %s for yourself", ErrPermission, action)
 		}
+		if hint, ok := selfRefusals[action]; ok {
+			return fmt.Errorf("%w: %s", ErrPermission, hint)
+		}
 		return fmt.Errorf("%w: you may not %s on yourself", ErrPermission, action)
 	}
 	if p.Targets != nil && target != nil && !contains(p.Targets, target.Role) {
-		return fmt.Errorf("%w: cannot %s for a %s", ErrPermission, action, roleNoun(target.Role))
+		if hint, ok := targetRefusals[action]; ok {
+			return fmt.Errorf("%w: "+hint, ErrPermission, roleNoun(target.Role))
+		}
+		return fmt.Errorf("%w: you may not %s for %s", ErrPermission, action, roleNoun(target.Role))
 	}
 	return nil
+}
+
+// selfRefusals say, for actions that must target someone else, what to do
+// instead: every refusal is one line that names the way forward.
+var selfRefusals = map[Action]string{
+	ActUserSetRole:       "you may not change your own role; another admin or the owner can (the owner hands over with transfer-ownership)",
+	ActUserRemove:        "you may not remove yourself; another admin or the owner can",
+	ActUserManageKeys:    "manage your own ssh keys from your profile",
+	ActTokenAssign:       "you may not assign a token to yourself; generate one instead",
+	ActTokenRevokeAny:    "revoke your own token as its holder",
+	ActTokenRevokeAllOf:  "you may not revoke all your own tokens at once; revoke them one by one",
+	ActOwnershipTransfer: "you already are the Account Owner; name the user or admin who should be",
+	ActUserViewOther:     "view your own profile instead",
+}
+
+// targetRefusals say why a target's role rules an action out; %s is the
+// target's role with its article ("an owner").
+var targetRefusals = map[Action]string{
+	ActUserRemove:        "the target is %s; the Account Owner cannot be removed (transfer ownership first)",
+	ActUserSetRole:       "the target is %s; the Account Owner's role changes only by transfer-ownership",
+	ActUserManageKeys:    "the target is %s; only the Account Owner manages the owner's ssh keys",
+	ActTokenAssign:       "the target is %s; tokens are assigned only to users and admins",
+	ActOwnershipTransfer: "the target is %s; ownership goes only to a user or admin (change their role first)",
 }
 
 // RoleMay reports whether role may take action on some target at all: the

@@ -200,11 +200,9 @@ func TestRevokeShowsInHoldersConsole(t *testing.T) {
 		t.Fatalf("token create: %d %q", code, errOut)
 	}
 	var created struct {
-		Token struct {
-			ID string `json:"id"`
-		} `json:"token"`
+		ID string `json:"id"`
 	}
-	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Token.ID == "" {
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == "" {
 		t.Fatalf("token create --json: %v %q", err, out)
 	}
 	_, scr := openConsole(t, holder, 120, 40)
@@ -214,7 +212,7 @@ func TestRevokeShowsInHoldersConsole(t *testing.T) {
 	}
 
 	owner := mustDial(t, r.addr, o.ownerKey)
-	if _, errOut, code := run(t, owner, "token revoke "+created.Token.ID); code != 0 {
+	if _, errOut, code := run(t, owner, "token revoke "+created.ID); code != 0 {
 		t.Fatalf("owner revoke: %d %q", code, errOut)
 	}
 	scr.waitFor(t, "revoked", time.Second)

@@ -44,6 +44,7 @@ func (s *Server) dispatch(raw ssh.Session, u models.User) {
 // --data, --as) do not exist in remote mode; cli decides that.
 func (s *Server) runCommand(sess ssh.Session, u models.User) {
 	env := sessionEnv(sess.Environ())
+	_, _, isPty := sess.Pty()
 	code := cli.Run(sess.Command(), cli.Env{
 		Stdin:  sess,
 		Stdout: sess,
@@ -53,7 +54,10 @@ func (s *Server) runCommand(sess ssh.Session, u models.User) {
 			Store:  s.store,
 			UserID: u.ID,
 			Via:    via(sess.RemoteAddr()),
+			Addr:   sess.LocalAddr().String(),
+			Pty:    isPty,
 		},
+		Interactive: isPty,
 	})
 	_ = sess.Exit(code)
 }
