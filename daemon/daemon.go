@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -40,7 +41,22 @@ type Config struct {
 	IdleTimeout     time.Duration
 	MaxTimeout      time.Duration
 	ShutdownTimeout time.Duration
-	Logger          *log.Logger
+	// TLSCert and TLSKey are PEM files; with them HTTP is HTTPS (HTTP/2 and
+	// HTTP/1.1), reloaded whenever Reload receives.
+	TLSCert, TLSKey string
+	// InsecureHTTP allows plain HTTP on an address other machines can reach
+	// (behind a TLS-terminating proxy). Without it and without TLS, HTTPAddr
+	// must be a loopback address: bearer and refresh tokens are in every
+	// request.
+	InsecureHTTP bool
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []string
+	// MetricsAddr, when set, serves GET /metrics there (plain HTTP) instead
+	// of on HTTPAddr.
+	MetricsAddr string
+	// Reload makes the server load the TLS certificate again (SIGHUP).
+	Reload <-chan os.Signal
+	Logger *log.Logger
 	// Ready, when set, is called with the bound addresses once both servers
 	// listen (tests use it to learn :0 ports).
 	Ready func(ssh, http net.Addr)
@@ -63,6 +79,14 @@ func Command(g *cli.Globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			cfg.Reload = hup
+			if !cmd.Flags().Changed("http-addr") && cfg.TLSCert == "" && !cfg.InsecureHTTP {
+				// Plain HTTP carries tokens in clear text: this machine only.
+				cfg.HTTPAddr = "127.0.0.1:23235"
+			}
 			cfg.Logger = log.NewWithOptions(cmd.ErrOrStderr(), log.Options{ReportTimestamp: true, Prefix: "keydesk"})
 			// The store is closed by cli when this returns, after both
 			// servers have stopped.
@@ -71,7 +95,12 @@ func Command(g *cli.Globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.SSHAddr, "ssh-addr", sshserver.DefaultAddr, "SSH listen address")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", ":23235", "HTTP listen address (empty to disable)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", ":23235", "HTTP listen address (empty to disable); without --tls-cert the default is 127.0.0.1:23235")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS; reloaded on SIGHUP")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)")
+	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxy", nil, "CIDR or address of a reverse proxy whose X-Forwarded-For names the client (repeatable)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address instead of the HTTP address")
 	f.DurationVar(&cfg.AccessTTL, "access-ttl", time.Hour, "lifetime of issued access tokens")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", sshserver.DefaultIdleTimeout, "close SSH connections idle this long")
 	f.DurationVar(&cfg.MaxTimeout, "max-timeout", sshserver.DefaultMaxTimeout, "close SSH connections this long after they open (0: default, negative: never)")
@@ -135,6 +164,24 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 		cfg.ShutdownTimeout = sshserver.DefaultShutdownTimeout
 	}
 	logger := cfg.Logger
+	var certs *certReloader
+	if cfg.HTTPAddr != "" {
+		switch {
+		case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+			return errors.New("give both --tls-cert and --tls-key, or neither")
+		case cfg.TLSCert != "":
+			var err error
+			if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+				return err
+			}
+		case !cfg.InsecureHTTP && !loopbackOnly(cfg.HTTPAddr):
+			return fmt.Errorf("plain HTTP on %s would send tokens in clear text to other machines: give --tls-cert and --tls-key, listen on 127.0.0.1 (--http-addr 127.0.0.1:23235), or pass --insecure-http if a TLS proxy is in front", cfg.HTTPAddr)
+		}
+	}
+	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	sshSrv, err := sshserver.New(sshserver.Options{
 		Addr:        cfg.SSHAddr,
 		Store:       s,
@@ -151,32 +198,82 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 		return err
 	}
 
-	var httpSrv *http.Server
-	var httpLn net.Listener
+	var httpSrv, metricsSrv *http.Server
+	var httpLn, metricsLn net.Listener
 	if cfg.HTTPAddr != "" {
-		apiSrv, err := api.New(s, api.Options{AccessTTL: cfg.AccessTTL, Logger: logger.WithPrefix("http")})
+		apiSrv, err := api.New(s, api.Options{AccessTTL: cfg.AccessTTL, Logger: logger.WithPrefix("http"),
+			TrustedProxies: proxies, NoMetricsRoute: cfg.MetricsAddr != ""})
 		if err != nil {
 			return err
 		}
 		apiSrv.SetActiveSessionsFunc(func() float64 { return float64(sshSrv.ActiveSessions()) })
 		httpSrv = apiSrv.HTTPServer(cfg.HTTPAddr)
+		if certs != nil {
+			httpSrv.TLSConfig = certs.tlsConfig()
+		}
 		if httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
+		if cfg.MetricsAddr != "" {
+			metricsSrv = &http.Server{Handler: apiSrv.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second,
+				WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+			if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+			}
+		}
 	}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- sshSrv.Serve() }()
 	var httpAddr net.Addr
 	if httpSrv != nil {
 		httpAddr = httpLn.Addr()
-		logger.Info("HTTP listening", "addr", httpAddr.String())
+		if certs != nil {
+			logger.Info("HTTP listening", "addr", httpAddr.String(), "tls", true)
+		} else {
+			logger.Info("HTTP listening", "addr", httpAddr.String(), "tls", false)
+		}
 		go func() {
-			err := httpSrv.Serve(httpLn)
+			var err error
+			if certs != nil {
+				err = httpSrv.ServeTLS(httpLn, "", "")
+			} else {
+				err = httpSrv.Serve(httpLn)
+			}
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
 			errc <- err
+		}()
+	}
+	if metricsSrv != nil {
+		logger.Info("metrics listening", "addr", metricsLn.Addr().String())
+		go func() {
+			err := metricsSrv.Serve(metricsLn)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
+	if cfg.Reload != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-cfg.Reload:
+				}
+				if certs == nil {
+					logger.Info("SIGHUP: no TLS certificate to reload")
+					continue
+				}
+				if err := certs.reload(); err != nil {
+					logger.Error("TLS certificate not reloaded; serving the previous one", "err", err)
+					continue
+				}
+				logger.Info("TLS certificate reloaded", "cert", cfg.TLSCert)
+			}
 		}()
 	}
 	logger.Info("SSH listening", "addr", sshAddr.String(), "data", s.Dir())
@@ -195,6 +292,9 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 	defer cancel()
 	if err := sshSrv.Shutdown(sctx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("ssh shutdown: %w", err)
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Close()
 	}
 	if httpSrv != nil {
 		if err := httpSrv.Shutdown(sctx); err != nil {

@@ -208,6 +208,16 @@ func TestServeEndToEnd(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("serve did not exit after SIGTERM:\n%s", logs.String())
 	}
+	// The goodbye was sent before the server exited, but the client copies
+	// it into screen on its own goroutine: wait for the session to drain
+	// (Wait returns once its output is copied) rather than read too early.
+	drained := make(chan error, 1)
+	go func() { drained <- console.Wait() }()
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the console session never ended after the server exited")
+	}
 	if !strings.Contains(screen.String(), "keydesk is shutting down; bye") {
 		t.Fatalf("console got no goodbye:\n%q", screen.String())
 	}
