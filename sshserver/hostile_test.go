@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -175,6 +176,20 @@ func TestLegacySCPSaysUnsupported(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, "keydesk does not support scp") {
 			t.Errorf("%s: exit %d, stderr %q", cmd, code, errOut)
 		}
+	}
+	// Today's scp asks for the sftp subsystem.
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	if ok, err := ch.SendRequest("subsystem", true, gossh.Marshal(struct{ Name string }{"sftp"})); err != nil || !ok {
+		t.Fatalf("sftp subsystem: %v %v", ok, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, ch) }()
+	msg, _ := io.ReadAll(ch.Stderr())
+	if !strings.Contains(string(msg), "does not support scp or sftp") {
+		t.Errorf("sftp subsystem said %q", msg)
 	}
 }
 

@@ -157,6 +157,9 @@ func New(opts Options) (*Server, error) {
 			srv.ConnCallback = s.connCallback
 			// Global requests: none is served; floods close the connection.
 			srv.RequestHandlers = map[string]ssh.RequestHandler{"default": s.globalRequest}
+			// Today's scp speaks SFTP: say what keydesk is instead of
+			// "subsystem request failed". No other subsystem exists.
+			srv.SubsystemHandlers = map[string]ssh.SubsystemHandler{"sftp": func(sess ssh.Session) { deny(sess, noSCP) }}
 			// Every session channel goes through our request filter first:
 			// see window.go for the bug it works around.
 			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannelHandler}

@@ -16,6 +16,9 @@ import (
 	"github.com/muesli/termenv"
 )
 
+// noSCP is the answer to scp and sftp.
+const noSCP = "keydesk does not support scp or sftp; use `ssh HOST backup > FILE` for a copy of the database"
+
 // dispatch runs what the session asked for as the resolved user: a command
 // if one was given, otherwise the console (which needs a PTY).
 func (s *Server) dispatch(raw ssh.Session, u models.User) {
@@ -24,7 +27,7 @@ func (s *Server) dispatch(raw ssh.Session, u models.User) {
 		// Legacy scp (-O) runs "scp -t|-f PATH" and then speaks its own
 		// protocol on stdin; without this line it would get cobra's
 		// unknown-command text, which scp shows as a protocol error.
-		deny(sess, "keydesk does not support scp; use `ssh HOST backup > FILE` for a copy of the database")
+		deny(sess, noSCP)
 		return
 	}
 	if len(sess.Command()) > 0 || sess.RawCommand() != "" {
