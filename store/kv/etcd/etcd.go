@@ -1,0 +1,524 @@
+// Package etcd is the kv.Engine on an etcd cluster (go.etcd.io/etcd/client/v3),
+// so several keydesk servers can share one organization.
+//
+// Transactions are optimistic and serializable. The first read of a
+// transaction is linearizable and fixes revision R; every later read is at R.
+// The commit is one etcd Txn whose compares say that nothing the function saw
+// has changed since R: ModRevision < R+1 for every key read (absent keys too)
+// and for the part of every range it scanned. Deletes are written as
+// tombstones (on a short lease), so a range compare sees a deletion as a
+// change; without them a key deleted from a scanned range would slip past the
+// guard. A losing commit re-runs the function (bounded, with jittered backoff).
+//
+// A commit whose outcome is unknown (timeout, lost connection) is settled
+// before anything is retried: each transaction also creates a nonce key, and
+// after an ambiguous failure a fence transaction creates that nonce itself if
+// it is still absent. If the fence wins, the original can never commit and it
+// is safe to retry; if the nonce is there, the original committed.
+//
+// Buckets read newest first (Options.Reversed) keep a mirror whose keys sort
+// in reverse (revKey), because etcd sorts a descending range in memory after
+// reading all of it, ignoring the limit; with the mirror a newest-first page
+// is an ascending range read that stops after the page.
+//
+// See docs/SCALE-OUT.md for the design and the prototype's figures.
+package etcd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keydesk/keydesk/store/kv"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Server limits etcd applies to one request by default (--max-txn-ops,
+// --max-request-bytes).
+const (
+	DefaultMaxTxnOps       = 128
+	DefaultMaxRequestBytes = 1536 * 1024
+)
+
+// Options tune Open.
+type Options struct {
+	// Prefix is the organization's key prefix (default "/keydesk/"); it gets
+	// a trailing "/" if it lacks one.
+	Prefix string
+	// Buckets are the keyspaces the engine serves.
+	Buckets []kv.Bucket
+	// Reversed are the buckets paged newest first; they keep a mirror.
+	Reversed []kv.Bucket
+	// MaxTxnOps and MaxRequestBytes are the server's limits (defaults above).
+	MaxTxnOps, MaxRequestBytes int
+	// MaxAttempts bounds how often Update runs fn when commits conflict
+	// (default 64).
+	MaxAttempts int
+	// RequestTimeout bounds each round trip (default 5 s).
+	RequestTimeout time.Duration
+	// FreshEvery is how often the engine reads a linearizable revision to
+	// prove its watch has caught up (default 50 ms); see Fresh.
+	FreshEvery time.Duration
+	// CompactRetention, when positive, makes the engine compact etcd's history
+	// to what it was this long ago, checked every CompactRetention/4 (several
+	// servers doing it is harmless). Zero leaves compaction to the cluster.
+	CompactRetention time.Duration
+	// Logger receives what background work cannot return (default slog.Default()).
+	Logger *slog.Logger
+	// OwnClient makes Close close the client too.
+	OwnClient bool
+}
+
+// Engine is an organization kept in etcd. It implements kv.Engine.
+type Engine struct {
+	cli      *clientv3.Client
+	opts     Options
+	prefix   []byte
+	id       string // this engine's name in nonce keys
+	buckets  map[kv.Bucket]bool
+	reversed map[kv.Bucket]bool
+	log      *slog.Logger
+
+	lease struct {
+		sync.Mutex
+		id  clientv3.LeaseID
+		at  time.Time
+		ttl time.Duration
+	}
+
+	watch struct {
+		once    sync.Once
+		ch      chan kv.Change
+		mu      sync.Mutex
+		openRev int64 // the revision Open read: the watch starts after it
+		watched int64 // every event up to here has been seen (sent or skipped)
+		sent    int64 // the newest change sent on ch
+		applied int64 // the newest change the consumer said it applied
+		lin     int64 // a linearizable revision …
+		linAt   time.Time
+	}
+	stats Stats
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Stats count what the engine did, for metrics and tests.
+type Stats struct {
+	Commits    atomic.Int64 // transactions committed
+	Conflicts  atomic.Int64 // commits that lost to a concurrent writer and re-ran
+	Ambiguous  atomic.Int64 // commits whose outcome had to be settled by a fence
+	Landed     atomic.Int64 // … of which had in fact committed
+	CommitNano atomic.Int64 // total time spent in commit round trips
+	Resets     atomic.Int64 // watch restarts that dropped caches (compaction)
+}
+
+var _ kv.Engine = (*Engine)(nil)
+
+// Open serves the organization under opts.Prefix through cli. It reads once,
+// linearizably, so an unreachable cluster fails here with kv.ErrUnavailable.
+func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Engine, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "/keydesk/"
+	}
+	if opts.Prefix[len(opts.Prefix)-1] != '/' {
+		opts.Prefix += "/"
+	}
+	if opts.MaxTxnOps == 0 {
+		opts.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if opts.MaxRequestBytes == 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if opts.MaxAttempts == 0 {
+		opts.MaxAttempts = 64
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = 5 * time.Second
+	}
+	if opts.FreshEvery == 0 {
+		opts.FreshEvery = 50 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Engine{cli: cli, opts: opts, prefix: []byte(opts.Prefix), id: randomID(8),
+		buckets: map[kv.Bucket]bool{}, reversed: map[kv.Bucket]bool{}, log: opts.Logger}
+	for _, b := range opts.Buckets {
+		if b == "" || containsSlash(string(b)) {
+			return nil, fmt.Errorf("etcd engine: bucket name %q must be non-empty and without '/'", b)
+		}
+		e.buckets[b] = true
+	}
+	for _, b := range opts.Reversed {
+		if !e.buckets[b] {
+			return nil, fmt.Errorf("etcd engine: reversed bucket %q is not among the buckets", b)
+		}
+		e.reversed[b] = true
+	}
+	e.lease.ttl = 2 * time.Minute
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if _, err := e.linearizableRev(ctx); err != nil {
+		e.cancel()
+		return nil, err
+	}
+	if opts.CompactRetention > 0 {
+		e.wg.Add(1)
+		go e.compactLoop()
+	}
+	return e, nil
+}
+
+func containsSlash(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return true
+		}
+	}
+	return false
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Client is the etcd client the engine uses.
+func (e *Engine) Client() *clientv3.Client { return e.cli }
+
+// Prefix is the organization's key prefix.
+func (e *Engine) Prefix() string { return string(e.prefix) }
+
+// Stats are the engine's counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// Limits are what a caller may write in one transaction: the server's
+// limits less the engine's own keys (nonce, sequences), halved because a
+// write to a reversed bucket is two (the key and its mirror).
+func (e *Engine) Limits() kv.Limits {
+	ops := e.opts.MaxTxnOps - 4
+	bytes := e.opts.MaxRequestBytes - 64*1024
+	if len(e.reversed) > 0 {
+		ops /= 2
+		bytes /= 2
+	}
+	return kv.Limits{MaxOps: ops, MaxBytes: bytes}
+}
+
+// Close stops the watch and background work; with Options.OwnClient it closes
+// the client. Safe to call twice.
+func (e *Engine) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		e.cancel()
+		e.wg.Wait()
+		if e.opts.OwnClient {
+			err = e.cli.Close()
+		}
+	})
+	return err
+}
+
+func (e *Engine) key(ns string, b kv.Bucket, k []byte) []byte {
+	return cat(e.prefix, []byte(ns), []byte(b), []byte{'/'}, k)
+}
+
+func (e *Engine) seqKey(b kv.Bucket) []byte { return cat(e.prefix, []byte(nsSeq), []byte(b)) }
+
+func (e *Engine) nonceKey(n string) []byte {
+	return cat(e.prefix, []byte(nsNonce), []byte(e.id), []byte{'/'}, []byte(n))
+}
+
+// rpc returns a context for one round trip.
+func (e *Engine) rpc(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.opts.RequestTimeout)
+}
+
+// linearizableRev reads the cluster's current revision through the leader.
+func (e *Engine) linearizableRev(ctx context.Context) (int64, error) {
+	c, cancel := e.rpc(ctx)
+	defer cancel()
+	r, err := e.cli.Get(c, string(e.prefix)+nsSeq, clientv3.WithCountOnly())
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	e.noteLinearizable(r.Header.Revision)
+	return r.Header.Revision, nil
+}
+
+// unavailable wraps a failed read: nothing was changed, the store could not
+// be reached or answered with an error.
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: etcd: %v", kv.ErrUnavailable, err)
+}
+
+// View runs fn against one revision; its first read is linearizable, so it
+// sees every commit acknowledged before View was called.
+func (e *Engine) View(ctx context.Context, fn func(kv.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		t := newTx(ctx, e, false)
+		err := fn(t)
+		if t.restart != nil && attempt < 3 {
+			continue // the revision was compacted under a long read: read anew
+		}
+		if err != nil {
+			return err
+		}
+		if t.restart != nil {
+			return t.restart
+		}
+		for _, f := range t.onCommit {
+			f()
+		}
+		return nil
+	}
+}
+
+// Update runs fn and commits what it wrote if nothing it read changed since
+// its first read; otherwise it runs fn again, up to Options.MaxAttempts.
+func (e *Engine) Update(ctx context.Context, fn func(kv.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t := newTx(ctx, e, true)
+		err := fn(t)
+		if t.restart != nil {
+			if attempt >= e.opts.MaxAttempts {
+				return t.restart
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		ok, err := e.commit(ctx, t)
+		if err != nil {
+			return err
+		}
+		if ok {
+			e.stats.Commits.Add(1)
+			for _, f := range t.onCommit {
+				f()
+			}
+			return nil
+		}
+		e.stats.Conflicts.Add(1)
+		if attempt >= e.opts.MaxAttempts {
+			return fmt.Errorf("%w (%d attempts)", kv.ErrConflict, attempt)
+		}
+		backoff(ctx, attempt)
+	}
+}
+
+// backoff sleeps a random time that grows with the attempt (1 ms … 64 ms):
+// writers that collided spread out instead of colliding again.
+func backoff(ctx context.Context, attempt int) {
+	ceil := time.Millisecond << min(attempt, 6)
+	n, _ := rand.Int(rand.Reader, big.NewInt(int64(ceil)))
+	t := time.NewTimer(time.Duration(n.Int64()))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// errRetry means a commit definitely did not land and may run again at once
+// (an expired lease was replaced).
+var errRetry = errors.New("retry")
+
+// commit sends t's writes as one Txn guarded by its reads. ok is false when
+// a guard failed (a conflict: re-run fn).
+func (e *Engine) commit(ctx context.Context, t *tx) (ok bool, err error) {
+	if len(t.writes) == 0 && len(t.seqs) == 0 {
+		return true, nil // read-only: its reads were one consistent revision
+	}
+	for try := 0; ; try++ {
+		ok, err = e.commitOnce(ctx, t)
+		if errors.Is(err, errRetry) && try < 3 {
+			continue
+		}
+		return ok, err
+	}
+}
+
+func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
+	lease, err := e.currentLease(ctx)
+	if err != nil {
+		return false, err
+	}
+	nonce := e.nonceKey(randomID(8))
+	cmps := t.compares()
+	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(string(nonce)), "=", 0))
+	var ops []clientv3.Op
+	size := len(nonce) + 1
+	keys := make([]string, 0, len(t.writes))
+	for k := range t.writes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		w := t.writes[k]
+		if w.del {
+			ops = append(ops, clientv3.OpPut(k, string([]byte{tagTombstone}), clientv3.WithLease(lease)))
+			size += len(k) + 1
+			if e.reversed[w.bucket] {
+				mk := e.key(nsMirror, w.bucket, revKey(w.key))
+				ops = append(ops, clientv3.OpDelete(string(mk)))
+				size += len(mk)
+			}
+			continue
+		}
+		v := string(append([]byte{tagValue}, w.val...))
+		ops = append(ops, clientv3.OpPut(k, v))
+		size += len(k) + len(v)
+		if e.reversed[w.bucket] {
+			mk := e.key(nsMirror, w.bucket, revKey(w.key))
+			ops = append(ops, clientv3.OpPut(string(mk), v))
+			size += len(mk) + len(v)
+		}
+	}
+	for b, n := range t.seqs {
+		sk := e.seqKey(b)
+		ops = append(ops, clientv3.OpPut(string(sk), string(u64(n))))
+		size += len(sk) + 8
+	}
+	ops = append(ops, clientv3.OpPut(string(nonce), "c", clientv3.WithLease(lease)))
+	for _, c := range cmps {
+		size += len(c.KeyBytes()) + len(c.GetCompare().GetRangeEnd()) + 16
+	}
+	if len(ops) > e.opts.MaxTxnOps || len(cmps) > e.opts.MaxTxnOps {
+		return false, fmt.Errorf("%w: %d operations and %d guards (etcd allows %d each); split the work",
+			kv.ErrTooLarge, len(ops), len(cmps), e.opts.MaxTxnOps)
+	}
+	if size > e.opts.MaxRequestBytes-4096 {
+		return false, fmt.Errorf("%w: %d bytes (etcd allows %d per request); split the work",
+			kv.ErrTooLarge, size, e.opts.MaxRequestBytes)
+	}
+	c, cancel := e.rpc(ctx)
+	start := time.Now()
+	resp, err := e.cli.Txn(c).If(cmps...).Then(ops...).Commit()
+	e.stats.CommitNano.Add(int64(time.Since(start)))
+	cancel()
+	if err == nil {
+		if resp.Succeeded {
+			e.noteLinearizable(resp.Header.Revision)
+		}
+		return resp.Succeeded, nil
+	}
+	switch {
+	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrRequestTooLarge),
+		status.Code(err) == codes.ResourceExhausted:
+		return false, fmt.Errorf("%w: %v", kv.ErrTooLarge, err)
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		e.dropLease(lease)
+		return false, errRetry
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		return false, fmt.Errorf("%w: etcd is out of space (compact and defragment it): %v", kv.ErrUnavailable, err)
+	case errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrUserEmpty),
+		errors.Is(err, rpctypes.ErrInvalidAuthToken), status.Code(err) == codes.InvalidArgument:
+		return false, fmt.Errorf("etcd refused the change: %w", err)
+	}
+	// Anything else may have landed: settle it before retrying.
+	e.stats.Ambiguous.Add(1)
+	landed, ferr := e.fence(ctx, nonce, lease)
+	if ferr != nil {
+		return false, fmt.Errorf("%w: %v (then, checking: %v)", kv.ErrAmbiguous, err, ferr)
+	}
+	if landed {
+		e.stats.Landed.Add(1)
+		return true, nil
+	}
+	return false, nil // certainly not committed: re-run like a conflict
+}
+
+// fence settles an ambiguous commit: it creates the nonce if it is still
+// absent, after which the original transaction (which requires it absent)
+// can never commit. landed reports that the original had committed.
+func (e *Engine) fence(ctx context.Context, nonce []byte, lease clientv3.LeaseID) (landed bool, err error) {
+	ctx = context.WithoutCancel(ctx)
+	deadline := time.Now().Add(2 * e.opts.RequestTimeout)
+	for attempt := 1; ; attempt++ {
+		c, cancel := e.rpc(ctx)
+		resp, err := e.cli.Txn(c).
+			If(clientv3.Compare(clientv3.CreateRevision(string(nonce)), "=", 0)).
+			Then(clientv3.OpPut(string(nonce), "x", clientv3.WithLease(lease))).
+			Else(clientv3.OpGet(string(nonce))).Commit()
+		cancel()
+		if err == nil {
+			if resp.Succeeded {
+				return false, nil
+			}
+			kvs := resp.Responses[0].GetResponseRange().GetKvs()
+			return len(kvs) == 1 && string(kvs[0].Value) == "c", nil
+		}
+		// An expired lease would have taken the original's nonce with it, so
+		// nothing can be learnt: the outcome stays unknown.
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) || time.Now().After(deadline) {
+			return false, err
+		}
+		backoff(ctx, attempt)
+	}
+}
+
+// currentLease is the lease tombstones and nonces are written on: granted
+// for two minutes and replaced after one, so it never expires under a
+// transaction in flight.
+func (e *Engine) currentLease(ctx context.Context) (clientv3.LeaseID, error) {
+	e.lease.Lock()
+	defer e.lease.Unlock()
+	if e.lease.id != clientv3.NoLease && time.Since(e.lease.at) < e.lease.ttl/2 {
+		return e.lease.id, nil
+	}
+	c, cancel := e.rpc(ctx)
+	defer cancel()
+	at := time.Now()
+	r, err := e.cli.Grant(c, int64(e.lease.ttl/time.Second))
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	e.lease.id, e.lease.at = r.ID, at
+	return r.ID, nil
+}
+
+func (e *Engine) dropLease(id clientv3.LeaseID) {
+	e.lease.Lock()
+	if e.lease.id == id {
+		e.lease.id = clientv3.NoLease
+	}
+	e.lease.Unlock()
+}
+
+func u64(n uint64) []byte {
+	return []byte{byte(n >> 56), byte(n >> 48), byte(n >> 40), byte(n >> 32),
+		byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
+func parseU64(b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("sequence value of %d bytes, want 8", len(b))
+	}
+	var n uint64
+	for _, x := range b {
+		n = n<<8 | uint64(x)
+	}
+	return n, nil
+}

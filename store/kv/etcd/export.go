@@ -1,0 +1,157 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/keydesk/keydesk/store/kv"
+	bbolt "go.etcd.io/bbolt"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Export writes every bucket as of one revision into a bbolt file in
+// keydesk's backup format (one bbolt bucket per bucket, its sequence set to
+// the engine's), so a backup of an etcd organization opens like a bbolt one
+// and doubles as the way to move an organization between engines.
+func (e *Engine) Export(ctx context.Context, w io.Writer) (int64, error) {
+	f, err := os.CreateTemp("", "keydesk-export-*.db")
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	path := f.Name()
+	f.Close()
+	defer os.Remove(path)
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoSync: true})
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	defer db.Close()
+	err = e.View(ctx, func(t kv.Tx) error {
+		tt := t.(*tx)
+		return db.Update(func(btx *bbolt.Tx) error {
+			for _, b := range e.sortedBuckets() {
+				bb, err := btx.CreateBucketIfNotExists([]byte(b))
+				if err != nil {
+					return err
+				}
+				bb.FillPercent = 1 // keys arrive in order
+				if err := t.Scan(b, kv.Range{}, func(k, v []byte) error { return bb.Put(k, v) }); err != nil {
+					return err
+				}
+				n, err := tt.sequence(b)
+				if err != nil {
+					return err
+				}
+				if err := bb.SetSequence(n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	var n int64
+	err = db.View(func(btx *bbolt.Tx) error {
+		var err error
+		n, err = btx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+func (e *Engine) sortedBuckets() []kv.Bucket {
+	out := make([]kv.Bucket, 0, len(e.buckets))
+	for b := range e.buckets {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Check reads everything at one revision and reports values the engine did
+// not write, mirrors that disagree with their bucket, malformed sequences, and
+// the cluster's alarms (NOSPACE, CORRUPT).
+func (e *Engine) Check(ctx context.Context, add func(format string, args ...any)) error {
+	c, cancel := e.rpc(ctx)
+	alarms, err := e.cli.AlarmList(c)
+	cancel()
+	if err != nil {
+		return unavailable(err)
+	}
+	for _, a := range alarms.Alarms {
+		add("etcd member %x raised alarm %s", a.MemberID, a.Alarm)
+	}
+	return e.View(ctx, func(t kv.Tx) error {
+		tt := t.(*tx)
+		for _, b := range e.sortedBuckets() {
+			live := map[string][]byte{}
+			base := e.key(nsData, b, nil)
+			if err := tt.rawScan(base, func(k, v []byte) {
+				val, ok, err := decode(v)
+				switch {
+				case err != nil:
+					add("bucket %s key %q: %v", b, k, err)
+				case ok && e.reversed[b]:
+					live[string(k)] = bytes.Clone(val)
+				}
+			}); err != nil {
+				return err
+			}
+			if _, err := tt.sequence(b); err != nil {
+				add("bucket %s: sequence: %v", b, err)
+			}
+			if !e.reversed[b] {
+				continue
+			}
+			mbase := e.key(nsMirror, b, nil)
+			if err := tt.rawScan(mbase, func(mk, v []byte) {
+				k, err := unrevKey(mk)
+				if err != nil {
+					add("bucket %s mirror key %q: %v", b, mk, err)
+					return
+				}
+				val, ok, err := decode(v)
+				want, has := live[string(k)]
+				switch {
+				case err != nil || !ok:
+					add("bucket %s mirror of %q: bad value", b, k)
+				case !has:
+					add("bucket %s mirror of %q: the key itself is missing", b, k)
+				case !bytes.Equal(val, want):
+					add("bucket %s mirror of %q: value differs from the key's", b, k)
+				}
+				delete(live, string(k))
+			}); err != nil {
+				return err
+			}
+			for k := range live {
+				add("bucket %s key %q: no mirror (newest-first pages would miss it)", b, k)
+			}
+		}
+		return nil
+	})
+}
+
+// rawScan visits every key under base at the transaction's revision.
+func (t *tx) rawScan(base []byte, fn func(k, v []byte)) error {
+	start, end := base, prefixEnd(base)
+	for {
+		r, err := t.get(start, clientv3.WithRange(string(end)), clientv3.WithLimit(512))
+		if err != nil {
+			return err
+		}
+		for _, kvp := range r.Kvs {
+			fn(kvp.Key[len(base):], kvp.Value)
+		}
+		if !r.More || len(r.Kvs) == 0 {
+			return nil
+		}
+		start = succ(r.Kvs[len(r.Kvs)-1].Key)
+	}
+}

@@ -1,0 +1,259 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/keydesk/keydesk/internal/etcdtest"
+	"github.com/keydesk/keydesk/store/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func TestRevKeyReversesOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0x00, 0x01, 'a', 0xFE, 0xFF}
+	var keys [][]byte
+	keys = append(keys, []byte{})
+	for i := 0; i < 400; i++ {
+		k := make([]byte, r.IntN(5))
+		for j := range k {
+			k[j] = alphabet[r.IntN(len(alphabet))]
+		}
+		keys = append(keys, k)
+	}
+	for _, a := range keys {
+		back, err := unrevKey(revKey(a))
+		if err != nil || !bytes.Equal(back, a) {
+			t.Fatalf("unrevKey(revKey(%x)) = %x, %v", a, back, err)
+		}
+		for _, b := range keys {
+			if got, want := bytes.Compare(revKey(a), revKey(b)), -bytes.Compare(a, b); got != want {
+				t.Fatalf("compare(rev %x, rev %x) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 })
+	if _, err := unrevKey([]byte{0x10}); err == nil {
+		t.Fatal("unterminated mirror key decoded")
+	}
+}
+
+func openEngine(t *testing.T, endpoint, prefix string, opts Options) *Engine {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: etcdtest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Prefix, opts.Buckets, opts.OwnClient = prefix, []kv.Bucket{"a", "log"}, true
+	opts.Reversed = []kv.Bucket{"log"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := Open(ctx, cli, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func incr(ctx context.Context, e *Engine, arm func()) error {
+	return e.Update(ctx, func(tx kv.Tx) error {
+		v, err := tx.Get("a", []byte("n"))
+		if err != nil {
+			return err
+		}
+		var n uint64
+		if v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		if arm != nil {
+			arm()
+			arm = nil
+		}
+		return tx.Put("a", []byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
+	})
+}
+
+func counter(t *testing.T, e *Engine) uint64 {
+	t.Helper()
+	var n uint64
+	err := e.View(context.Background(), func(tx kv.Tx) error {
+		v, err := tx.Get("a", []byte("n"))
+		if v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A commit whose connection is cut after the member got it has landed; the
+// engine must find that out (nonce) instead of running it again.
+func TestAmbiguousCommitThatLandedIsNotRepeated(t *testing.T) {
+	c := etcdtest.Shared(t)
+	p := etcdtest.NewProxy(t, c.Members[0].ClientURL)
+	e := openEngine(t, p.URL(), c.Prefix(t), Options{RequestTimeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := incr(ctx, e, nil); err != nil { // lease granted, connection up
+		t.Fatal(err)
+	}
+	if err := incr(ctx, e, p.CutAfterNext); err != nil {
+		t.Fatalf("increment over a cut connection: %v", err)
+	}
+	if got := counter(t, e); got != 2 {
+		t.Fatalf("counter = %d after two acknowledged increments, want 2", got)
+	}
+	if e.Stats().Ambiguous.Load() < 1 || e.Stats().Landed.Load() < 1 {
+		t.Fatalf("ambiguous %d, landed %d: the cut commit was not settled by the nonce",
+			e.Stats().Ambiguous.Load(), e.Stats().Landed.Load())
+	}
+}
+
+// A commit that never arrived is fenced (its nonce taken) and then retried:
+// it lands exactly once.
+func TestAmbiguousCommitThatDidNotLandIsFencedThenRetried(t *testing.T) {
+	c := etcdtest.Shared(t)
+	p := etcdtest.NewProxy(t, c.Members[0].ClientURL)
+	e := openEngine(t, p.URL(), c.Prefix(t), Options{RequestTimeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := incr(ctx, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := incr(ctx, e, p.DropNext); err != nil {
+		t.Fatalf("increment over a dropped request: %v", err)
+	}
+	if got := counter(t, e); got != 2 {
+		t.Fatalf("counter = %d after two acknowledged increments, want 2", got)
+	}
+	if p.Dropped != 1 || e.Stats().Ambiguous.Load() < 1 || e.Stats().Landed.Load() != 0 {
+		t.Fatalf("dropped %d, ambiguous %d, landed %d; want 1, ≥1, 0", p.Dropped,
+			e.Stats().Ambiguous.Load(), e.Stats().Landed.Load())
+	}
+}
+
+// A transaction that read more keys than one request may compare still
+// commits (guards merge per bucket) and still conflicts when it should.
+func TestManyReadsMergeGuards(t *testing.T) {
+	c := etcdtest.Shared(t)
+	prefix := c.Prefix(t)
+	e := openEngine(t, c.Members[0].ClientURL, prefix, Options{})
+	peer := openEngine(t, c.Members[0].ClientURL, prefix, Options{})
+	ctx := context.Background()
+	runs := 0
+	err := e.Update(ctx, func(tx kv.Tx) error {
+		runs++
+		for i := 0; i < 300; i++ {
+			if _, err := tx.Get("a", binary.BigEndian.AppendUint64(nil, uint64(i))); err != nil {
+				return err
+			}
+		}
+		if runs == 1 {
+			if err := peer.Update(ctx, func(tx kv.Tx) error {
+				return tx.Put("a", binary.BigEndian.AppendUint64(nil, 150), []byte("x"))
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tx.Put("a", []byte("done"), []byte("y"))
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("300 reads: err %v after %d runs, want nil after 2 (a conflict inside the merged guard)", err, runs)
+	}
+}
+
+// Freshness: a consumer that applies what Changes delivers is fresh while
+// the watch keeps up; an engine cut off from etcd stops being fresh.
+func TestFreshnessFollowsTheWatch(t *testing.T) {
+	c := etcdtest.Shared(t)
+	prefix := c.Prefix(t)
+	p := etcdtest.NewProxy(t, c.Members[0].ClientURL)
+	e := openEngine(t, p.URL(), prefix, Options{FreshEvery: 20 * time.Millisecond, RequestTimeout: 500 * time.Millisecond})
+	peer := openEngine(t, c.Members[0].ClientURL, prefix, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if e.Fresh() {
+		t.Fatal("fresh before anyone watched")
+	}
+	ch := e.Changes()
+	go func() {
+		for c := range ch {
+			e.Applied(c.Revision)
+		}
+	}()
+	if err := e.WaitFresh(ctx); err != nil {
+		t.Fatalf("never fresh: %+v", e.Freshness())
+	}
+	if err := incr(ctx, peer, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitFresh(ctx); err != nil {
+		t.Fatalf("not fresh after a peer's commit: %+v", e.Freshness())
+	}
+	p.Blackhole(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Fresh() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still fresh 5 s after being cut off: %+v", e.Freshness())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.Blackhole(false)
+	if err := e.WaitFresh(ctx); err != nil {
+		t.Fatalf("not fresh again after the network healed: %+v", e.Freshness())
+	}
+}
+
+// A watch that must resume from a compacted revision sends a reset.
+func TestCompactionBeyondTheWatchResets(t *testing.T) {
+	c := etcdtest.Shared(t)
+	prefix := c.Prefix(t)
+	e := openEngine(t, c.Members[0].ClientURL, prefix, Options{})
+	peer := openEngine(t, c.Members[0].ClientURL, prefix, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		if err := incr(ctx, peer, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, err := peer.linearizableRev(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Client().Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ch := <-e.Changes():
+		if ch.Bucket != "" || ch.Revision < rev {
+			t.Fatalf("first change after compaction %+v, want a reset at ≥ %d", ch, rev)
+		}
+	case <-ctx.Done():
+		t.Fatal("no reset after the watch's revisions were compacted")
+	}
+	if e.Stats().Resets.Load() != 1 {
+		t.Fatalf("resets = %d", e.Stats().Resets.Load())
+	}
+	// Delivery resumes after the reset.
+	if err := incr(ctx, peer, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ch := <-e.Changes():
+		if string(ch.Key) != "n" {
+			t.Fatalf("after the reset got %+v", ch)
+		}
+	case <-ctx.Done():
+		t.Fatal("no change delivered after the reset")
+	}
+}

@@ -1,0 +1,472 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/keydesk/keydesk/store/kv"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// tx is one attempt of a View or Update.
+type tx struct {
+	ctx      context.Context
+	e        *Engine
+	writable bool
+	rev      int64 // fixed by the first read; 0 before it
+
+	read     map[string]bool   // keys Get read from the server (guarded at commit)
+	cache    map[string][]byte // their values (nil: absent)
+	guards   [][2][]byte       // scanned ranges [lo, hi) (guarded at commit)
+	writes   map[string]*write // by full key
+	seqs     map[kv.Bucket]uint64
+	onCommit []func()
+	restart  error // a read hit a compacted revision: run fn again
+}
+
+type write struct {
+	bucket kv.Bucket
+	key    []byte
+	val    []byte
+	del    bool
+}
+
+func newTx(ctx context.Context, e *Engine, writable bool) *tx {
+	return &tx{ctx: ctx, e: e, writable: writable, read: map[string]bool{},
+		cache: map[string][]byte{}, writes: map[string]*write{}}
+}
+
+func (t *tx) Writable() bool { return t.writable }
+
+func (t *tx) OnCommit(f func()) { t.onCommit = append(t.onCommit, f) }
+
+func (t *tx) check(b kv.Bucket) error {
+	if !t.e.buckets[b] {
+		return fmt.Errorf("%w: %q", kv.ErrUnknownBucket, b)
+	}
+	return nil
+}
+
+// get reads at the transaction's revision; the first read of a transaction
+// is linearizable and fixes that revision.
+func (t *tx) get(key []byte, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if t.restart != nil {
+		return nil, t.restart
+	}
+	if t.rev != 0 {
+		opts = append(opts, clientv3.WithRev(t.rev))
+	}
+	c, cancel := t.e.rpc(t.ctx)
+	defer cancel()
+	r, err := t.e.cli.Get(c, string(key), opts...)
+	if err != nil {
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			t.restart = fmt.Errorf("%w: etcd compacted revision %d during the transaction", kv.ErrConflict, t.rev)
+			return nil, t.restart
+		}
+		return nil, unavailable(err)
+	}
+	if t.rev == 0 {
+		t.rev = r.Header.Revision
+		t.e.noteLinearizable(t.rev)
+	}
+	return r, nil
+}
+
+// decode strips the value tag; ok is false for a tombstone.
+func decode(v []byte) (val []byte, ok bool, err error) {
+	if len(v) == 0 {
+		return nil, false, errors.New("etcd engine: untagged value")
+	}
+	switch v[0] {
+	case tagValue:
+		return v[1:], true, nil
+	case tagTombstone:
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("etcd engine: unknown value tag %q", v[0])
+}
+
+func (t *tx) Get(b kv.Bucket, k []byte) ([]byte, error) {
+	if err := t.check(b); err != nil {
+		return nil, err
+	}
+	fk := t.e.key(nsData, b, k)
+	if w, ok := t.writes[string(fk)]; ok {
+		if w.del {
+			return nil, nil
+		}
+		return w.val, nil
+	}
+	if v, ok := t.cache[string(fk)]; ok {
+		return v, nil
+	}
+	r, err := t.get(fk)
+	if err != nil {
+		return nil, err
+	}
+	var v []byte
+	if len(r.Kvs) == 1 {
+		val, live, err := decode(r.Kvs[0].Value)
+		if err != nil {
+			return nil, err
+		}
+		if live {
+			v = val
+			if v == nil {
+				v = []byte{}
+			}
+		}
+	}
+	t.cache[string(fk)] = v
+	t.read[string(fk)] = true
+	return v, nil
+}
+
+func (t *tx) Put(b kv.Bucket, k, v []byte) error {
+	if err := t.check(b); err != nil {
+		return err
+	}
+	if !t.writable {
+		return kv.ErrReadOnly
+	}
+	if len(k) == 0 {
+		return errors.New("kv: empty key")
+	}
+	fk := t.e.key(nsData, b, k)
+	val := make([]byte, len(v)) // never nil: an empty value is present
+	copy(val, v)
+	t.writes[string(fk)] = &write{bucket: b, key: bytes.Clone(k), val: val}
+	return nil
+}
+
+func (t *tx) Delete(b kv.Bucket, k []byte) error {
+	if err := t.check(b); err != nil {
+		return err
+	}
+	if !t.writable {
+		return kv.ErrReadOnly
+	}
+	fk := t.e.key(nsData, b, k)
+	if v, ok := t.cache[string(fk)]; ok && v == nil {
+		if _, written := t.writes[string(fk)]; !written {
+			return nil // read as absent here (and guarded): nothing to delete
+		}
+	}
+	t.writes[string(fk)] = &write{bucket: b, key: bytes.Clone(k), del: true}
+	return nil
+}
+
+func (t *tx) NextSequence(b kv.Bucket) (uint64, error) {
+	if err := t.check(b); err != nil {
+		return 0, err
+	}
+	if !t.writable {
+		return 0, kv.ErrReadOnly
+	}
+	if t.seqs == nil {
+		t.seqs = map[kv.Bucket]uint64{}
+	}
+	n, ok := t.seqs[b]
+	if !ok {
+		sk := t.e.seqKey(b)
+		r, err := t.get(sk)
+		if err != nil {
+			return 0, err
+		}
+		if len(r.Kvs) == 1 {
+			if n, err = parseU64(r.Kvs[0].Value); err != nil {
+				return 0, fmt.Errorf("etcd engine: %s: %w", sk, err)
+			}
+		}
+		t.read[string(sk)] = true // compared-and-set: numbers stay dense
+	}
+	n++
+	t.seqs[b] = n
+	return n, nil
+}
+
+// Sequence returns the bucket's last number as of this transaction (tests,
+// export).
+func (t *tx) sequence(b kv.Bucket) (uint64, error) {
+	if n, ok := t.seqs[b]; ok {
+		return n, nil
+	}
+	r, err := t.get(t.e.seqKey(b))
+	if err != nil || len(r.Kvs) == 0 {
+		return 0, err
+	}
+	return parseU64(r.Kvs[0].Value)
+}
+
+// bounds turns a Range into [lo, hi) within the bucket (hi nil: no end).
+func bounds(r kv.Range) (lo, hi []byte) {
+	lo = []byte{}
+	if r.Prefix != nil {
+		lo, hi = bytes.Clone(r.Prefix), prefixEnd(r.Prefix)
+	}
+	if r.After != nil && bytes.Compare(succ(r.After), lo) > 0 {
+		lo = succ(r.After)
+	}
+	if r.Before != nil && (hi == nil || bytes.Compare(r.Before, hi) < 0) {
+		hi = bytes.Clone(r.Before)
+	}
+	return lo, hi
+}
+
+type entry struct {
+	key []byte
+	val []byte
+	ok  bool // false: a tombstone, or an overlay delete
+}
+
+func (t *tx) Scan(b kv.Bucket, r kv.Range, fn func(k, v []byte) error) error {
+	if err := t.check(b); err != nil {
+		return err
+	}
+	lo, hi := bounds(r)
+	if hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return nil
+	}
+	base := t.e.key(nsData, b, nil)
+	flo := cat(base, lo)
+	fhi := prefixEnd(base)
+	if hi != nil {
+		fhi = cat(base, hi)
+	}
+	less := func(a, b []byte) bool { return bytes.Compare(a, b) < 0 }
+	if r.Reverse {
+		less = func(a, b []byte) bool { return bytes.Compare(a, b) > 0 }
+	}
+	// This transaction's own writes in range, in scan order.
+	var overlay []entry
+	for fk, w := range t.writes {
+		if w.bucket == b && fk >= string(flo) && fk < string(fhi) {
+			overlay = append(overlay, entry{key: w.key, val: w.val, ok: !w.del})
+		}
+	}
+	sort.Slice(overlay, func(i, j int) bool { return less(overlay[i].key, overlay[j].key) })
+
+	var (
+		last    []byte // the last key visited, in scan order
+		emitted int
+		stop    bool
+		cbErr   error
+	)
+	emit := func(k, v []byte) {
+		last = k
+		if err := fn(k, v); err != nil {
+			stop = true
+			if !errors.Is(err, kv.ErrStop) {
+				cbErr = err
+			}
+			return
+		}
+		emitted++
+		if r.Limit > 0 && emitted >= r.Limit {
+			stop = true
+		}
+	}
+	oi := 0
+	visit := func(s entry) {
+		for oi < len(overlay) && less(overlay[oi].key, s.key) && !stop {
+			if o := overlay[oi]; o.ok {
+				emit(o.key, o.val)
+			}
+			oi++
+		}
+		if stop {
+			return
+		}
+		if oi < len(overlay) && bytes.Equal(overlay[oi].key, s.key) {
+			if o := overlay[oi]; o.ok {
+				emit(o.key, o.val)
+			}
+			oi++
+			return
+		}
+		if s.ok {
+			emit(s.key, s.val)
+		} else {
+			last = s.key
+		}
+	}
+	err := t.serverScan(b, lo, hi, r, visit, func() bool { return stop })
+	if err != nil {
+		return err
+	}
+	for ; oi < len(overlay) && !stop; oi++ {
+		if o := overlay[oi]; o.ok {
+			emit(o.key, o.val)
+		}
+	}
+	if t.writable {
+		// Guard what was read: all of [lo, hi) if the scan ran to its end,
+		// else up to (and including) the last key visited.
+		glo, ghi := flo, fhi
+		if stop && last != nil {
+			if r.Reverse {
+				glo = cat(base, last)
+			} else {
+				ghi = succ(cat(base, last))
+			}
+		}
+		t.guards = append(t.guards, [2][]byte{glo, ghi})
+	}
+	return cbErr
+}
+
+// serverScan visits the server's keys of [lo, hi) in the range's order at the
+// transaction's revision, page by page, until done() says stop.
+func (t *tx) serverScan(b kv.Bucket, lo, hi []byte, r kv.Range, visit func(entry), done func() bool) error {
+	page := 64
+	if r.Limit > 0 && r.Limit+8 < page {
+		page = r.Limit + 8 // a few spare for tombstones
+	}
+	var start, end []byte
+	var decodeKey func(k []byte) ([]byte, error)
+	opts := func() []clientv3.OpOption { return nil }
+	switch {
+	case !r.Reverse:
+		base := t.e.key(nsData, b, nil)
+		start, end = cat(base, lo), prefixEnd(base)
+		if hi != nil {
+			end = cat(base, hi)
+		}
+		decodeKey = func(k []byte) ([]byte, error) { return k[len(base):], nil }
+	case t.e.reversed[b]:
+		// Descending over keys is ascending over their mirror keys:
+		// k < hi ⇔ rev(k) > rev(hi), k ≥ lo ⇔ rev(k) ≤ rev(lo).
+		mbase := t.e.key(nsMirror, b, nil)
+		start = mbase
+		if hi != nil {
+			start = succ(cat(mbase, revKey(hi)))
+		}
+		end = succ(cat(mbase, revKey(lo)))
+		decodeKey = func(k []byte) ([]byte, error) { return unrevKey(k[len(mbase):]) }
+	default:
+		// No mirror: etcd sorts descending ranges in memory after reading
+		// all of them, so this costs the whole range per page. Correct, and
+		// fine for small buckets; page newest-first buckets via Reversed.
+		base := t.e.key(nsData, b, nil)
+		start, end = cat(base, lo), prefixEnd(base)
+		if hi != nil {
+			end = cat(base, hi)
+		}
+		decodeKey = func(k []byte) ([]byte, error) { return k[len(base):], nil }
+		opts = func() []clientv3.OpOption {
+			return []clientv3.OpOption{clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)}
+		}
+	}
+	descending := r.Reverse && !t.e.reversed[b]
+	for {
+		o := append(opts(), clientv3.WithRange(string(end)), clientv3.WithLimit(int64(page)))
+		resp, err := t.get(start, o...)
+		if err != nil {
+			return err
+		}
+		for _, kvp := range resp.Kvs {
+			k, err := decodeKey(kvp.Key)
+			if err != nil {
+				return fmt.Errorf("etcd engine: %q: %w", kvp.Key, err)
+			}
+			val, ok, err := decode(kvp.Value)
+			if err != nil {
+				return fmt.Errorf("etcd engine: %q: %w", kvp.Key, err)
+			}
+			visit(entry{key: k, val: val, ok: ok})
+			if done() {
+				return nil
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return nil
+		}
+		lastKey := resp.Kvs[len(resp.Kvs)-1].Key
+		if descending {
+			end = lastKey
+		} else {
+			start = succ(lastKey)
+		}
+		if page < 512 {
+			page *= 2
+		}
+	}
+}
+
+// compares are the commit's guards: nothing read may have changed since the
+// transaction's revision. Too many for one request (a transaction that read
+// hundreds of keys) are merged per bucket into one range each, which may
+// conflict more often but never misses a change.
+func (t *tx) compares() []clientv3.Cmp {
+	if t.rev == 0 {
+		return nil
+	}
+	type rng struct{ lo, hi []byte }
+	var rs []rng
+	for k := range t.read {
+		if t.coveredByGuard([]byte(k)) {
+			continue
+		}
+		rs = append(rs, rng{[]byte(k), nil})
+	}
+	for _, g := range t.guards {
+		rs = append(rs, rng{g[0], g[1]})
+	}
+	if len(rs) > t.e.opts.MaxTxnOps-1 {
+		// Merge into one range per namespace/bucket: [min lo, max hi).
+		groups := map[string]*rng{}
+		for _, r := range rs {
+			g := t.groupOf(r.lo)
+			hi := r.hi
+			if hi == nil {
+				hi = succ(r.lo)
+			}
+			if cur, ok := groups[g]; ok {
+				if bytes.Compare(r.lo, cur.lo) < 0 {
+					cur.lo = r.lo
+				}
+				if bytes.Compare(hi, cur.hi) > 0 {
+					cur.hi = hi
+				}
+			} else {
+				groups[g] = &rng{r.lo, hi}
+			}
+		}
+		rs = rs[:0]
+		for _, r := range groups {
+			rs = append(rs, *r)
+		}
+	}
+	cmps := make([]clientv3.Cmp, 0, len(rs)+1)
+	for _, r := range rs {
+		c := clientv3.Compare(clientv3.ModRevision(string(r.lo)), "<", t.rev+1)
+		if r.hi != nil {
+			c = c.WithRange(string(r.hi))
+		}
+		cmps = append(cmps, c)
+	}
+	return cmps
+}
+
+func (t *tx) coveredByGuard(k []byte) bool {
+	for _, g := range t.guards {
+		if bytes.Compare(k, g[0]) >= 0 && bytes.Compare(k, g[1]) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// groupOf names the namespace and bucket a full key belongs to ("d/users/").
+func (t *tx) groupOf(k []byte) string {
+	rest := k[len(t.e.prefix):]
+	if i := bytes.IndexByte(rest[min(2, len(rest)):], '/'); i >= 0 {
+		return string(rest[:2+i+1])
+	}
+	return string(rest)
+}
