@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/x/ansi"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/wire"
 )
@@ -20,7 +19,7 @@ func writeJSON(w io.Writer, v any) error {
 
 // cellWidth is how many terminal cells a sanitized cell takes: the console's
 // measure, so a table of CJK names or emoji lines up as the console's does.
-var cellWidth = ansi.StringWidth
+var cellWidth = models.CellWidth
 
 // table writes columns aligned by display width. Every cell is sanitized,
 // since names and emails are user-supplied and the output may be a terminal.

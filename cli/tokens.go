@@ -139,6 +139,9 @@ keydesk token create --for uma@example.com --for ann@example.com --name deploy`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ttl, err := models.ParseExpiry(expires)
+			if err == nil && expires == "" {
+				err = fmt.Errorf("%w: expiry is empty; use one of %s", models.ErrInvalid, strings.Join(models.Expiries, ", "))
+			}
 			if err != nil {
 				return usageError{fmt.Errorf("--expires: %w", err)}
 			}
@@ -332,12 +335,12 @@ keydesk token revoke-all --user uma@example.com --yes`,
 			if err != nil {
 				return err
 			}
-			u, n, err := previewRemoveUser(s, a, user)
+			u, n, err := s.PreviewRevokeAllOf(a, user)
 			if err != nil {
 				return err
 			}
 			if dry {
-				return printUserChange(g, cmd, u, n, true, fmt.Sprintf("Would revoke %d tokens of %s <%s>; nothing changed.", n, models.Sanitize(u.Name), u.Email))
+				return printUserChange(g, cmd, u, n, true, fmt.Sprintf("Would revoke %s of %s <%s>; nothing changed.", plural(n, "token"), models.Sanitize(u.Name), u.Email))
 			}
 			if err := g.confirm(yes, fmt.Sprintf("Revoke all %d live tokens of %s <%s>?", n, u.Name, u.Email)); err != nil {
 				return err
@@ -346,7 +349,7 @@ keydesk token revoke-all --user uma@example.com --yes`,
 			if err != nil {
 				return err
 			}
-			return printUserChange(g, cmd, u, n, false, fmt.Sprintf("Revoked %d tokens of %s.", n, u.Email))
+			return printUserChange(g, cmd, u, n, false, fmt.Sprintf("Revoked %s of %s.", plural(n, "token"), u.Email))
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "the person's email")

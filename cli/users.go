@@ -113,12 +113,12 @@ keydesk user remove uma@example.com --yes`,
 			if err != nil {
 				return err
 			}
-			u, n, err := previewRemoveUser(s, a, args[0])
+			u, n, err := s.PreviewRemoveUser(a, args[0])
 			if err != nil {
 				return err
 			}
 			if dry {
-				return printUserChange(g, cmd, u, n, true, fmt.Sprintf("Would remove %s <%s> and revoke %d tokens; nothing changed.", models.Sanitize(u.Name), u.Email, n))
+				return printUserChange(g, cmd, u, n, true, fmt.Sprintf("Would remove %s <%s> and revoke %s; nothing changed.", models.Sanitize(u.Name), u.Email, plural(n, "token")))
 			}
 			if err := g.confirm(yes, fmt.Sprintf("Remove %s <%s> and revoke their %d live tokens?", u.Name, u.Email, n)); err != nil {
 				return err
@@ -158,9 +158,9 @@ keydesk user set-role uma@example.com stakeholder --yes   # revokes Uma's tokens
 				return err
 			}
 			if !role.CanHoldTokens() && g.env.Interactive && !yes {
-				u, n, err := previewRemoveUser(s, a, args[0])
+				n, err := s.LiveTokenCount(a, args[0])
 				if err == nil && n > 0 {
-					if err := g.confirm(false, fmt.Sprintf("Make %s <%s> a %s and revoke their %d live tokens?", u.Name, u.Email, role, n)); err != nil {
+					if err := g.confirm(false, fmt.Sprintf("Make %s a %s and revoke their %d live tokens?", args[0], role, n)); err != nil {
 						return err
 					}
 				}
@@ -281,7 +281,19 @@ keydesk user import - < people.csv`,
 				return err
 			}
 			defer closeFn()
-			users, err := importUsers(s, a, r, dry)
+			users, err := s.Import(a, r, dry)
+			var ie *store.ImportError
+			if errors.As(err, &ie) {
+				// Every bad line, one per line, so all can be fixed at once.
+				for _, l := range ie.Lines {
+					fmt.Fprintf(cmd.ErrOrStderr(), "keydesk: %s: %s\n", models.Sanitize(args[0]), models.SanitizeLine(l.Error()))
+				}
+				more := ""
+				if ie.More {
+					more = " (only the first " + fmt.Sprint(store.MaxImportErrors) + " shown)"
+				}
+				return fmt.Errorf("%s%s; nothing imported: fix them and run the import again", plural(len(ie.Lines), "bad line"), more)
+			}
 			if err != nil {
 				return err
 			}

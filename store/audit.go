@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/keydesk/keydesk/models"
@@ -31,12 +33,10 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 			return err
 		}
 		ref := strings.TrimSpace(q.User)
-		user := strings.ToLower(ref) // emails compare lower-cased, ids as written
-		userID := ""
-		if user != "" {
-			// A removed person's entries stay findable by their old ID.
-			if u, err := t.userRef(ref); err == nil {
-				userID = u.ID
+		var ids map[string]bool
+		if ref != "" {
+			if ids, err = t.auditPeople(ref); err != nil {
+				return err
 			}
 		}
 		r := kv.Range{Reverse: true}
@@ -51,8 +51,7 @@ func (s *Store) Audit(a Actor, q AuditQuery) ([]models.AuditEntry, error) {
 			if q.Type != "" && e.Type != q.Type {
 				return nil
 			}
-			if user != "" && e.ActorID != userID && e.TargetID != userID &&
-				e.ActorEmail != user && e.TargetEmail != user && e.ActorID != ref && e.TargetID != ref {
+			if ids != nil && !ids[e.ActorID] && !ids[e.TargetID] {
 				return nil
 			}
 			out = append(out, e)
@@ -80,4 +79,39 @@ func (s *Store) RecordSession(typ, userID, detail, via string) error {
 		e.Detail = models.Sanitize(detail)
 		return Event{Type: typ}, t.audit(e)
 	})
+}
+
+// auditPeople resolves an audit filter (an email or a user ID) to the IDs of
+// everyone it has named: the current holder of an email and every removed
+// person who had it, so a removed person's history stays findable by their
+// email. A reference that never named anyone is not found: an empty ID never
+// matches, so no unrelated entry is returned.
+func (t *txn) auditPeople(ref string) (map[string]bool, error) {
+	ids := map[string]bool{}
+	if u, err := t.userRef(ref); err == nil {
+		ids[u.ID] = true
+		if u.ID == ref {
+			return ids, nil // an ID names one person
+		}
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return nil, err
+	}
+	email := strings.ToLower(ref)
+	err := t.Scan(bucketUsers, kv.Range{}, func(_, v []byte) error {
+		u, err := decodeUser(v)
+		if err != nil {
+			return err
+		}
+		if u.Removed && (u.Email == email || u.ID == ref) {
+			ids[u.ID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no such user %q, now or removed", models.ErrNotFound, models.Sanitize(ref))
+	}
+	return ids, nil
 }

@@ -341,17 +341,30 @@ func (t *txn) revokeAllOf(a Actor, me, u models.User, reason string) ([]string, 
 
 // RevokeAllOf revokes every live token a user holds (owner only) and returns how many.
 func (s *Store) RevokeAllOf(a Actor, ref string) (int, error) {
+	_, n, err := s.revokeAll(a, ref, false)
+	return n, err
+}
+
+// PreviewRevokeAllOf is RevokeAllOf as a dry run, under the same rules: the
+// holder and how many tokens it would revoke. Nothing changes.
+func (s *Store) PreviewRevokeAllOf(a Actor, ref string) (models.User, int, error) {
+	return s.revokeAll(a, ref, true)
+}
+
+func (s *Store) revokeAll(a Actor, ref string, dry bool) (models.User, int, error) {
 	var n int
-	err := s.change(func(t *txn) (Event, error) {
+	var holder models.User
+	err := s.changeOrPreview(dry, func(t *txn) (Event, error) {
 		me, u, err := t.actOn(a, ref, models.ActTokenRevokeAllOf, models.ActTokenRevokeOwn)
 		if err != nil {
 			return Event{}, err
 		}
+		holder = u
 		ids, err := t.revokeAllOf(a, me, u, "all tokens of "+u.Email)
 		n = len(ids)
 		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{u.ID, me.ID}, TokenIDs: ids}, err
 	})
-	return n, err
+	return holder, n, err
 }
 
 // TokenQuery selects tokens for a listing.
@@ -423,14 +436,14 @@ func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error
 			})
 		}
 		holder := me
-		if q.Holder != "" {
-			if holder, err = t.userRef(q.Holder); err != nil {
-				return err
+		if ref := strings.TrimSpace(q.Holder); ref != "" {
+			// Refuse before resolving: who exists is not a user's to learn.
+			self := ref == me.ID || strings.EqualFold(ref, me.Email)
+			if !self && models.Authorize(me.Subject(), models.ActTokenListAll, nil) != nil {
+				return fmt.Errorf("%w: you may list only your own tokens (the Account Owner lists anyone's)", models.ErrPermission)
 			}
-			if holder.ID != me.ID {
-				if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
-					return err
-				}
+			if holder, err = t.userRef(ref); err != nil {
+				return err
 			}
 		}
 		toks, err := t.holderTokens(holder.ID)

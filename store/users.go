@@ -266,8 +266,21 @@ func (t *txn) addUser(a Actor, nu NewUser) (models.User, error) {
 // RemoveUser removes a person; every token they hold is revoked in the same
 // transaction. It returns how many tokens were revoked.
 func (s *Store) RemoveUser(a Actor, ref string) (int, error) {
+	_, n, err := s.removeUser(a, ref, false)
+	return n, err
+}
+
+// PreviewRemoveUser is RemoveUser as a dry run, under the same rules: the
+// person as removing them would leave them, and how many tokens it would
+// revoke. Nothing changes.
+func (s *Store) PreviewRemoveUser(a Actor, ref string) (models.User, int, error) {
+	return s.removeUser(a, ref, true)
+}
+
+func (s *Store) removeUser(a Actor, ref string, dry bool) (models.User, int, error) {
 	var n int
-	err := s.change(func(t *txn) (Event, error) {
+	var out models.User
+	err := s.changeOrPreview(dry, func(t *txn) (Event, error) {
 		me, u, err := t.actOn(a, ref, models.ActUserRemove, "")
 		if err != nil {
 			return Event{}, err
@@ -289,11 +302,12 @@ func (s *Store) RemoveUser(a Actor, ref string) (int, error) {
 		if err := t.putUser(u); err != nil {
 			return Event{}, err
 		}
+		out = u
 		e := entry(models.AuditUserRemoved, a, me, u)
 		e.Detail = fmt.Sprintf("%d tokens revoked", n)
 		return Event{Type: models.AuditUserRemoved, UserIDs: []string{u.ID}, TokenIDs: ids}, t.audit(e)
 	})
-	return n, err
+	return out, n, err
 }
 
 // SetRole changes a person's role below owner. Demotion to stakeholder revokes
