@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/keydesk/keydesk/api"
@@ -15,20 +17,24 @@ import (
 	"github.com/keydesk/keydesk/store"
 )
 
-// bareBody is what the baseline handler returns: about the size of
-// /v3/users/me's answer.
+// bareBody is what the baseline handler returns for a path it was not told
+// about: about the size of /v3/users/me's answer.
 var bareBody = []byte(`{"data":{"id":"usr_0000000000000","name":"Bench","email":"bench@example.com","role":"user"}}` + "\n")
 
 // apiEnv is keydesk's HTTP service over a fresh organization on loopback,
 // beside a bare net/http server answering constant JSON.
 type apiEnv struct {
-	o        *org
-	kdURL    string
-	bareURL  string
-	servers  []*http.Server
-	client   *http.Client
-	secrets  []string // refresh tokens of several holders
-	tokenIDs []string
+	o *org
+	// bareBodies are the bytes the bare handler answers per path: once
+	// filled (sameBytes, before any timed load), keydesk's own answer, so
+	// the baseline writes as much as keydesk does and no more.
+	bareBodies map[string][]byte
+	kdURL      string
+	bareURL    string
+	servers    []*http.Server
+	client     *http.Client
+	secrets    []string // refresh tokens of several holders
+	tokenIDs   []string
 }
 
 func newAPIEnv(concurrency int, opts api.Options) (*apiEnv, error) {
@@ -36,7 +42,7 @@ func newAPIEnv(concurrency int, opts api.Options) (*apiEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &apiEnv{o: o}
+	e := &apiEnv{o: o, bareBodies: map[string][]byte{}}
 	srv, err := api.New(o.s, opts)
 	if err != nil {
 		e.close()
@@ -47,9 +53,13 @@ func newAPIEnv(concurrency int, opts api.Options) (*apiEnv, error) {
 		e.close()
 		return nil, err
 	}
-	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(bareBody)
+		body, ok := e.bareBodies[r.URL.Path]
+		if !ok {
+			body = bareBody
+		}
+		_, _ = w.Write(body)
 	})}
 	if e.bareURL, err = e.serve(bare); err != nil {
 		e.close()
@@ -126,11 +136,31 @@ func (e *apiEnv) exchange(secret string) (string, error) {
 	return body.Data.AccessToken, nil
 }
 
+// sameBytes has the bare handler answer req's path with the body keydesk
+// gives req now. Called before load starts: the map is only read after.
+func (e *apiEnv) sameBytes(req *http.Request) error {
+	res, err := e.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d: %s", req.URL.Path, res.StatusCode, b)
+	}
+	e.bareBodies[req.URL.Path] = b
+	return nil
+}
+
 // loadResult is one measured run of concurrent requests.
 type loadResult struct {
 	n       int
 	elapsed time.Duration
-	lat     latencies // sorted
+	cpu     time.Duration // this process's CPU time: the clients and the server under test
+	lat     latencies     // sorted
 }
 
 func (l loadResult) rps() float64 { return float64(l.n) / l.elapsed.Seconds() }
@@ -144,6 +174,7 @@ func load(client *http.Client, c int, d time.Duration, mk func(worker int) *http
 		once  sync.Once
 		first error
 	)
+	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	for w := range c {
@@ -170,7 +201,7 @@ func load(client *http.Client, c int, d time.Duration, mk func(worker int) *http
 		}()
 	}
 	wg.Wait()
-	out := loadResult{elapsed: time.Since(start)}
+	out := loadResult{elapsed: time.Since(start), cpu: processCPU() - cpu0}
 	for _, l := range lats {
 		out.lat = append(out.lat, l...)
 	}
@@ -225,6 +256,9 @@ func benchHTTP(cfg *config, rep *report) error {
 				return r
 			}
 		}
+		if err := e.sameBytes(mk(e.kdURL)(0)); err != nil {
+			return err
+		}
 		// Warm both servers' connection pools and code paths untimed.
 		warm := min(cfg.duration/5, 300*time.Millisecond)
 		if _, err := load(e.client, cfg.concurrency, warm, mk(e.bareURL)); err != nil {
@@ -235,7 +269,7 @@ func benchHTTP(cfg *config, rep *report) error {
 		}
 		var (
 			bare, kd loadResult
-			rs       rounds
+			rs, cpuR rounds
 		)
 		for range n {
 			b, err := load(e.client, cfg.concurrency, d, mk(e.bareURL))
@@ -247,6 +281,7 @@ func benchHTTP(cfg *config, rep *report) error {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
 			rs = append(rs, ratio(k.rps(), b.rps()))
+			cpuR = append(cpuR, ratio(k.perCPU(), b.perCPU()))
 			bare, kd = bare.add(b), kd.add(k)
 		}
 		bare.lat, kd.lat = bare.lat.sorted(), kd.lat.sorted()
@@ -254,6 +289,9 @@ func benchHTTP(cfg *config, rep *report) error {
 		rep.addRounds(fmt.Sprintf("%s, %d clients: throughput", c.name, cfg.concurrency),
 			fmtRate(kd.rps(), "req"), fmtRate(bare.rps(), "req")+" bare net/http", rs,
 			fmt.Sprintf("≥ %.2g×", target), func(r float64) bool { return r >= target })
+		rep.addRounds(fmt.Sprintf("%s, %d clients: requests per CPU-second (clients included)", c.name, cfg.concurrency),
+			fmtPerCPU(kd.perCPU()), fmtPerCPU(bare.perCPU())+" bare net/http", cpuR,
+			"— (what an idle machine would show)", nil)
 		rep.add(fmt.Sprintf("%s, %d clients: p50 / p99 latency", c.name, cfg.concurrency),
 			fmtDur(kd.lat.pct(0.5))+" / "+fmtDur(kd.lat.pct(0.99)),
 			fmtDur(bare.lat.pct(0.5))+" / "+fmtDur(bare.lat.pct(0.99)),
@@ -264,5 +302,22 @@ func benchHTTP(cfg *config, rep *report) error {
 
 // add sums two runs: requests, time under load and latencies.
 func (l loadResult) add(o loadResult) loadResult {
-	return loadResult{n: l.n + o.n, elapsed: l.elapsed + o.elapsed, lat: append(l.lat, o.lat...)}
+	return loadResult{n: l.n + o.n, elapsed: l.elapsed + o.elapsed, cpu: l.cpu + o.cpu, lat: append(l.lat, o.lat...)}
+}
+
+func fmtPerCPU(x float64) string { return strings.TrimSuffix(fmtRate(x, "req"), "/s") + " per CPU-s" }
+
+// perCPU is requests per CPU-second of this process.
+func (l loadResult) perCPU() float64 { return float64(l.n) / l.cpu.Seconds() }
+
+// processCPU is the user + system CPU time this process has used. Clients,
+// the server under test and (idle) the other server all run in it, so
+// requests per CPU-second compare keydesk with the bare handler as a
+// machine to itself would, whatever else is running on a shared one.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
