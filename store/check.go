@@ -144,13 +144,10 @@ func checkTokens(tx kv.Tx, add func(string, ...any)) error {
 		return err
 	}
 	err = tx.Scan(bucketTokens, kv.Range{}, func(k, v []byte) error {
-		t, err := decodeToken(v)
+		t, err := decodeToken(k, v)
 		if err != nil {
 			add("token %s: %v", k, err)
 			return nil
-		}
-		if t.ID != string(k) {
-			add("token %s: record says id %s", k, t.ID)
 		}
 		if !exists(tx, bucketUsers, []byte(t.HolderID)) {
 			add("token %s: holder %s does not exist", t.ID, t.HolderID)
@@ -184,7 +181,7 @@ func checkTokens(tx kv.Tx, add func(string, ...any)) error {
 			add("holder index %s: no such token", k)
 			return nil
 		}
-		if t, err := decodeToken(v); err == nil && t.HolderID != string(k[:i]) {
+		if t, err := decodeToken(k[i+1:], v); err == nil && t.HolderID != string(k[:i]) {
 			add("holder index %s: token is held by %s", k, t.HolderID)
 		}
 		return nil

@@ -66,8 +66,9 @@ func copyFixture(t *testing.T, name string) (string, fixtureManifest) {
 }
 
 // TestFixtureFromSchema1Works opens a database written by the schema-1 store
-// (before the store ran on store/kv) and uses it: list, reveal the sealed
-// token, exchange by digest, audit, check, and a new write.
+// (before the store ran on store/kv, JSON token records) and uses it: it is
+// migrated after a backup, then list, reveal the sealed token, exchange by
+// digest, audit, check, a new write, and a reopen.
 func TestFixtureFromSchema1Works(t *testing.T) {
 	dir, m := copyFixture(t, "v1")
 	now := m.WrittenAt.Add(30 * 24 * time.Hour)
@@ -76,6 +77,10 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 		t.Fatalf("open the schema-1 fixture: %v", err)
 	}
 	defer s.Close()
+	// Opening it migrated it to the current schema, after a copy of the original.
+	if baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-v1-*")); len(baks) != 1 {
+		t.Fatalf("want one schema-1 backup, found %v", baks)
+	}
 	if p, err := s.Check(); err != nil || len(p) != 0 {
 		t.Fatalf("check: %v %q", err, p)
 	}
@@ -187,5 +192,23 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 	}
 	if p, err := s.Check(); err != nil || len(p) != 0 {
 		t.Fatalf("check after writes: %v %q", err, p)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := schemaOf(t, filepath.Join(dir, store.DBFile)); !ok || v != store.SchemaVersion {
+		t.Fatalf("schema after opening the fixture: %d %v, want %d", v, ok, store.SchemaVersion)
+	}
+	// The migrated file reopens as it is: no second migration, no second copy.
+	s2, err := store.Open(dir, store.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-*")); len(baks) != 1 {
+		t.Fatalf("reopening took another backup: %v", baks)
+	}
+	if v, err := s2.Token(ua, m.Tokens["active"].ID); err != nil || v.LastUsedBy != "192.0.2.8" {
+		t.Fatalf("active token after reopen: %+v %v", v, err)
 	}
 }

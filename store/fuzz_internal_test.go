@@ -1,8 +1,12 @@
 package store
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
 )
 
 func FuzzReadImport(f *testing.F) {
@@ -23,16 +27,64 @@ func FuzzReadImport(f *testing.F) {
 }
 
 func FuzzDecodeRecords(f *testing.F) {
+	f.Add(encodeToken(models.Token{ID: "tok_1", Name: "ci", HolderID: "usr_1", Role: models.RoleUser, Tail: "abcdef"}))
 	for _, s := range []string{`{"id":"tok_1","holder_id":"usr_1"}`, `{"id":"usr_1","role":"admin"}`, `{`, `null`, `{"id":1}`, `{"seq":"x"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if tok, err := decodeToken(data); err == nil && (tok.ID == "" || tok.HolderID == "") {
-			t.Fatal("accepted a token without id or holder")
+		if tok, err := decodeToken([]byte("tok_1"), data); err == nil {
+			if tok.ID == "" || tok.HolderID == "" {
+				t.Fatal("accepted a token without id or holder")
+			}
+			// Whatever decodes re-encodes to a record that decodes the same.
+			again, err := decodeToken([]byte(tok.ID), encodeToken(tok))
+			if err != nil || !reflect.DeepEqual(normal(again), normal(tok)) {
+				t.Fatalf("round trip: %+v → %+v, %v", tok, again, err)
+			}
 		}
 		if u, err := decodeUser(data); err == nil && (u.ID == "" || !u.Role.Valid()) {
 			t.Fatal("accepted a user without id or valid role")
 		}
 		_, _ = decodeAudit(data)
 	})
+}
+
+// normal drops what no record keeps: the zone of a time (records hold UTC
+// instants) and nanoseconds beyond what Unix nanoseconds can hold.
+func normal(t models.Token) models.Token {
+	for _, p := range []*time.Time{&t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.RotatedAt, &t.GraceUntil, &t.LastUsedAt} {
+		if p.IsZero() || p.UnixNano() == 0 {
+			*p = time.Time{}
+		} else {
+			*p = time.Unix(0, p.UnixNano()).UTC()
+		}
+	}
+	return t
+}
+
+func TestTokenRecordRoundTrip(t *testing.T) {
+	now := time.Date(2026, 12, 1, 23, 59, 1, 123456789, time.UTC)
+	full := models.Token{ID: "tok_0Vcb57kjcFtE5R", Name: "ci deploy ✓", HolderID: "usr_0Vcb57kiwdSHKu", Role: models.RoleAdmin,
+		CreatedAt: now, CreatedBy: "usr_0Vcb57kiwdSHKv", Assigned: true, ExpiresAt: now.Add(time.Hour), Tail: "abcdef",
+		Revealed: true, RevokedAt: now.Add(2 * time.Hour), RevokedBy: "usr_x", RotatedAt: now.Add(3 * time.Hour),
+		RotatedTo: "tok_y", GraceUntil: now.Add(4 * time.Hour), LastUsedAt: now.Add(5 * time.Hour), LastUsedBy: "192.0.2.7"}
+	for _, tok := range []models.Token{full, {ID: "tok_1", HolderID: "usr_1", Role: models.RoleUser, CreatedAt: now}} {
+		rec := encodeToken(tok)
+		got, err := decodeToken([]byte(tok.ID), rec)
+		if err != nil || !reflect.DeepEqual(got, tok) {
+			t.Fatalf("round trip of %+v: %+v %v", tok, got, err)
+		}
+		for i := range rec {
+			if _, err := decodeToken([]byte(tok.ID), rec[:i]); err == nil {
+				t.Fatalf("a record cut at %d of %d bytes decoded", i, len(rec))
+			}
+		}
+	}
+	// A typical token (a name, no expiry, never used) against its schema-1 JSON.
+	typical := models.Token{ID: "tok_0Vcb57kjcFtE5R", Name: "ci deploy", HolderID: "usr_0Vcb57kiwdSHKu", Role: models.RoleUser,
+		CreatedAt: now, CreatedBy: "usr_0Vcb57kiwdSHKu", Tail: "abcdef"}
+	t.Logf("typical token: %d bytes binary", len(encodeToken(typical)))
+	if n := len(encodeToken(typical)); n > 90 {
+		t.Fatalf("typical token record is %d bytes, want ≤ 90", n)
+	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -21,6 +22,7 @@ type migration func(tx kv.Tx) error
 // version v < SchemaVersion runs migrations[v], migrations[v+1], … in order.
 var migrations = map[uint64]migration{
 	0: migrate0to1,
+	1: migrate1to2,
 }
 
 // backupTimeFormat stamps the copy taken before a migration,
@@ -173,7 +175,7 @@ func migrate0to1(tx kv.Tx) error {
 		return err
 	}
 	err = tx.Scan(bucketTokens, kv.Range{}, func(k, v []byte) error {
-		t, err := decodeToken(v)
+		t, err := decodeToken(k, v)
 		if err != nil {
 			return fmt.Errorf("token %s: %w", k, err)
 		}
@@ -190,4 +192,42 @@ func migrate0to1(tx kv.Tx) error {
 		return tx.Put(bucketMeta, keyOwner, []byte(owners[0]))
 	}
 	return nil
+}
+
+// migrate1to2 re-encodes every token record from schema 1's JSON (about
+// 190 bytes) into the compact binary record (about 90; records.go). It walks
+// the bucket in chunks inside its one transaction, collecting before writing,
+// because a write under a live cursor may move it.
+func migrate1to2(tx kv.Tx) error {
+	const chunk = 4096
+	var after []byte
+	for {
+		type rec struct{ k, v []byte }
+		var recs []rec
+		seen := 0
+		err := tx.Scan(bucketTokens, kv.Range{After: after, Limit: chunk}, func(k, v []byte) error {
+			seen++
+			after = append(after[:0], k...)
+			if len(v) == 0 || v[0] != '{' {
+				return nil // already binary
+			}
+			t, err := decodeTokenJSON(k, v)
+			if err != nil {
+				return fmt.Errorf("token %s: %w", models.Sanitize(string(k)), err)
+			}
+			recs = append(recs, rec{k: bytes.Clone(k), v: encodeToken(t)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := tx.Put(bucketTokens, r.k, r.v); err != nil {
+				return err
+			}
+		}
+		if seen < chunk {
+			return nil
+		}
+	}
 }

@@ -427,8 +427,8 @@ func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error
 			} else if q.After != "" {
 				r.Before = []byte(q.After)
 			}
-			return tx.Scan(bucketTokens, r, func(_, v []byte) error {
-				tok, err := decodeToken(v)
+			return tx.Scan(bucketTokens, r, func(k, v []byte) error {
+				tok, err := decodeToken(k, v)
 				if err != nil {
 					return err
 				}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -105,7 +104,13 @@ func (t *txn) actOn(a Actor, ref string, act, selfAct models.Action) (me, u mode
 	return me, u, models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role})
 }
 
-func (t *txn) putUser(u models.User) error { return putJSON(t, bucketUsers, []byte(u.ID), u) }
+func (t *txn) putUser(u models.User) error {
+	data, err := encodeUser(u)
+	if err != nil {
+		return fmt.Errorf("encode user %s: %w", u.ID, err)
+	}
+	return t.Put(bucketUsers, []byte(u.ID), data)
+}
 
 func (t *txn) token(id string) (models.Token, error) {
 	v, err := t.Get(bucketTokens, []byte(id))
@@ -115,11 +120,11 @@ func (t *txn) token(id string) (models.Token, error) {
 	if v == nil {
 		return models.Token{}, fmt.Errorf("%w: no token %q", models.ErrNotFound, models.Sanitize(id))
 	}
-	return decodeToken(v)
+	return decodeToken([]byte(id), v)
 }
 
 func (t *txn) putToken(tok models.Token) error {
-	return putJSON(t, bucketTokens, []byte(tok.ID), tok)
+	return t.Put(bucketTokens, []byte(tok.ID), encodeToken(tok))
 }
 
 func holderKey(holderID, tokenID string) []byte { return []byte(holderID + "/" + tokenID) }
@@ -149,7 +154,7 @@ func (t *txn) audit(e models.AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = t.now
 	}
-	data, err := json.Marshal(e)
+	data, err := encodeAudit(e)
 	if err != nil {
 		return fmt.Errorf("encode audit entry: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keydesk/keydesk/store/kv"
 	"github.com/keydesk/keydesk/store/kv/bolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 const b kv.Bucket = "b"
@@ -228,4 +229,37 @@ func TestCheckBesideWriter(t *testing.T) {
 
 func writeFile(path string, data []byte) error {
 	return os.WriteFile(path, data, 0o600)
+}
+
+// TestFillPercentPacksAppendOnlyBuckets: keys written in increasing order fill
+// about half of each page at bbolt's default and nearly all of it with
+// FillPercent 1.0.
+func TestFillPercentPacksAppendOnlyBuckets(t *testing.T) {
+	leafPages := func(fill map[kv.Bucket]float64) int {
+		e, err := bolt.Open(filepath.Join(t.TempDir(), bolt.File), []kv.Bucket{b}, bolt.Options{FillPercent: fill})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		for batch := range 20 {
+			err := e.Update(context.Background(), func(tx kv.Tx) error {
+				for i := range 100 {
+					if err := tx.Put(b, fmt.Appendf(nil, "key%06d", batch*100+i), bytes.Repeat([]byte("v"), 80)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		_ = e.DB().View(func(tx *bbolt.Tx) error { n = tx.Bucket([]byte(b)).Stats().LeafPageN; return nil })
+		return n
+	}
+	def, packed := leafPages(nil), leafPages(map[kv.Bucket]float64{b: 1.0})
+	if packed*10 > def*6 {
+		t.Fatalf("leaf pages: %d packed vs %d at the default, want at most 60%%", packed, def)
+	}
 }
