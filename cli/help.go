@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"text/template"
 
@@ -51,6 +52,10 @@ func (g *Globals) usage(c *cobra.Command) error {
 	return t.Execute(c.OutOrStderr(), c)
 }
 
+// progWord is "keydesk" as a command: at the start of a line or after a
+// shell's separator, e.g. "TOKEN=$(keydesk token create)".
+var progWord = regexp.MustCompile(`(^|[\s(;|&])keydesk `)
+
 // examples indents each example line and writes "keydesk …" as this run's
 // program ("ssh -p 23234 localhost …" over SSH).
 func (g *Globals) examples(ex string) string {
@@ -59,10 +64,7 @@ func (g *Globals) examples(ex string) string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		if rest, ok := strings.CutPrefix(line, "keydesk "); ok {
-			line = g.prog + " " + rest
-		}
-		b.WriteString("  " + line)
+		b.WriteString("  " + progWord.ReplaceAllString(line, "${1}"+g.prog+" "))
 	}
 	return b.String()
 }

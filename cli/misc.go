@@ -74,8 +74,8 @@ func backupCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "backup FILE|-",
 		Short: "Write a hot, consistent copy of the database (owner); - for stdout",
-		Example: `keydesk backup keydesk-backup.db
-(umask 077; keydesk backup - > keydesk-backup.db)`,
+		Example: remoteOr(g, `(umask 077; keydesk backup > keydesk-backup.db)`, `keydesk backup keydesk-backup.db
+(umask 077; keydesk backup - > keydesk-backup.db)`),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 || (len(args) == 0 && !g.Remote()) {
 				return usagef("backup takes one FILE, or - for stdout")
@@ -240,4 +240,13 @@ func checkCmd(g *Globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// remoteOr is the example text for over SSH, or for a local run, where the
+// two differ (no server files over SSH: stdin and stdout instead).
+func remoteOr(g *Globals, remote, local string) string {
+	if g.Remote() {
+		return remote
+	}
+	return local
 }

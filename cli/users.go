@@ -64,7 +64,7 @@ func whoamiCmd(g *Globals) *cobra.Command {
 func userCmd(g *Globals) *cobra.Command {
 	cmd := group("user", "Manage people, roles and SSH keys (owner, admin)")
 	cmd.Example = `keydesk user list
-keydesk user add --name "Uma User" --email uma@example.com --key uma.pub
+keydesk user set-role uma@example.com admin
 keydesk help roles`
 	cmd.AddCommand(userListCmd(g), userAddCmd(g), userRemoveCmd(g), userSetRoleCmd(g), userAddKeyCmd(g),
 		userRemoveKeyCmd(g), userImportCmd(g), userTransferCmd(g))
@@ -187,8 +187,8 @@ keydesk user set-role uma@example.com stakeholder --yes   # revokes Uma's tokens
 func userAddKeyCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "add-key EMAIL KEY", Short: "Register an SSH public key (the key text, or locally a .pub file)", Args: exactArgs(2, "EMAIL and KEY"),
-		Example: `keydesk user add-key maya@example.com ~/keys/maya-laptop.pub
-keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`,
+		Example: remoteOr(g, `keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`, `keydesk user add-key maya@example.com ~/keys/maya-laptop.pub
+keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`),
 		ValidArgsFunction: g.completeFirstEmail(anyone, func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if g.Remote() {
 				return nil, noFiles
@@ -262,8 +262,9 @@ func userImportCmd(g *Globals) *cobra.Command {
 		Long: `Add people from a CSV file with rows name,email,role[,key] (an optional header
 row name,email,role,key is skipped). Either every row is added or none: every
 bad line is reported (up to 50), and nothing is written until all are good.`,
-		Example: `keydesk user import people.csv --dry-run
-keydesk user import - < people.csv`,
+		Example: remoteOr(g, `keydesk user import - --dry-run < people.csv
+keydesk user import - < people.csv`, `keydesk user import people.csv --dry-run
+keydesk user import - < people.csv`),
 		Args: exactArgs(1, "one FILE.csv (or - for stdin)"),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if g.Remote() {
@@ -356,8 +357,9 @@ func userAddCmd(g *Globals) *cobra.Command {
 	var keys []string
 	cmd := &cobra.Command{
 		Use: "add", Short: "Add a person", Args: noArgs,
-		Example: `keydesk user add --name "Uma User" --email uma@example.com
-keydesk user add --name "Ada Admin" --email ada@example.com --role admin --key ~/keys/ada.pub`,
+		Example: remoteOr(g, `keydesk user add --name "Uma User" --email uma@example.com
+keydesk user add --name "Ada Admin" --email ada@example.com --role admin --key "$(cat ada.pub)"`, `keydesk user add --name "Uma User" --email uma@example.com
+keydesk user add --name "Ada Admin" --email ada@example.com --role admin --key ~/keys/ada.pub`),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := models.ParseRole(role)
 			if err != nil {
