@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -311,4 +312,57 @@ func TestServerAlgorithms(t *testing.T) {
 	if err := try(gossh.Config{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{gossh.HMACSHA256ETM}}); err != nil {
 		t.Errorf("aes128-ctr with %s refused: %v", gossh.HMACSHA256ETM, err)
 	}
+}
+
+// TestStalledReadersDoNotFreezeWrites is item 1's store half, the issue's
+// freeze: `token list --all --json` and `backup` to a client that never reads
+// used to write to the channel inside one read transaction, so the next write
+// that grew the database waited for bbolt's remap behind it, and every
+// session and HTTP request queued behind that write. Here the write deadline
+// is an hour: only "no client write inside a transaction" (the listing is
+// paged, the backup is staged in a temporary file) keeps writes going.
+func TestStalledReadersDoNotFreezeWrites(t *testing.T) {
+	for _, cmd := range []string{"token list --all --json", "backup"} {
+		t.Run(strings.Fields(cmd)[0], func(t *testing.T) { stallAndWrite(t, cmd) })
+	}
+}
+
+func stallAndWrite(t *testing.T, cmd string) {
+	o := newOrg(t)
+	owner := store.Actor{UserID: o.owner.ID, Via: "test"}
+	if err := o.s.BulkLoad(owner, store.BulkSpec{Users: 400, TokensPerUser: 20}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, o.s, Options{WriteTimeout: time.Hour})
+	c := mustDial(t, r.addr, o.ownerKey)
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	if ok, err := ch.SendRequest("exec", true, gossh.Marshal(struct{ Cmd string }{cmd})); err != nil || !ok {
+		t.Fatalf("exec: %v %v", ok, err)
+	}
+	// Never read ch: the server fills the 2 MB window and blocks writing.
+	// Meanwhile the database grows several times over (bbolt remaps).
+	var csv strings.Builder
+	for i := range 30000 {
+		fmt.Fprintf(&csv, "Imported Person %d,imported%06d@example.com,stakeholder\n", i, i)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := o.s.ImportUsers(owner, strings.NewReader(csv.String())); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("writes stalled behind a client that does not read its output")
+	}
+	// Other people are served too.
+	c2 := mustDial(t, r.addr, o.userKey)
+	if _, _, code := run(t, c2, "token create --name after-stall"); code != 0 {
+		t.Fatal("token create failed beside the stalled client")
+	}
+	_ = ch.Close()
 }

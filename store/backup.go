@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/keydesk/keydesk/models"
 )
@@ -27,7 +28,31 @@ func (s *Store) Backup(a Actor, w io.Writer) (int64, error) {
 	}); err != nil {
 		return 0, err
 	}
-	n, err := s.engine.Export(context.Background(), w)
+	// The engine exports inside a read transaction. Writing that straight to
+	// w (an SSH channel) would let a client that stops reading hold the
+	// transaction, and with it the engine's writes, open. So the copy goes to
+	// a private temporary file in the data directory first, the transaction
+	// closes, and only then does the file go to w.
+	dir := s.Dir()
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		dir = "" // an engine that lives elsewhere: the system's temporary directory
+	}
+	tmp, err := os.CreateTemp(dir, ".backup-*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("write backup: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := tmp.Chmod(0o600); err != nil {
+		return 0, fmt.Errorf("write backup: %w", err)
+	}
+	if _, err := s.engine.Export(context.Background(), tmp); err != nil {
+		return 0, fmt.Errorf("write backup: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("write backup: %w", err)
+	}
+	n, err := io.Copy(w, tmp)
 	if err != nil {
 		return n, fmt.Errorf("write backup: %w", err)
 	}

@@ -399,77 +399,116 @@ func (s *Store) ListTokens(a Actor, q TokenQuery) (TokenPage, error) {
 	return page, err
 }
 
+// eachTokenPage is how many tokens EachToken reads per transaction.
+const eachTokenPage = 512
+
 // EachToken streams the tokens q selects to fn, in order, without holding them
 // all in memory: `token list --all --json` on a million tokens streams.
+//
+// fn is never called inside a transaction: each round reads at most
+// eachTokenPage tokens in a read transaction (checking the actor's
+// permission again), closes it, and only then hands them to fn. fn usually
+// writes to a client (an SSH channel, an HTTP body); a client that stops
+// reading would otherwise hold a read transaction open, and a held read
+// transaction can stall the engine's writes (bbolt waits for readers before
+// it remaps a growing file) and with them every other session.
 func (s *Store) EachToken(a Actor, q TokenQuery, fn func(TokenView) error) error {
-	err := s.view(func(tx kv.Tx) error {
-		t := s.txn(tx)
-		me, err := t.actor(a)
-		if err != nil {
-			return err
-		}
-		names := userNames{t: t, cache: map[string]models.User{}}
-		filter := strings.ToLower(strings.TrimSpace(q.Filter))
-		emit := func(tok models.Token) error {
-			v := s.view1(tok, t.now, &names)
-			if filter != "" && !v.matches(filter) {
-				return nil
-			}
-			return fn(v)
-		}
-		if q.All {
-			if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
+	filter := strings.ToLower(strings.TrimSpace(q.Filter))
+	names := map[string]models.User{}
+	after := q.After
+	for {
+		var page []TokenView
+		more := false
+		err := s.view(func(tx kv.Tx) error {
+			page, more = page[:0], false
+			t := s.txn(tx)
+			me, err := t.actor(a)
+			if err != nil {
 				return err
 			}
-			r := kv.Range{Reverse: !q.Oldest}
-			if q.After != "" && q.Oldest {
-				r.After = []byte(q.After)
-			} else if q.After != "" {
-				r.Before = []byte(q.After)
+			un := userNames{t: t, cache: names}
+			add := func(tok models.Token) {
+				v := s.view1(tok, t.now, &un)
+				if filter == "" || v.matches(filter) {
+					page = append(page, v)
+				}
 			}
-			return tx.Scan(bucketTokens, r, func(k, v []byte) error {
-				tok, err := decodeToken(k, v)
-				if err != nil {
+			if q.All {
+				if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
 					return err
 				}
-				return emit(tok)
-			})
-		}
-		holder := me
-		if ref := strings.TrimSpace(q.Holder); ref != "" {
-			// Refuse before resolving: who exists is not a user's to learn.
-			self := ref == me.ID || strings.EqualFold(ref, me.Email)
-			if !self && models.Authorize(me.Subject(), models.ActTokenListAll, nil) != nil {
-				return fmt.Errorf("%w: you may list only your own tokens (the Account Owner lists anyone's)", models.ErrPermission)
-			}
-			if holder, err = t.userRef(ref); err != nil {
+				r := kv.Range{Reverse: !q.Oldest, Limit: eachTokenPage}
+				if after != "" && q.Oldest {
+					r.After = []byte(after)
+				} else if after != "" {
+					r.Before = []byte(after)
+				}
+				n := 0
+				err := tx.Scan(bucketTokens, r, func(k, v []byte) error {
+					tok, err := decodeToken(k, v)
+					if err != nil {
+						return err
+					}
+					add(tok)
+					n++
+					after = string(k)
+					return nil
+				})
+				more = n == eachTokenPage
 				return err
 			}
-		}
-		toks, err := t.holderTokens(holder.ID)
+			holder := me
+			if ref := strings.TrimSpace(q.Holder); ref != "" {
+				// Refuse before resolving: who exists is not a user's to learn.
+				self := ref == me.ID || strings.EqualFold(ref, me.Email)
+				if !self && models.Authorize(me.Subject(), models.ActTokenListAll, nil) != nil {
+					return fmt.Errorf("%w: you may list only your own tokens (the Account Owner lists anyone's)", models.ErrPermission)
+				}
+				if holder, err = t.userRef(ref); err != nil {
+					return err
+				}
+			}
+			toks, err := t.holderTokens(holder.ID)
+			if err != nil {
+				return err
+			}
+			sort.Slice(toks, func(i, j int) bool {
+				if q.Oldest {
+					return toks[i].ID < toks[j].ID
+				}
+				return toks[i].ID > toks[j].ID
+			})
+			n := 0
+			for _, tok := range toks {
+				if after != "" && ((!q.Oldest && tok.ID >= after) || (q.Oldest && tok.ID <= after)) {
+					continue
+				}
+				if n == eachTokenPage {
+					more = true
+					break
+				}
+				add(tok)
+				n++
+				after = tok.ID
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		sort.Slice(toks, func(i, j int) bool {
-			if q.Oldest {
-				return toks[i].ID < toks[j].ID
-			}
-			return toks[i].ID > toks[j].ID
-		})
-		for _, tok := range toks {
-			if q.After != "" && ((!q.Oldest && tok.ID >= q.After) || (q.Oldest && tok.ID <= q.After)) {
-				continue
-			}
-			if err := emit(tok); err != nil {
+		// The transaction is closed: now the page may go to a slow client.
+		for _, v := range page {
+			if err := fn(v); err != nil {
+				if errors.Is(err, kv.ErrStop) {
+					return nil
+				}
 				return err
 			}
 		}
-		return nil
-	})
-	if errors.Is(err, kv.ErrStop) {
-		return nil // fn stopped a holder's listing, which is not a Scan
+		if !more {
+			return nil
+		}
 	}
-	return err
 }
 
 type userNames struct {
