@@ -868,7 +868,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 func TestUnknownRevokeCostsNoWrite(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	_, live := e.refresh(e.usr, "live")
-	db := filepath.Join(e.s.Dir(), "keydesk.db")
+	db := filepath.Join(e.s.Location(), "keydesk.db")
 	before, err := os.Stat(db)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keydesk/keydesk/internal/keyfile"
 	"github.com/keydesk/keydesk/store"
 )
 
@@ -47,7 +48,7 @@ type signer struct {
 }
 
 func newSigner(secretsDir, issuer string, ttl time.Duration, now func() time.Time) (*signer, error) {
-	seed, err := store.LoadOrCreateSecret(secretsDir, signingKeyFile, func() ([]byte, error) {
+	seed, err := keyfile.LoadOrCreate(secretsDir, signingKeyFile, func() ([]byte, error) {
 		b := make([]byte, ed25519.SeedSize)
 		if _, err := rand.Read(b); err != nil {
 			return nil, fmt.Errorf("read random bytes: %w", err)

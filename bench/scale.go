@@ -15,6 +15,7 @@ import (
 	"github.com/keydesk/keydesk/cli"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	"github.com/keydesk/keydesk/tui"
 	"github.com/sahilm/fuzzy"
 	bolt "go.etcd.io/bbolt"
@@ -182,7 +183,7 @@ func listAll(dir string) (time.Duration, int64, error) {
 // bareScan reads every key and value of every bucket of the database with
 // bbolt alone: what streaming the whole file costs at least.
 func bareScan(dir string) (time.Duration, int64, error) {
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	db, err := bolt.Open(filepath.Join(dir, kvbolt.File), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -356,7 +357,7 @@ func benchScale(cfg *config, rep *report) error {
 	rep.addRounds("scale: `token list --all --json`, "+sizeLabel, fmtDur(listTime)+fmt.Sprintf(" (%s out)", fmtBytes(listBytes)),
 		fmtDur(scanTime)+" bare bbolt scan of every bucket", listR, "≤ 5×", func(r float64) bool { return r <= 5 })
 
-	fi, err := os.Stat(filepath.Join(big.dir, store.DBFile))
+	fi, err := os.Stat(filepath.Join(big.dir, kvbolt.File))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/term"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	"github.com/spf13/cobra"
 )
 
@@ -297,7 +298,7 @@ func (g *Globals) open(create bool) (*store.Store, error) {
 		return nil, err
 	}
 	if !create {
-		if _, err := os.Stat(filepath.Join(dir, store.DBFile)); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, kvbolt.File)); errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w in %s; run `keydesk init --owner-name NAME --owner-email EMAIL`, `keydesk` for the first-run form, or `keydesk demo`", models.ErrNotInitialized, dir)
 		}
 	}
@@ -337,7 +338,7 @@ func (g *Globals) Actor() (*store.Store, store.Actor, error) {
 	}
 	o, err := s.Owner()
 	if errors.Is(err, models.ErrNotInitialized) {
-		return nil, store.Actor{}, fmt.Errorf("no organization in %s yet; run `keydesk init --owner-name NAME --owner-email EMAIL` or `keydesk demo`", s.Dir())
+		return nil, store.Actor{}, fmt.Errorf("no organization in %s yet; run `keydesk init --owner-name NAME --owner-email EMAIL` or `keydesk demo`", s.Location())
 	}
 	if err != nil {
 		return nil, store.Actor{}, err

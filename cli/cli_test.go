@@ -11,6 +11,7 @@ import (
 
 	"github.com/keydesk/keydesk/cli"
 	"github.com/keydesk/keydesk/store"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -61,7 +62,7 @@ func TestCreateShowsOnceAndNeverStores(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.stdout), &arr); err != nil || len(arr) != 1 || strings.Contains(js.stdout, secret[4:30]) {
 		t.Fatalf("json list %v: %s", err, js.stdout)
 	}
-	db, err := os.ReadFile(filepath.Join(dir, store.DBFile))
+	db, err := os.ReadFile(filepath.Join(dir, kvbolt.File))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,9 +30,9 @@ func runConsole(g *Globals) error {
 	}
 	if !ok {
 		if g.As != "" {
-			return fmt.Errorf("%w: there is no organization in %s yet, so no %s", models.ErrNotFound, s.Dir(), models.Sanitize(g.As))
+			return fmt.Errorf("%w: there is no organization in %s yet, so no %s", models.ErrNotFound, s.Location(), models.Sanitize(g.As))
 		}
-		nu, submitted, err := firstrun.Run(s.Dir())
+		nu, submitted, err := firstrun.Run(s.Location())
 		if err != nil {
 			return err
 		}

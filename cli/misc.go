@@ -194,7 +194,7 @@ func initCmd(g *Globals) *cobra.Command {
 			if g.JSON {
 				return writeJSON(cmd.OutOrStdout(), wire.FromUser(u))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created the organization in %s with %s <%s> as Account Owner.\n", s.Dir(), models.Sanitize(u.Name), u.Email)
+			fmt.Fprintf(cmd.OutOrStdout(), "Created the organization in %s with %s <%s> as Account Owner.\n", s.Location(), models.Sanitize(u.Name), u.Email)
 			return nil
 		},
 	}
@@ -232,7 +232,7 @@ func checkCmd(g *Globals) *cobra.Command {
 				}
 			}
 			if len(problems) > 0 {
-				return fmt.Errorf("%d problems found in %s", len(problems), s.Dir())
+				return fmt.Errorf("%d problems found in %s", len(problems), s.Location())
 			}
 			if !g.JSON {
 				fmt.Fprintln(cmd.OutOrStdout(), "ok: database, indexes and audit log agree")

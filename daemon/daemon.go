@@ -118,7 +118,7 @@ func EnsureOwner(s *store.Store, getenv func(string) string) error {
 	}
 	keyArg := strings.TrimSpace(getenv(EnvOwnerKey))
 	if keyArg == "" {
-		return fmt.Errorf("no organization in %s yet: run `keydesk init --owner-name NAME --owner-email EMAIL --owner-key ~/.ssh/id_ed25519.pub` first, or set %s to the owner's public key (text or file)", s.Dir(), EnvOwnerKey)
+		return fmt.Errorf("no organization in %s yet: run `keydesk init --owner-name NAME --owner-email EMAIL --owner-key ~/.ssh/id_ed25519.pub` first, or set %s to the owner's public key (text or file)", s.Location(), EnvOwnerKey)
 	}
 	keyText, err := readKey(keyArg)
 	if err != nil {
@@ -276,7 +276,7 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 			}
 		}()
 	}
-	logger.Info("SSH listening", "addr", sshAddr.String(), "data", s.Dir())
+	logger.Info("SSH listening", "addr", sshAddr.String(), "data", s.Location())
 	if cfg.Ready != nil {
 		cfg.Ready(sshAddr, httpAddr)
 	}

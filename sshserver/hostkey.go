@@ -6,17 +6,17 @@ import (
 	"encoding/pem"
 	"fmt"
 
-	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/internal/keyfile"
 	gossh "golang.org/x/crypto/ssh"
 )
 
 // LoadOrCreateHostKey returns the server's ed25519 host key as an OpenSSH
 // PEM block, creating secrets/ssh_host_ed25519 (0600) on first use. Going
-// through store.LoadOrCreateSecret means the directory exists before the key
+// through keyfile.LoadOrCreate means the directory exists before the key
 // is written and the write is atomic, so a restart never makes a new key and
 // clients never see a "host key changed" warning.
 func LoadOrCreateHostKey(secretsDir string) ([]byte, error) {
-	b, err := store.LoadOrCreateSecret(secretsDir, HostKeyName, func() ([]byte, error) {
+	b, err := keyfile.LoadOrCreate(secretsDir, HostKeyName, func() ([]byte, error) {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, err

@@ -31,9 +31,10 @@ func (s *Store) Backup(a Actor, w io.Writer) (int64, error) {
 	// The engine exports inside a read transaction. Writing that straight to
 	// w (an SSH channel) would let a client that stops reading hold the
 	// transaction, and with it the engine's writes, open. So the copy goes to
-	// a private temporary file in the data directory first, the transaction
-	// closes, and only then does the file go to w.
-	dir := s.Dir()
+	// a private temporary file beside the store's other copies (BackupDir;
+	// Open: the data directory) first, the transaction closes, and only then
+	// does the file go to w.
+	dir := s.opts.BackupDir
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		dir = "" // an engine that lives elsewhere: the system's temporary directory
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 )
 
 // fixtureManifest mirrors store/internal/fixturegen's Manifest.
@@ -78,7 +79,7 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 	}
 	defer s.Close()
 	// Opening it migrated it to the current schema, after a copy of the original.
-	if baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-v1-*")); len(baks) != 1 {
+	if baks, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-v1-*")); len(baks) != 1 {
 		t.Fatalf("want one schema-1 backup, found %v", baks)
 	}
 	if p, err := s.Check(); err != nil || len(p) != 0 {
@@ -196,7 +197,7 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := schemaOf(t, filepath.Join(dir, store.DBFile)); !ok || v != store.SchemaVersion {
+	if v, ok := schemaOf(t, filepath.Join(dir, kvbolt.File)); !ok || v != store.SchemaVersion {
 		t.Fatalf("schema after opening the fixture: %d %v, want %d", v, ok, store.SchemaVersion)
 	}
 	// The migrated file reopens as it is: no second migration, no second copy.
@@ -205,7 +206,7 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-*")); len(baks) != 1 {
+	if baks, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-*")); len(baks) != 1 {
 		t.Fatalf("reopening took another backup: %v", baks)
 	}
 	if v, err := s2.Token(ua, m.Tokens["active"].ID); err != nil || v.LastUsedBy != "192.0.2.8" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store/kv"
+	"github.com/keydesk/keydesk/store/kv/bolt"
 )
 
 // migration upgrades the data by one schema version, from the version it is
@@ -96,7 +97,7 @@ func (s *Store) storedVersion() (v uint64, older bool, err error) {
 // backupBeforeMigration writes a consistent copy of the data to BackupDir
 // (0600, fsynced) and returns its path. It never overwrites an existing file.
 func (s *Store) backupBeforeMigration(from uint64) (string, error) {
-	name := fmt.Sprintf("%s.bak-v%d-%s", DBFile, from, s.opts.Now().UTC().Format(backupTimeFormat))
+	name := fmt.Sprintf("%s.bak-v%d-%s", bolt.File, from, s.opts.Now().UTC().Format(backupTimeFormat))
 	path := filepath.Join(s.opts.BackupDir, name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/ssh"
 )
@@ -43,7 +44,7 @@ func v0File(t *testing.T, explicitZero bool) (dir, secret, tokenID string) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
+	db, err := bolt.Open(filepath.Join(dir, kvbolt.File), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestMigrateFromV0BacksUpFirstAndRebuildsIndexes(t *testing.T) {
 		name := map[bool]string{false: "no schema key", true: "explicit 0"}[explicit]
 		t.Run(name, func(t *testing.T) {
 			dir, secret, tokenID := v0File(t, explicit)
-			before, err := os.ReadFile(filepath.Join(dir, store.DBFile))
+			before, err := os.ReadFile(filepath.Join(dir, kvbolt.File))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +126,7 @@ func TestMigrateFromV0BacksUpFirstAndRebuildsIndexes(t *testing.T) {
 			defer s.Close()
 
 			// A backup of the original, 0600, still at version 0.
-			baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-v0-*"))
+			baks, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-v0-*"))
 			if len(baks) != 1 {
 				t.Fatalf("want one backup, found %v", baks)
 			}
@@ -169,7 +170,7 @@ func TestMigrateFromV0BacksUpFirstAndRebuildsIndexes(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if v, ok := schemaOf(t, filepath.Join(dir, store.DBFile)); !ok || v != store.SchemaVersion {
+			if v, ok := schemaOf(t, filepath.Join(dir, kvbolt.File)); !ok || v != store.SchemaVersion {
 				t.Fatalf("schema after migration %d (%v), want %d", v, ok, store.SchemaVersion)
 			}
 
@@ -179,7 +180,7 @@ func TestMigrateFromV0BacksUpFirstAndRebuildsIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			s2.Close()
-			if baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-*")); len(baks) != 1 {
+			if baks, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-*")); len(baks) != 1 {
 				t.Fatalf("reopening took another backup: %v", baks)
 			}
 		})
@@ -198,7 +199,7 @@ func TestNewAndCurrentFilesTakeNoBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-*")); len(baks) != 0 {
+	if baks, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-*")); len(baks) != 0 {
 		t.Fatalf("backup of a current file: %v", baks)
 	}
 }
@@ -212,7 +213,7 @@ func TestNewerSchemaRefusedUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	path := filepath.Join(dir, store.DBFile)
+	path := filepath.Join(dir, kvbolt.File)
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestNewerSchemaRefusedUntouched(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("a refused file was changed")
 	}
-	if baks, _ := filepath.Glob(filepath.Join(dir, store.DBFile+".bak-*")); len(baks) != 0 {
+	if baks, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-*")); len(baks) != 0 {
 		t.Fatalf("backup of a refused file: %v", baks)
 	}
 }

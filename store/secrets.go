@@ -6,10 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 
+	"github.com/keydesk/keydesk/internal/keyfile"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -31,10 +29,10 @@ type Secrets struct {
 func LoadSecrets(dir string) (Secrets, error) {
 	s := Secrets{Dir: dir}
 	var err error
-	if s.Pepper, err = LoadOrCreateSecret(dir, "pepper", randomKey); err != nil {
+	if s.Pepper, err = keyfile.LoadOrCreate(dir, "pepper", randomKey); err != nil {
 		return s, err
 	}
-	if s.Seal, err = LoadOrCreateSecret(dir, "seal.key", randomKey); err != nil {
+	if s.Seal, err = keyfile.LoadOrCreate(dir, "seal.key", randomKey); err != nil {
 		return s, err
 	}
 	if err := s.valid(); err != nil {
@@ -60,60 +58,6 @@ func randomKey() ([]byte, error) {
 		return nil, fmt.Errorf("read random bytes: %w", err)
 	}
 	return k, nil
-}
-
-// LoadOrCreateSecret returns the secret file name in dir, creating the directory
-// (0700) and the file (0600) with create's bytes on first use. The file is written
-// to a temporary name and renamed, so a crash never leaves a half-written key and
-// a restart never makes a new one.
-func LoadOrCreateSecret(dir, name string, create func() ([]byte, error)) ([]byte, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create secrets directory: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("secure secrets directory: %w", err)
-	}
-	path := filepath.Join(dir, name)
-	data, err := os.ReadFile(path)
-	if err == nil {
-		return data, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read secret %s: %w", name, err)
-	}
-	data, err = create()
-	if err != nil {
-		return nil, fmt.Errorf("create secret %s: %w", name, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
-		return nil, fmt.Errorf("write secret %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write secret %s: %w", name, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write secret %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write secret %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("write secret %s: %w", name, err)
-	}
-	// Link instead of rename: if another process created the file meanwhile, keep
-	// theirs, so two first starts never disagree on a key.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return os.ReadFile(path)
-		}
-		return nil, fmt.Errorf("write secret %s: %w", name, err)
-	}
-	return data, nil
 }
 
 // SecretsDir is where keys live; servers keep their own keys (JWT, SSH host) there.

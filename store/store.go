@@ -26,9 +26,6 @@ import (
 // SchemaVersion is the layout this code reads and writes.
 const SchemaVersion = 2
 
-// DBFile is the bbolt file's name inside a data directory (Open).
-const DBFile = bolt.File
-
 const (
 	bucketMeta         kv.Bucket = "meta"
 	bucketUsers        kv.Bucket = "users"
@@ -59,9 +56,9 @@ func Buckets() []kv.Bucket { return append([]kv.Bucket(nil), allBuckets...) }
 
 // Options tune a store. The zero value is what keydesk runs with.
 type Options struct {
-	// LockTimeout bounds Open's wait for another process holding the data
-	// directory (default 1 s).
-	LockTimeout time.Duration
+	// OpenTimeout bounds Open's wait for another process that holds the
+	// organization (default 1 s).
+	OpenTimeout time.Duration
 	// RotationGrace is how long a rotated token keeps working (default 10 min).
 	RotationGrace time.Duration
 	// LastUsedFlush is how often recorded token uses are written (default 5 s).
@@ -113,12 +110,12 @@ type Actor struct {
 
 // Open opens (creating if needed) the organization in the data directory dir:
 // the bbolt file keydesk.db and the keys in dir/secrets. A directory held by
-// another process fails within LockTimeout with models.ErrInUse.
+// another process fails within OpenTimeout with models.ErrInUse.
 func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	e, err := bolt.Open(filepath.Join(dir, DBFile), allBuckets, bolt.Options{Timeout: opts.LockTimeout, FillPercent: fillPercent})
+	e, err := bolt.Open(filepath.Join(dir, bolt.File), allBuckets, bolt.Options{Timeout: opts.OpenTimeout, FillPercent: fillPercent})
 	if err != nil {
 		if errors.Is(err, bolt.ErrLocked) {
 			return nil, fmt.Errorf("%w: %v; run the command over SSH instead: ssh -p 23234 localhost <command>", models.ErrInUse, err)
@@ -202,9 +199,9 @@ func (s *Store) prepare() error {
 	})
 }
 
-// Dir is where the organization is kept, as messages name it (Open: the data
-// directory).
-func (s *Store) Dir() string { return s.opts.Location }
+// Location is where the organization is kept, as messages name it (Open: the
+// data directory).
+func (s *Store) Location() string { return s.opts.Location }
 
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.opts.Now() }

@@ -40,7 +40,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
+	db, err := bolt.Open(filepath.Join(dir, kvbolt.File), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestFilesArePrivate(t *testing.T) {
 	o := newOrg(t)
 	_, secret := mustCreate(t, o.s, o.userA, "ci")
 	o.s.Close()
-	db, err := os.ReadFile(filepath.Join(o.dir, store.DBFile))
+	db, err := os.ReadFile(filepath.Join(o.dir, kvbolt.File))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestFilesArePrivate(t *testing.T) {
 		t.Fatal("database file contains token text")
 	}
 	for path, want := range map[string]os.FileMode{
-		store.DBFile: 0o600, "secrets": 0o700, "secrets/pepper": 0o600, "secrets/seal.key": 0o600,
+		kvbolt.File: 0o600, "secrets": 0o700, "secrets/pepper": 0o600, "secrets/seal.key": 0o600,
 	} {
 		fi, err := os.Stat(filepath.Join(o.dir, path))
 		if err != nil || fi.Mode().Perm() != want {
