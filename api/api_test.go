@@ -27,7 +27,7 @@ import (
 	"github.com/keydesk/keydesk/wire"
 )
 
-// What must show 1: the real golang.org/x/oauth2 client refreshes through
+// The real golang.org/x/oauth2 client refreshes through
 // /oauth/token and its HTTP client calls the API with the result.
 func TestOAuth2TokenSource(t *testing.T) {
 	e := newEnv(t, envOpts{})
@@ -102,7 +102,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}
 }
 
-// What must show 2: the compatible exchange answer, key for key and type for type.
+// The compatible exchange answer, key for key and type for type.
 func TestCompatibleExchangeShape(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	_, secret := e.refresh(e.usr, "compat")
@@ -216,7 +216,7 @@ func TestSame401ForEveryBadCredential(t *testing.T) {
 	}
 }
 
-// What must show 3: role restriction through the store, and a demotion that
+// Role restriction through the store, and a demotion that
 // applies to an access token already handed out.
 func TestRoleRestrictionAndDemotion(t *testing.T) {
 	e := newEnv(t, envOpts{})
@@ -279,7 +279,7 @@ func TestAddUser(t *testing.T) {
 	}
 }
 
-// What must show 4: once RevokeToken has returned, no request that starts
+// Once RevokeToken has returned, no request that starts
 // afterwards succeeds, however many are in flight with access tokens from it.
 func TestRevocationRace(t *testing.T) {
 	e := newEnv(t, envOpts{api: Options{MaxAuthFailures: -1}})
@@ -365,7 +365,7 @@ func TestRevocationRace(t *testing.T) {
 	t.Logf("%d requests before the revoke returned (%d ok), %d after, none ok", before, okBefore, after)
 }
 
-// What must show 5: a rotated secret works in its grace period, then gets 401
+// A rotated secret works in its grace period, then gets 401
 // and leaves a token_reuse_detected entry.
 func TestRotatedTokenGraceThenReuse(t *testing.T) {
 	e := newEnv(t, envOpts{store: store.Options{RotationGrace: 10 * time.Minute}})
@@ -402,7 +402,7 @@ func TestRotatedTokenGraceThenReuse(t *testing.T) {
 	}
 }
 
-// What must show 7: introspection says only {"active":false} for dead and
+// Introspection says only {"active":false} for dead and
 // unknown tokens; revocation answers 200 whatever it is given.
 func TestIntrospectionAndRevocation(t *testing.T) {
 	e := newEnv(t, envOpts{api: Options{MaxAuthFailures: -1}})

@@ -12,7 +12,7 @@ import (
 	"github.com/keydesk/keydesk/store"
 )
 
-// What must show 8: throughput of the exchange and of GET /v3/users/me over
+// Throughput of the exchange and of GET /v3/users/me over
 // real loopback HTTP with concurrent clients, as a ratio to a bare net/http
 // handler returning constant JSON, measured in the same run with the same
 // client, concurrency and request headers. Reported metrics:

@@ -14,7 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// What must show 6: a resource server holding nothing but the JWKS document
+// A resource server holding nothing but the JWKS document
 // verifies an access token offline. The verifier below knows no server
 // internals: it fetches /.well-known/jwks.json, picks the key by kid and checks
 // the RFC 7638 thumbprint it is named by.

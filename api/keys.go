@@ -26,7 +26,7 @@ const signingKeyFile = "jwt_ed25519"
 // header stuffed with megabytes of base64 is refused before any decoding.
 const maxJWTLen = 4096
 
-// accessClaims are the claims of SPEC §2. Role is informational for offline
+// accessClaims are the claims of docs/tokens.md (Access tokens). Role is informational for offline
 // verifiers; keydesk itself always takes the role from store.CheckAccess.
 type accessClaims struct {
 	Role string `json:"role"`

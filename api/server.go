@@ -1,4 +1,4 @@
-// Package api is keydesk's HTTP token service (SPEC §6): it exchanges refresh
+// Package api is keydesk's HTTP token service (README.md, HTTP API): it exchanges refresh
 // tokens for short-lived EdDSA access tokens in the shape clients of the
 // original product already parse, speaks OAuth 2.0 (RFC 6749 refresh grant,
 // RFC 7009 revocation, RFC 7662 introspection) with JWKS for offline

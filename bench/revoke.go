@@ -22,7 +22,7 @@ type outcome struct {
 // presenting an access token minted from it to GET /v3/users/me, half
 // exchanging the refresh token itself — and reports how soon after
 // RevokeToken returned the first request was refused, and how many requests
-// started after it returned still succeeded (SPEC: none).
+// started after it returned still succeeded (docs/targets.md: none).
 func benchRevoke(cfg *config, rep *report) error {
 	// Auth-failure limiting is off: a stream of 401s after the revoke would
 	// otherwise turn into 429s and block the next trial's address.

@@ -129,7 +129,7 @@ func benchRSS(cfg *config, rep *report) error {
 		anon, "— (shown beside VmRSS)", nil)
 	kp := medianInt(kdPer)
 	rep.addRounds("memory per idle console session (VmRSS growth)", fmtBytes(kp), fmtBytes(medianInt(hPer))+" bare wish hello",
-		per, "≤ 400 KiB (SPEC §4)", func(float64) bool { return kp <= 400<<10 })
+		per, "≤ 400 KiB (docs/targets.md)", func(float64) bool { return kp <= 400<<10 })
 	last := rs[len(rs)-1]
 	if st := last.kdStats; st.ok {
 		rep.note("Idle consoles, keydesk's Go runtime with %d open (its /metrics, last round): %.1f goroutines per session (%d in all, %d before any session), heap in use %s, heap idle %s of which %s returned to the OS.",

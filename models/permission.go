@@ -6,7 +6,7 @@ import "fmt"
 // permission matrix's row labels in tests and error messages.
 type Action string
 
-// The actions of SPEC §1. Token actions on one's own tokens and on someone
+// The actions of docs/roles.md. Token actions on one's own tokens and on someone
 // else's are separate rows because the matrix answers them differently.
 const (
 	ActProfileView       Action = "view profile"
@@ -68,7 +68,7 @@ var (
 	assignable   = []Role{RoleAdmin, RoleUser}
 )
 
-// Matrix is SPEC §1 as data. Authorize is the only reader; tests walk it.
+// Matrix is docs/roles.md's table as data. Authorize is the only reader; tests walk it.
 var Matrix = map[Action]Permission{
 	ActProfileView:       {Roles: everyone, On: RelSelf},
 	ActTokenListOwn:      {Roles: everyone, On: RelSelf},

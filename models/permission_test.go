@@ -7,9 +7,9 @@ import (
 )
 
 // TestPermissionMatrix walks every action × actor role × relation × target role
-// and compares Authorize with SPEC §1 written out independently below.
+// and compares Authorize with docs/roles.md's matrix written out independently below.
 func TestPermissionMatrix(t *testing.T) {
-	// spec answers from SPEC §1's table, independent of Matrix.
+	// spec answers from docs/roles.md's table, independent of Matrix.
 	spec := func(act Action, actor Role, rel Relation, target Role) bool {
 		holder := actor == RoleOwner || actor == RoleAdmin || actor == RoleUser
 		manager := actor == RoleOwner || actor == RoleAdmin

@@ -14,7 +14,7 @@ import (
 // do everything a lower one may, which is what "the lower of two roles" relies on.
 type Role string
 
-// The roles of SPEC §1, highest first.
+// The roles of docs/roles.md, highest first.
 const (
 	RoleOwner       Role = "owner"
 	RoleAdmin       Role = "admin"

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Refresh-token format (SPEC §2): "kdr_" + 43 base62 chars of 32 random bytes +
+// Refresh-token format (docs/tokens.md): "kdr_" + 43 base62 chars of 32 random bytes +
 // 6 base62 chars of CRC32 over everything before them. The prefix makes leaked
 // tokens findable by secret scanners; the checksum lets us reject typos and
 // garbage before any lookup, as GitHub's token format does.

@@ -5,7 +5,7 @@ import "time"
 // TokenStatus is a refresh token's state as a person reads it.
 type TokenStatus string
 
-// Statuses of SPEC §2.
+// Statuses of docs/tokens.md.
 const (
 	StatusActive         TokenStatus = "active"
 	StatusAwaitingReveal TokenStatus = "awaiting reveal"

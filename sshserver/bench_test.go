@@ -60,7 +60,7 @@ func eventuallyFast(within time.Duration, cond func() bool) bool {
 
 // BenchmarkFirstFrame compares connect → first full console frame (the
 // user's name and the help bar drawn) with a bare wish + Bubble Tea "hello"
-// server, alternating the two in the same run. SPEC §4 target: ≤ 1.5×.
+// server, alternating the two in the same run. Target (docs/targets.md): ≤ 1.5×.
 //
 //	go test ./sshserver -run '^$' -bench FirstFrame -benchtime 200x
 func BenchmarkFirstFrame(b *testing.B) {
@@ -131,7 +131,7 @@ func rssKB(pid int) int {
 
 // BenchmarkIdleConsoles holds KEYDESK_BENCH_SESSIONS (default 1000) console
 // sessions open, each on its own connection and each having drawn its first
-// frame, and reports the server process's RSS. SPEC §4 target: ≤ 300 MB.
+// frame, and reports the server process's RSS. Target (docs/targets.md): ≤ 300 MB.
 //
 //	go test ./sshserver -run '^$' -bench IdleConsoles -benchtime 1x
 func BenchmarkIdleConsoles(b *testing.B) {

@@ -8,7 +8,7 @@ import (
 )
 
 // Scoped is the store seen through one API credential. A refresh token is role
-// restricted (SPEC §1): it acts with the lower of the role it was created with
+// restricted (docs/roles.md): it acts with the lower of the role it was created with
 // and its holder's current role. Scoped passes the credential as an Actor
 // capped at the token's role, so every store method applies the effective role
 // inside its own transaction; the HTTP handlers decide nothing themselves.

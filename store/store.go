@@ -104,7 +104,7 @@ type Actor struct {
 	Via    string
 	// Cap, when set, bounds the actor's role: a request made with a refresh
 	// token acts with the lower of the holder's current role and the role the
-	// token was created with (SPEC §1, "role restricted").
+	// token was created with (docs/roles.md, "role-restricted tokens").
 	Cap models.Role
 }
 
