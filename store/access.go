@@ -47,6 +47,15 @@ func (c *accessCache) init() {
 	c.digests = map[string]string{}
 }
 
+// reset drops every entry (another server's changes were missed).
+func (c *accessCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.tokens = map[string]models.Token{}
+	c.users = map[string]models.User{}
+}
+
 // invalidate drops entries a commit changed; the next check reloads them.
 func (c *accessCache) invalidate(userIDs, tokenIDs []string) {
 	c.mu.Lock()
@@ -120,7 +129,7 @@ func (s *Store) CheckAccess(tokenID, userID string) (Principal, error) {
 // disk on a miss.
 func (s *Store) cachedToken(tokenID string) (models.Token, models.User, error) {
 	tok, u, gen, ok := s.access.get(tokenID)
-	if ok {
+	if ok && s.trustCache() {
 		return tok, u, nil
 	}
 	err := s.view(func(tx kv.Tx) error {

@@ -90,6 +90,8 @@ type Store struct {
 
 	events eventHub
 	access accessCache
+	remote <-chan kv.Change // other processes' commits (nil: no one else writes)
+	fresh  fresher          // proves the cache caught up with them (nil: never trusted)
 	usage  usageBuffer
 
 	closeOnce sync.Once
@@ -173,6 +175,13 @@ func OpenEngine(e kv.Engine, sec Secrets, opts Options) (*Store, error) {
 	s.wg.Add(2)
 	go s.writeLoop()
 	go s.flushLoop()
+	if ch := e.Changes(); ch != nil {
+		// Other processes write this store: follow their commits (remote.go).
+		s.remote = ch
+		s.fresh, _ = e.(fresher)
+		s.wg.Add(1)
+		go s.followChanges(ch)
+	}
 	return s, nil
 }
 

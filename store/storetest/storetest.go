@@ -37,6 +37,23 @@ func Run(t *testing.T, newBackend Backend) {
 	}
 }
 
+// RunSome runs the named behaviour tests only (a subset for slower
+// backends, such as three etcd members).
+func RunSome(t *testing.T, newBackend Backend, names ...string) {
+	for _, name := range names {
+		found := false
+		for _, c := range cases {
+			if c.name == name {
+				found = true
+				t.Run(c.name, func(t *testing.T) { c.fn(t, newOrg(t, newBackend)) })
+			}
+		}
+		if !found {
+			t.Errorf("storetest: no behaviour test %q", name)
+		}
+	}
+}
+
 var cases = []struct {
 	name string
 	fn   func(*testing.T, *Org)

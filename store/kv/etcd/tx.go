@@ -25,7 +25,9 @@ type tx struct {
 	writes   map[string]*write // by full key
 	seqs     map[kv.Bucket]uint64
 	onCommit []func()
-	restart  error // a read hit a compacted revision: run fn again
+	gets     map[kv.Bucket]int  // View: lookups per bucket …
+	loaded   map[kv.Bucket]bool // … and the buckets read whole after loadAfterGets
+	restart  error              // a read hit a compacted revision: run fn again
 }
 
 type write struct {
@@ -104,6 +106,24 @@ func (t *tx) Get(b kv.Bucket, k []byte) ([]byte, error) {
 	}
 	if v, ok := t.cache[string(fk)]; ok {
 		return v, nil
+	}
+	if t.loaded[b] {
+		return nil, nil // the whole bucket is in the cache: absent
+	}
+	if !t.writable {
+		// A View that looks up many keys of one bucket (Check walks every
+		// index) reads the bucket once instead of one round trip a key.
+		if t.gets == nil {
+			t.gets = map[kv.Bucket]int{}
+		}
+		if t.gets[b]++; t.gets[b] == loadAfterGets {
+			if err := t.loadBucket(b); err != nil {
+				return nil, err
+			}
+			if t.loaded[b] {
+				return t.cache[string(fk)], nil
+			}
+		}
 	}
 	r, err := t.get(fk)
 	if err != nil {
@@ -190,8 +210,10 @@ func (t *tx) NextSequence(b kv.Bucket) (uint64, error) {
 	return n, nil
 }
 
-// Sequence returns the bucket's last number as of this transaction (tests,
-// export).
+// Sequence returns the bucket's last number as of this transaction without
+// taking one (the store's check compares it with the last audit key).
+func (t *tx) Sequence(b kv.Bucket) (uint64, error) { return t.sequence(b) }
+
 func (t *tx) sequence(b kv.Bucket) (uint64, error) {
 	if n, ok := t.seqs[b]; ok {
 		return n, nil
@@ -469,4 +491,42 @@ func (t *tx) groupOf(k []byte) string {
 		return string(rest[:2+i+1])
 	}
 	return string(rest)
+}
+
+// A View reads a bucket whole once it has looked up this many of its keys,
+// if the bucket holds at most loadMaxKeys.
+const (
+	loadAfterGets = 32
+	loadMaxKeys   = 50_000
+)
+
+func (t *tx) loadBucket(b kv.Bucket) error {
+	base := t.e.key(nsData, b, nil)
+	r, err := t.get(base, clientv3.WithRange(string(prefixEnd(base))), clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	if r.Count > loadMaxKeys {
+		return nil
+	}
+	damaged := false
+	err = t.rawScan(base, func(k, v []byte) {
+		val, live, err := decode(v)
+		damaged = damaged || err != nil
+		if err != nil || !live {
+			return
+		}
+		if val == nil {
+			val = []byte{}
+		}
+		t.cache[string(cat(base, k))] = val
+	})
+	if err != nil || damaged {
+		return err // damaged: leave Get to read (and report) each key itself
+	}
+	if t.loaded == nil {
+		t.loaded = map[kv.Bucket]bool{}
+	}
+	t.loaded[b] = true
+	return nil
 }

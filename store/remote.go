@@ -1,0 +1,110 @@
+package store
+
+import (
+	"github.com/keydesk/keydesk/store/kv"
+)
+
+// NewestFirst lists the buckets the store pages newest first. An engine that
+// cannot stop a descending range early (etcd sorts it in memory) keeps a
+// mirror of these.
+func NewestFirst() []kv.Bucket { return []kv.Bucket{bucketTokens, bucketAudit} }
+
+// fresher is implemented by engines shared with other processes
+// (store/kv/etcd): Fresh says whether every change other processes committed
+// up to a recent linearizable read has been applied here, and Applied is how
+// the store reports what it applied from Changes.
+type fresher interface {
+	Fresh() bool
+	Applied(rev int64)
+}
+
+// trustCache says whether a cached answer may be used: always for an engine
+// no one else writes (bbolt); for a shared engine only while it is fresh, else
+// the caller reads through, and fails closed if that fails.
+func (s *Store) trustCache() bool {
+	if s.remote == nil {
+		return true
+	}
+	return s.fresh != nil && s.fresh.Fresh()
+}
+
+// followChanges applies other processes' commits: it drops the cache entries
+// they touch and tells subscribers, one event per audited change, after the
+// whole commit has been applied. A reset (the engine lost its place in the
+// history) drops the whole cache and tells subscribers to reload everything.
+func (s *Store) followChanges(ch <-chan kv.Change) {
+	defer s.wg.Done()
+	var (
+		rev     int64
+		users   []string
+		tokens  []string
+		pending []Event
+	)
+	flush := func() {
+		if len(users) > 0 || len(tokens) > 0 {
+			s.access.invalidate(users, tokens)
+		}
+		for _, ev := range pending {
+			s.events.publish(ev)
+		}
+		if s.fresh != nil && rev != 0 {
+			s.fresh.Applied(rev)
+		}
+		users, tokens, pending = users[:0], tokens[:0], pending[:0]
+	}
+	for {
+		var c kv.Change
+		var ok bool
+		select {
+		case <-s.quit:
+			return
+		default:
+		}
+		select {
+		case c, ok = <-ch:
+		default:
+			flush() // caught up with what has arrived: apply the open commit
+			select {
+			case c, ok = <-ch:
+			case <-s.quit:
+				return
+			}
+		}
+		if !ok {
+			return
+		}
+		if c.Revision != rev {
+			flush()
+			rev = c.Revision
+		}
+		switch c.Bucket {
+		case "":
+			s.access.reset()
+			pending = append(pending, Event{Type: EventReload})
+		case bucketUsers:
+			users = append(users, string(c.Key))
+		case bucketTokens:
+			tokens = append(tokens, string(c.Key))
+		case bucketAudit:
+			if c.Deleted {
+				continue
+			}
+			e, err := decodeAudit(c.Value)
+			if err != nil {
+				s.opts.Logger.Warn("another server wrote an unreadable audit entry", "err", err)
+				continue
+			}
+			ev := Event{Type: e.Type}
+			for _, id := range []string{e.ActorID, e.TargetID} {
+				if id != "" {
+					ev.UserIDs = append(ev.UserIDs, id)
+				}
+			}
+			pending = append(pending, ev)
+		}
+	}
+}
+
+// EventReload is the type of an event that says anything may have changed
+// (another server's changes could not be followed one by one).
+const EventReload = "reload"
