@@ -240,6 +240,27 @@ func (s *Store) RevokeSecret(secret, via string) error {
 		return nil
 	}
 	digest := s.secrets.digest(secret)
+	// Look first, outside the write queue: an unknown or already revoked
+	// token costs one read, never a durable write or an event to every
+	// console (a flood of made-up tokens would otherwise cost both).
+	live := false
+	if err := s.view(func(tx kv.Tx) error {
+		id, err := tx.Get(bucketTokensByHash, digest)
+		if err != nil || id == nil {
+			return err
+		}
+		tok, err := s.txn(tx).token(string(id))
+		if err != nil {
+			return err
+		}
+		live = tok.RevokedAt.IsZero()
+		return nil
+	}); err != nil {
+		return err
+	}
+	if !live {
+		return nil
+	}
 	return s.change(func(t *txn) (Event, error) {
 		id, err := t.Get(bucketTokensByHash, digest)
 		if err != nil {

@@ -29,6 +29,13 @@ func (s *Store) Check() ([]string, error) {
 		return problems, err
 	}
 	err := s.view(func(tx kv.Tx) error {
+		if got, err := tx.Get(bucketMeta, keySecretsCheck); err != nil {
+			return err
+		} else if got == nil {
+			add("no secrets check value recorded (it is written when the store opens)")
+		} else if !bytes.Equal(got, s.secrets.checkValue()) {
+			add("%v", errSecretsMismatch(s.secrets.Dir))
+		}
 		if err := checkUsers(tx, add); err != nil {
 			return err
 		}

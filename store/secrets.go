@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/keydesk/keydesk/internal/keyfile"
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store/kv"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -25,20 +27,71 @@ type Secrets struct {
 	Seal []byte
 }
 
-// LoadSecrets reads the keys in dir, creating any that are missing.
-func LoadSecrets(dir string) (Secrets, error) {
+// LoadSecrets reads the keys in dir, creating any that are missing. Use it
+// only for a new organization: for existing data a missing key is an error
+// (openSecrets with create false), never a silently new key that makes every
+// token stop working.
+func LoadSecrets(dir string) (Secrets, error) { return openSecrets(dir, true) }
+
+func openSecrets(dir string, create bool) (Secrets, error) {
 	s := Secrets{Dir: dir}
+	load := keyfile.LoadOrCreate
+	if !create {
+		load = func(dir, name string, _ func() ([]byte, error)) ([]byte, error) { return keyfile.Load(dir, name) }
+	}
 	var err error
-	if s.Pepper, err = keyfile.LoadOrCreate(dir, "pepper", randomKey); err != nil {
+	if s.Pepper, err = load(dir, "pepper", randomKey); err != nil {
 		return s, err
 	}
-	if s.Seal, err = keyfile.LoadOrCreate(dir, "seal.key", randomKey); err != nil {
+	if s.Seal, err = load(dir, "seal.key", randomKey); err != nil {
 		return s, err
 	}
 	if err := s.valid(); err != nil {
 		return s, fmt.Errorf("%w; restore them from a backup", err)
 	}
 	return s, nil
+}
+
+// checkValue is recorded in the database the first time it is opened with
+// these secrets, and compared on every open: HMAC-SHA256 under the pepper of
+// the seal key, so it changes if either key is replaced, and reveals
+// neither.
+func (k Secrets) checkValue() []byte {
+	m := hmac.New(sha256.New, k.Pepper)
+	m.Write([]byte("keydesk secrets check v1\x00"))
+	m.Write(k.Seal)
+	return m.Sum(nil)
+}
+
+// keySecretsCheck is checkValue's key in the meta bucket.
+var keySecretsCheck = []byte("secrets_check")
+
+// errSecretsMismatch is what Open and Check say when the secrets are not the
+// ones the data was written with.
+func errSecretsMismatch(where string) error {
+	return fmt.Errorf("%w: the secrets in %s are not the ones this database was written with (replaced or re-created?): no token would verify and no assigned token could be revealed; put back the secrets/ directory from the backup of this data and start again", models.ErrInvalid, where)
+}
+
+// checkSecrets compares the secrets with the check value recorded in the
+// data, recording it on the first open (a new organization, or data written
+// before keydesk recorded one).
+func (s *Store) checkSecrets(tx kv.Tx) error {
+	want := s.secrets.checkValue()
+	got, err := tx.Get(bucketMeta, keySecretsCheck)
+	if err != nil {
+		return err
+	}
+	if got == nil {
+		return tx.Put(bucketMeta, keySecretsCheck, want)
+	}
+	if !hmac.Equal(got, want) {
+		where := s.secrets.Dir
+		if where == "" {
+			where = "the shared secrets"
+		}
+		return errSecretsMismatch(where)
+	}
+	return nil
 }
 
 func (k Secrets) valid() error {

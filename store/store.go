@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keydesk/keydesk/internal/keyfile"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store/kv"
 	"github.com/keydesk/keydesk/store/kv/bolt"
@@ -117,6 +118,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	if err := keyfile.CheckOwnDir(dir); err != nil {
+		return nil, err
+	}
 	e, err := bolt.Open(filepath.Join(dir, bolt.File), allBuckets, bolt.Options{Timeout: opts.OpenTimeout, FillPercent: fillPercent})
 	if err != nil {
 		if errors.Is(err, bolt.ErrLocked) {
@@ -124,7 +128,24 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, err
 	}
-	sec, err := LoadSecrets(filepath.Join(dir, "secrets"))
+	// A new organization gets new keys; existing data must find its own.
+	fresh := true
+	if err := e.View(context.Background(), func(tx kv.Tx) error {
+		for _, k := range [][]byte{keySecretsCheck, keyOwner} {
+			v, err := tx.Get(bucketMeta, k)
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				fresh = false
+			}
+		}
+		return nil
+	}); err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	sec, err := openSecrets(filepath.Join(dir, "secrets"), fresh)
 	if err != nil {
 		_ = e.Close()
 		return nil, err
@@ -193,6 +214,9 @@ func (s *Store) prepare() error {
 	return s.engine.Update(context.Background(), func(tx kv.Tx) error {
 		v, err := tx.Get(bucketMeta, keySchema)
 		if err != nil {
+			return err
+		}
+		if err := s.checkSecrets(tx); err != nil {
 			return err
 		}
 		if v == nil {

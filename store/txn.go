@@ -37,6 +37,9 @@ func (s *Store) change(fn func(t *txn) (Event, error)) error {
 // is visible to every later request the moment RevokeToken returns.
 func (s *Store) afterCommit(ev Event) {
 	s.access.invalidate(ev.UserIDs, ev.TokenIDs)
+	if ev.Type == "" && len(ev.UserIDs) == 0 && len(ev.TokenIDs) == 0 {
+		return // nothing changed that a console shows
+	}
 	s.events.publish(ev)
 }
 
