@@ -101,7 +101,7 @@ func Run(args []string, env Env, ext ...Extension) int {
 	msg := oneLine(err.Error())
 	if isUsage(err) {
 		// One line: what was wrong, and where the right way is written.
-		fmt.Fprintf(env.Stderr, "keydesk: %s (see '%s --help')\n", msg, g.path(cmd))
+		fmt.Fprintf(env.Stderr, "keydesk: %s (see '%s')\n", msg, g.helpFor(cmd))
 		return 2
 	}
 	fmt.Fprintf(env.Stderr, "keydesk: %s\n", msg)
@@ -139,6 +139,15 @@ func (g *Globals) path(cmd *cobra.Command) string {
 		return g.prog
 	}
 	return g.prog + strings.TrimPrefix(cmd.CommandPath(), "keydesk")
+}
+
+// helpFor is how to ask for cmd's help. Over SSH it is "ssh … help token
+// create": ssh itself would take a --help right after the host.
+func (g *Globals) helpFor(cmd *cobra.Command) string {
+	if g.env.Session == nil || cmd == nil {
+		return g.path(cmd) + " --help"
+	}
+	return g.prog + " help" + strings.TrimPrefix(cmd.CommandPath(), "keydesk")
 }
 
 // Prog is how a person runs keydesk in this run: "keydesk" locally, the ssh

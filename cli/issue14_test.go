@@ -563,7 +563,7 @@ func TestRemoteHelpShowsSSH(t *testing.T) {
 		t.Fatalf("root help: %s", r.stdout)
 	}
 	r = runWith(t, env, "tokn")
-	if r.code != 2 || r.stderr != "keydesk: unknown command \"tokn\"; did you mean \"token\"? (see 'ssh -p 23234 localhost --help')\n" {
+	if r.code != 2 || r.stderr != "keydesk: unknown command \"tokn\"; did you mean \"token\"? (see 'ssh -p 23234 localhost help')\n" {
 		t.Fatalf("%+v", r)
 	}
 	if r := runWith(t, cli.Env{Session: &cli.Session{Addr: "10.1.2.3:22"}}, "whoami", "--help"); !strings.Contains(r.stdout, "ssh 10.1.2.3 whoami") {

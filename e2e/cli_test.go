@@ -153,7 +153,7 @@ func TestCLIOverSSH(t *testing.T) {
 	if h.code != 0 || !strings.Contains(h.stdout, "Usage:\n  "+prog+" token create [flags]") || strings.Contains(h.stdout, "keydesk token") {
 		t.Fatalf("--help over SSH: %v", h)
 	}
-	if r := w.ssh(w.owner, "tokn list"); r.code != 2 || r.stderr != "keydesk: unknown command \"tokn\"; did you mean \"token\"? (see '"+prog+" --help')\n" {
+	if r := w.ssh(w.owner, "tokn list"); r.code != 2 || r.stderr != "keydesk: unknown command \"tokn\"; did you mean \"token\"? (see '"+prog+" help')\n" {
 		t.Fatalf("mistyped: %v", r)
 	}
 	for _, bad := range []string{"5d", "3h", "2w", "NEVER", "0"} {
