@@ -1,29 +1,42 @@
 package tui
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 )
 
 type auditKeys struct {
-	Type, TypeBack, User, Clear, Apply, Cancel key.Binding
+	Type, TypeBack, User, Clear, Apply, Cancel, Open, Close key.Binding
 }
 
 func newAuditKeys() auditKeys {
 	return auditKeys{
 		Type:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "filter by type")),
 		TypeBack: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "previous type")),
-		User:     key.NewBinding(key.WithKeys("u", "/"), key.WithHelp("u", "filter by user")),
+		User:     key.NewBinding(key.WithKeys("u", "/"), key.WithHelp("u", "filter by person")),
 		Clear:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "clear filters")),
-		Apply:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")),
-		Cancel:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		Apply:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		Cancel:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
+		Close:    key.NewBinding(key.WithKeys("esc", "enter", "q"), key.WithHelp("esc", "back to the list")),
 	}
 }
+
+// auditMode is what the Audit Log is doing.
+type auditMode int
+
+const (
+	audList   auditMode = iota
+	audUser             // typing the person filter
+	audDetail           // one entry, whole, in a viewport
+)
 
 // auditPage is the audit log, newest first, one screenful per store call.
 type auditPage struct {
@@ -37,21 +50,21 @@ type auditPage struct {
 	err     string
 	entries []models.AuditEntry
 	more    bool
+	sc      scroller
 
-	typeIdx int          // 0: all types, else models.AuditTypes[typeIdx-1]
-	user    appliedInput // "u": applied on enter
-	befores []uint64     // Before of each page visited; befores[pageNo] is this page's
+	typeIdx int       // 0: all types, else models.AuditTypes[typeIdx-1]
+	user    liveInput // "u": applied as you type, debounced
+	befores []uint64  // Before of each page visited; befores[pageNo] is this page's
 	pageNo  int
 
-	cursor, offset int
+	mode   auditMode
+	detail viewport.Model
 }
 
 func newAuditPage(e *env) *auditPage {
-	ti := newInput()
-	ti.Prompt = "user: "
-	ti.Placeholder = "email or usr_ id"
-	ti.CharLimit = models.MaxEmailLen
-	return &auditPage{env: e, keys: newAuditKeys(), list: newListKeys(), user: appliedInput{input: ti}, befores: []uint64{0}}
+	ti := newInput(e.st, "person: ", "ada or ada@example.com", models.MaxEmailLen)
+	vp := viewport.New(0, 0)
+	return &auditPage{env: e, keys: newAuditKeys(), list: newListKeys(), user: liveInput{input: ti}, befores: []uint64{0}, detail: vp}
 }
 
 type auditLoadedMsg struct {
@@ -61,11 +74,21 @@ type auditLoadedMsg struct {
 	err     error
 }
 
+type auditFilterMsg struct{ gen int }
+
 func (p *auditPage) Title() string { return "Audit Log" }
 
 func (p *auditPage) Init() tea.Cmd { return p.Reload() }
 
-func (p *auditPage) tableHeight() int { return max(p.h-7, 1) }
+// Concerns: every change writes an audit entry.
+func (p *auditPage) Concerns(store.Event) bool { return true }
+
+const (
+	auditTop    = 4
+	auditBottom = 3
+)
+
+func (p *auditPage) tableHeight() int { return max(p.h-auditTop-1-auditBottom, 1) }
 
 func (p *auditPage) typeFilter() string {
 	if p.typeIdx == 0 {
@@ -77,7 +100,7 @@ func (p *auditPage) typeFilter() string {
 func (p *auditPage) Reload() tea.Cmd {
 	p.seq++
 	seq, be, a := p.seq, p.env.be, p.env.actor
-	limit := clamp(p.tableHeight(), 5, 500)
+	limit := p.tableHeight()
 	q := store.AuditQuery{Limit: limit, User: p.user.applied, Type: p.typeFilter(), Before: p.befores[p.pageNo]}
 	return func() tea.Msg {
 		es, err := be.Audit(a, q)
@@ -86,13 +109,21 @@ func (p *auditPage) Reload() tea.Cmd {
 }
 
 func (p *auditPage) restart() tea.Cmd {
-	p.befores, p.pageNo, p.cursor = []uint64{0}, 0, 0
+	p.befores, p.pageNo = []uint64{0}, 0
+	p.sc.reset()
 	return p.Reload()
 }
 
-func (p *auditPage) SetSize(w, h int) { p.w, p.h = w, h }
+func (p *auditPage) SetSize(w, h int) bool {
+	old := p.tableHeight()
+	p.w, p.h = w, h
+	p.sc.setHeight(p.tableHeight())
+	p.user.input.Width = max(w-14, 10)
+	p.detail.Width, p.detail.Height = max(w-4, 10), max(h-3, 1)
+	return p.tableHeight() != old
+}
 
-func (p *auditPage) Capturing() bool { return p.user.editing }
+func (p *auditPage) Capturing() bool { return p.mode != audList }
 
 func (p *auditPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -106,7 +137,13 @@ func (p *auditPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		p.loaded, p.err, p.entries = true, "", msg.entries
 		p.more = len(msg.entries) == msg.limit
-		p.cursor = clamp(p.cursor, 0, max(len(p.entries)-1, 0))
+		p.sc.setLen(len(p.entries))
+		return p, nil
+	case auditFilterMsg:
+		if msg.gen == p.user.gen && p.user.value() != p.user.applied {
+			p.user.commit()
+			return p, p.restart()
+		}
 		return p, nil
 	case tea.KeyMsg:
 		return p, p.handleKey(msg)
@@ -115,19 +152,41 @@ func (p *auditPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (p *auditPage) handleKey(msg tea.KeyMsg) tea.Cmd {
-	if p.user.editing {
-		entered, cmd := p.user.key(msg, p.keys.Apply, p.keys.Cancel)
-		if entered {
+	switch p.mode {
+	case audUser:
+		changed, done, cmd := p.user.key(msg, p.keys.Apply, p.keys.Cancel)
+		if done {
+			p.mode = audList
+		}
+		switch {
+		case changed && done:
+			p.user.commit()
 			return p.restart()
+		case changed:
+			p.user.gen++
+			return tea.Batch(cmd, p.env.debounced(auditFilterMsg{gen: p.user.gen}))
 		}
 		return cmd
+	case audDetail:
+		if key.Matches(msg, p.keys.Close) {
+			p.mode = audList
+			return nil
+		}
+		var cmd tea.Cmd
+		p.detail, cmd = p.detail.Update(msg)
+		return cmd
 	}
-	if c, ok := p.list.moveCursor(msg, p.cursor, len(p.entries), p.tableHeight()); ok {
-		p.cursor = c
+	if p.list.handleListKey(msg, &p.sc) {
 		return nil
 	}
 	n := len(models.AuditTypes) + 1
 	switch {
+	case key.Matches(msg, p.keys.Open):
+		if p.sc.cursor < len(p.entries) {
+			p.mode = audDetail
+			p.detail.SetContent(p.entryText(p.entries[p.sc.cursor]))
+			p.detail.GotoTop()
+		}
 	case key.Matches(msg, p.keys.Type):
 		p.typeIdx = (p.typeIdx + 1) % n
 		return p.restart()
@@ -135,6 +194,7 @@ func (p *auditPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 		p.typeIdx = (p.typeIdx + n - 1) % n
 		return p.restart()
 	case key.Matches(msg, p.keys.User):
+		p.mode = audUser
 		return p.user.edit()
 	case key.Matches(msg, p.keys.Clear):
 		if p.typeIdx != 0 || p.user.applied != "" {
@@ -146,38 +206,66 @@ func (p *auditPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 		if p.more && len(p.entries) > 0 {
 			p.befores = append(p.befores[:p.pageNo+1], p.entries[len(p.entries)-1].Seq)
 			p.pageNo++
-			p.cursor = 0
+			p.sc.reset()
 			return p.Reload()
 		}
 	case key.Matches(msg, p.list.PageUp):
 		if p.pageNo > 0 {
 			p.pageNo--
-			p.cursor = 0
+			p.sc.reset()
 			return p.Reload()
 		}
 	}
 	return nil
 }
 
+// entryText is one entry, every field on its own line, wrapped to the
+// viewport: nothing is cut.
+func (p *auditPage) entryText(e models.AuditEntry) string {
+	st := p.env.st
+	w := max(p.detail.Width-14, 10)
+	row := func(label, v string) string {
+		if v == "" {
+			v = "—"
+		}
+		return st.Subtle.Render(fmt.Sprintf("%-12s", label)) + " " + st.Row.Width(w).Render(v)
+	}
+	lines := []string{
+		row("Entry", "#"+strconv.FormatUint(e.Seq, 10)),
+		row("When", e.At.Local().Format("2006-01-02 15:04:05 MST")),
+		row("Type", clean(e.Type)),
+		row("Actor", clean(e.ActorEmail)),
+		row("Target", clean(e.TargetEmail)),
+		row("Token", clean(e.TokenID)),
+		row("Via", clean(e.Via)),
+		row("Detail", clean(e.Detail)),
+	}
+	return strings.Join(lines, "\n")
+}
+
 func (p *auditPage) View() string {
 	st := p.env.st
+	if p.mode == audDetail {
+		head := "  " + st.Section.Render("Audit entry") + st.Subtle.Render(" · esc goes back · ↑/↓ scroll")
+		return strings.Join([]string{"", head, "", indent(p.detail.View(), 2)}, "\n")
+	}
 	typ := "all types"
 	if t := p.typeFilter(); t != "" {
 		typ = t
 	}
 	user := "everyone"
 	if p.user.applied != "" {
-		user = clean(p.user.applied)
+		user = clip(clean(p.user.applied), 30)
 	}
-	head := "  " + st.Section.Render("Audit Log") + st.Subtle.Render(" · newest first")
-	filterLine := "  " + st.Subtle.Render("type: ") + st.Bold.Render(typ) + st.Subtle.Render(" (t)  user: ") + st.Bold.Render(user) + st.Subtle.Render(" (u)")
-	if p.user.editing {
+	head := "  " + st.Section.Render("Audit Log") + st.Subtle.Render(" · newest first · enter shows an entry whole")
+	filterLine := "  " + st.Subtle.Render("type: ") + st.Bold.Render(typ) + st.Subtle.Render(" (t)  person: ") + st.Bold.Render(user) + st.Subtle.Render(" (u)")
+	if p.mode == audUser {
 		filterLine = "  " + p.user.input.View()
 	}
 	lines := []string{"", head, filterLine, ""}
 	switch {
 	case p.err != "":
-		lines = append(lines, "  "+st.Error.Render(p.err))
+		lines = append(lines, "  "+st.Error.Render(clip(p.err, p.w-4)))
 	case !p.loaded:
 		lines = append(lines, "  "+st.Subtle.Render("Loading…"))
 	case len(p.entries) == 0 && (p.typeIdx != 0 || p.user.applied != ""):
@@ -185,31 +273,32 @@ func (p *auditPage) View() string {
 	case len(p.entries) == 0:
 		lines = append(lines, "  "+st.Empty.Render("Nothing has happened yet — changes made anywhere appear here."))
 	default:
-		lines = append(lines, p.table(), "", p.detail(), p.pager())
+		lines = append(lines, p.table(), "", p.detailLine(), p.pager())
 	}
 	return strings.Join(lines, "\n")
 }
 
 func (p *auditPage) table() string {
 	st := p.env.st
-	cols := layoutColumns(p.w-3, []int{10, 20, 16, 20}, []int{0, 0, 2, 5},
-		[]string{"DATE", "TYPE", "ACTOR", "WHAT"})
-	rows := make([][]cell, len(p.entries))
-	for i, e := range p.entries {
+	whenFmt, whenW := "01-02 15:04", 11
+	if p.w >= 110 {
+		whenFmt, whenW = "2006-01-02 15:04", 16
+	}
+	cols := layoutColumns(p.w-3, []int{whenW, 18, 16, 20}, []int{0, 1, 2, 5},
+		[]string{"WHEN ↓", "TYPE", "ACTOR", "WHAT"})
+	return renderTable(st, cols, func(i int) []cell {
+		e := p.entries[i]
 		actor := e.ActorEmail
 		if actor == "" {
 			actor = "—"
 		}
-		rows[i] = []cell{
-			{text: day(e.At)},
+		return []cell{
+			{text: e.At.Local().Format(whenFmt)},
 			{text: clean(e.Type)},
 			{text: clean(actor)},
 			{text: p.what(e)},
 		}
-	}
-	h := p.tableHeight()
-	p.offset = scrollOffset(p.cursor, p.offset, h, len(rows))
-	return renderTable(st, cols, rows, p.cursor, p.offset, h)
+	}, p.sc)
 }
 
 // what summarises an entry's target and detail in one cell.
@@ -224,12 +313,12 @@ func (p *auditPage) what(e models.AuditEntry) string {
 	return strings.Join(parts, " · ")
 }
 
-func (p *auditPage) detail() string {
+func (p *auditPage) detailLine() string {
 	st := p.env.st
-	if p.cursor >= len(p.entries) {
+	if p.sc.cursor >= len(p.entries) {
 		return ""
 	}
-	e := p.entries[p.cursor]
+	e := p.entries[p.sc.cursor]
 	s := "#" + strconv.FormatUint(e.Seq, 10) + " " + e.At.Local().Format("2006-01-02 15:04:05") + " via " + clean(e.Via)
 	if e.TokenID != "" {
 		s += " · " + clean(e.TokenID)
@@ -237,7 +326,7 @@ func (p *auditPage) detail() string {
 	if w := p.what(e); w != "" {
 		s += " · " + w
 	}
-	return "  " + st.Subtle.Render(fit(s, max(p.w-4, 0)))
+	return "  " + st.Subtle.Render(clip(s, max(p.w-4, 0)))
 }
 
 func (p *auditPage) pager() string {
@@ -246,24 +335,50 @@ func (p *auditPage) pager() string {
 		s = "← " + s
 	}
 	if p.more {
-		s += " →"
+		s += " · older →"
 	}
 	return "  " + p.env.st.Subtle.Render(s)
 }
 
 func (p *auditPage) ShortHelp() []key.Binding {
-	if p.user.editing {
+	switch p.mode {
+	case audUser:
 		return []key.Binding{p.keys.Apply, p.keys.Cancel}
+	case audDetail:
+		return []key.Binding{p.keys.Close}
 	}
-	return []key.Binding{p.keys.Type, p.keys.User, p.keys.Clear, p.list.PageDown}
+	ks := []key.Binding{p.keys.Open, p.keys.Type, p.keys.User}
+	if p.typeIdx != 0 || p.user.applied != "" {
+		ks = append(ks, p.keys.Clear)
+	}
+	if p.more {
+		ks = append(ks, p.list.PageDown)
+	}
+	return ks
 }
 
 func (p *auditPage) FullHelp() [][]key.Binding {
-	if p.user.editing {
+	if p.Capturing() {
 		return [][]key.Binding{p.ShortHelp()}
 	}
-	return [][]key.Binding{
-		{p.list.Up, p.list.Down, p.list.PageUp, p.list.PageDown},
-		{p.keys.Type, p.keys.TypeBack, p.keys.User, p.keys.Clear},
+	nav := []key.Binding{p.list.Up, p.list.Down}
+	if p.pageNo > 0 || p.more {
+		nav = append(nav, p.list.PageUp, p.list.PageDown)
 	}
+	f := []key.Binding{p.keys.Open, p.keys.Type, p.keys.TypeBack, p.keys.User}
+	if p.typeIdx != 0 || p.user.applied != "" {
+		f = append(f, p.keys.Clear)
+	}
+	return [][]key.Binding{nav, f}
+}
+
+// Click selects the row at y.
+func (p *auditPage) Click(y int) tea.Cmd {
+	if p.mode != audList {
+		return nil
+	}
+	if i := y - auditTop - 1 + p.sc.offset; i >= p.sc.offset && i < min(p.sc.offset+p.sc.height, len(p.entries)) {
+		p.sc.to(i)
+	}
+	return nil
 }

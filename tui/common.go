@@ -2,14 +2,16 @@ package tui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
 )
 
 // Component is one screen: a tea.Model that also knows its size and its keys.
@@ -18,7 +20,9 @@ import (
 type Component interface {
 	tea.Model
 	help.KeyMap
-	SetSize(width, height int)
+	// SetSize gives the component its area; it reports whether the page
+	// size changed so that a store-paged list must load again.
+	SetSize(width, height int) (reload bool)
 }
 
 // page is a Component that sits under a tab.
@@ -31,6 +35,10 @@ type page interface {
 	Capturing() bool
 	// Reload fetches what the page shows again, after a change anywhere.
 	Reload() tea.Cmd
+	// Concerns reports whether a change event can alter what the page
+	// shows. The live-update goroutine calls it, so it may read only what
+	// never changes after New (such as the actor's ID).
+	Concerns(ev store.Event) bool
 }
 
 // clean makes user-supplied text safe for the terminal and keeps it on one
@@ -107,17 +115,15 @@ func until(t, now time.Time) string {
 	}
 }
 
-// fit truncates s to w cells (with an ellipsis) and pads it to exactly w.
-func fit(s string, w int) string {
-	if w <= 0 {
-		return ""
-	}
-	s = ansi.Truncate(s, w, "…")
-	if n := ansi.StringWidth(s); n < w {
-		s += strings.Repeat(" ", w-n)
-	}
-	return s
-}
+// fit truncates s to w cells (with an ellipsis) and pads it to exactly w,
+// measuring cells as a terminal draws them (models.CellWidth), so no name can
+// push a row past its column. s is plain text: style it after fitting.
+func fit(s string, w int) string { return models.FitCells(s, w) }
+
+// clip truncates s to w cells without padding.
+func clip(s string, w int) string { return models.TruncateCells(s, w, "…") }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // column is one column of a table: a header and a width in cells.
 type column struct {
@@ -154,56 +160,40 @@ type cell struct {
 	style *lipgloss.Style
 }
 
-// renderTable draws a header and the rows from offset, at most height rows,
-// marking the cursor row. Callers pass sanitized text.
-func renderTable(st Styles, cols []column, rows [][]cell, cursor, offset, height int) string {
+// renderTable draws a header and the rows in sc's window, marking the
+// cursor row. row(i) builds row i from sanitized text; only the visible rows
+// are built, since a list may hold 100,000 people.
+func renderTable(st Styles, cols []column, row func(i int) []cell, sc scroller) string {
 	var b strings.Builder
 	hdr := make([]string, len(cols))
 	for i, c := range cols {
 		hdr[i] = fit(c.title, c.width)
 	}
 	b.WriteString("  " + st.Header.Render(strings.Join(hdr, "  ")))
-	for i := offset; i < len(rows) && i < offset+height; i++ {
+	lo, hi := sc.window()
+	for i := lo; i < hi; i++ {
 		b.WriteByte('\n')
+		cells := row(i)
 		parts := make([]string, len(cols))
+		plain := make([]string, len(cols))
 		for j, c := range cols {
 			var txt string
-			if j < len(rows[i]) {
-				txt = rows[i][j].text
+			if j < len(cells) {
+				txt = cells[j].text
 			}
-			parts[j] = fit(txt, c.width)
-			if i != cursor && j < len(rows[i]) && rows[i][j].style != nil {
-				parts[j] = rows[i][j].style.Render(parts[j])
+			plain[j] = fit(txt, c.width)
+			parts[j] = plain[j]
+			if j < len(cells) && cells[j].style != nil {
+				parts[j] = cells[j].style.Render(parts[j])
 			}
 		}
-		line := strings.Join(parts, "  ")
-		if i == cursor {
-			b.WriteString(st.Key.Render("›") + " " + st.RowSel.Render(ansi.Strip(line)))
+		if i == sc.cursor {
+			b.WriteString(st.Key.Render("›") + " " + st.RowSel.Render(strings.Join(plain, "  ")))
 		} else {
-			b.WriteString("  " + line)
+			b.WriteString("  " + strings.Join(parts, "  "))
 		}
 	}
 	return b.String()
-}
-
-// scrollOffset keeps cursor inside a window of height rows.
-func scrollOffset(cursor, offset, height, n int) int {
-	if height <= 0 {
-		return 0
-	}
-	if cursor < offset {
-		offset = cursor
-	}
-	if cursor >= offset+height {
-		offset = cursor - height + 1
-	}
-	if offset > n-height {
-		offset = n - height
-	}
-	if offset < 0 {
-		offset = 0
-	}
-	return offset
 }
 
 func clamp(v, lo, hi int) int {
@@ -234,4 +224,75 @@ func statusLabel(s models.TokenStatus) string {
 		return "● awaiting reveal"
 	}
 	return string(s)
+}
+
+// scroller is the one paging component: a cursor over n rows of which
+// height are visible from offset. Every list screen keeps one; its methods
+// are called from Update (never from View), and keep the cursor on a row
+// and the window around the cursor at every height.
+type scroller struct {
+	cursor, offset, height, n int
+}
+
+// fix restores the invariants after any change.
+func (s *scroller) fix() {
+	s.height = max(s.height, 1)
+	s.cursor = clamp(s.cursor, 0, max(s.n-1, 0))
+	if s.cursor < s.offset {
+		s.offset = s.cursor
+	}
+	if s.cursor >= s.offset+s.height {
+		s.offset = s.cursor - s.height + 1
+	}
+	s.offset = clamp(s.offset, 0, max(s.n-s.height, 0))
+}
+
+func (s *scroller) setHeight(h int) { s.height = h; s.fix() }
+func (s *scroller) setLen(n int)    { s.n = n; s.fix() }
+func (s *scroller) to(i int)        { s.cursor = i; s.fix() }
+func (s *scroller) move(d int)      { s.cursor += d; s.fix() }
+
+// reset puts the cursor on the first row.
+func (s *scroller) reset() { s.cursor, s.offset = 0, 0; s.fix() }
+
+// window is the range of rows to draw.
+func (s scroller) window() (lo, hi int) { return s.offset, min(s.offset+s.height, s.n) }
+
+// position describes where the window is, for a list held whole: "11–20 of
+// 48 people", with arrows when there is more above or below.
+func (s scroller) position(one, many string) string {
+	if s.n == 0 {
+		return ""
+	}
+	noun := plural(s.n, one, many)
+	if s.n <= s.height {
+		return fmt.Sprintf("%d %s", s.n, noun)
+	}
+	lo, hi := s.window()
+	out := fmt.Sprintf("%d–%d of %d %s", lo+1, hi, s.n, noun)
+	if lo > 0 {
+		out = "↑ " + out
+	}
+	if hi < s.n {
+		out += " ↓"
+	}
+	return out
+}
+
+// handleListKey moves the scroller for a list key; it reports whether msg
+// was one.
+func (k listKeys) handleListKey(msg tea.KeyMsg, s *scroller) bool {
+	switch {
+	case key.Matches(msg, k.Up):
+		s.move(-1)
+	case key.Matches(msg, k.Down):
+		s.move(1)
+	case key.Matches(msg, k.Top):
+		s.to(0)
+	case key.Matches(msg, k.Bottom):
+		s.to(s.n - 1)
+	default:
+		return false
+	}
+	return true
 }

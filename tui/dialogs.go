@@ -1,31 +1,34 @@
 package tui
 
 import (
+	"reflect"
 	"strings"
+	"unsafe"
 
 	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/keydesk/keydesk/models"
 )
 
 // dialogKeys are the keys of confirmations and forms.
 type dialogKeys struct {
-	Yes, No, Submit, Cancel, NextField, PrevField, Left, Right key.Binding
+	Yes, No, Submit, Back, NextField, PrevField, Choose key.Binding
 }
 
 func newDialogKeys() dialogKeys {
 	return dialogKeys{
 		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
-		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
-		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
-		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
-		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
-		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "prev field")),
-		Left:      key.NewBinding(key.WithKeys("left"), key.WithHelp("←/→", "choose")),
-		Right:     key.NewBinding(key.WithKeys("right")),
+		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no, go back")),
+		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next/submit")),
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		NextField: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next field")),
+		PrevField: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "prev field")),
+		Choose:    key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "choose")),
 	}
 }
 
@@ -46,25 +49,24 @@ func newConfirm(title string, body []string, onYes func() tea.Cmd) *confirmDialo
 	return &confirmDialog{title: title, body: body, keys: newDialogKeys(), onYes: onYes}
 }
 
-func newTypedConfirm(title string, body []string, typed string, onYes func() tea.Cmd) *confirmDialog {
+func newTypedConfirm(st Styles, title string, body []string, typed string, onYes func() tea.Cmd) *confirmDialog {
 	d := newConfirm(title, body, onYes)
 	d.typed = typed
-	d.input = newInput()
-	d.input.Prompt = "› "
-	d.input.CharLimit = models.MaxEmailLen
+	d.input = newInput(st, "› ", "", models.MaxEmailLen)
 	d.input.Focus()
 	return d
 }
 
-// update handles a key; done reports that the dialog closed (answered or cancelled).
+// update handles a key; done reports that the dialog closed (answered or
+// cancelled), yes that it was answered yes.
 func (d *confirmDialog) update(msg tea.KeyMsg) (done bool, cmd tea.Cmd) {
 	if d.typed != "" {
 		switch {
-		case key.Matches(msg, d.keys.Cancel):
+		case key.Matches(msg, d.keys.Back):
 			return true, nil
 		case key.Matches(msg, d.keys.Submit):
 			if strings.TrimSpace(d.input.Value()) != d.typed {
-				d.err = "That does not match; type it exactly, or press esc to cancel."
+				d.err = "That does not match; type it exactly, or press esc to go back."
 				return false, nil
 			}
 			return true, d.onYes()
@@ -83,290 +85,429 @@ func (d *confirmDialog) update(msg tea.KeyMsg) (done bool, cmd tea.Cmd) {
 	return false, nil
 }
 
+// setWidth fits the dialog's input to the room it has.
+func (d *confirmDialog) setWidth(width int) {
+	if d.typed != "" {
+		d.input.Width = max(dialogWidth(width)-lipgloss.Width(d.input.Prompt)-1, 8)
+	}
+}
+
 func (d *confirmDialog) view(st Styles, width int) string {
-	w := min(width-4, 72)
-	lines := []string{st.Title.Render(clean(d.title)), ""}
+	w := dialogWidth(width)
+	lines := []string{st.Title.Render(fit(clean(d.title), w)), ""}
 	for _, l := range d.body {
 		lines = append(lines, st.Row.Width(w).Render(clean(l)))
 	}
 	lines = append(lines, "")
 	if d.typed != "" {
-		lines = append(lines, "Type "+st.Bold.Render(clean(d.typed))+" to confirm:", d.input.View())
+		lines = append(lines, fit("Type "+clean(d.typed)+" to confirm:", w), d.input.View())
 		if d.err != "" {
-			lines = append(lines, st.Error.Render(d.err))
+			lines = append(lines, st.Error.Width(w).Render(d.err))
 		}
 	} else {
-		lines = append(lines, st.Key.Render("y")+st.Subtle.Render(" yes   ")+st.Key.Render("n")+st.Subtle.Render(" no"))
+		lines = append(lines, st.Key.Render("y")+st.Subtle.Render(" yes   ")+st.Key.Render("n")+st.Subtle.Render(" no, go back"))
 	}
 	return st.Dialog.Width(w + 2).Render(strings.Join(lines, "\n"))
 }
 
 func (d *confirmDialog) helpKeys() []key.Binding {
 	if d.typed != "" {
-		return []key.Binding{d.keys.Submit, d.keys.Cancel}
+		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "confirm")), d.keys.Back}
 	}
 	return []key.Binding{d.keys.Yes, d.keys.No}
 }
 
+// dialogWidth is the text width of a dialog on a screen width wide.
+func dialogWidth(width int) int { return max(min(width-8, 72), 20) }
+
 // sanitizeInput strips anything unsafe a paste put into a text field, so the
-// field's own View never echoes escape sequences or bidi overrides.
+// field's own View never echoes escape sequences or invisible characters.
 func sanitizeInput(ti *textinput.Model) {
 	if v := ti.Value(); models.HasUnsafe(v) || strings.ContainsAny(v, "\n\r") {
 		ti.SetValue(models.SanitizeLine(v))
 	}
 }
 
-// field is one row of a form: a text input, or a choice among options.
-type field struct {
-	label   string
-	hint    string
-	input   textinput.Model
-	choices []string
-	choice  int
-	// vertical draws the choices one per line, for long options such as keys.
-	vertical bool
-}
-
-func textField(label, hint, placeholder string, limit int) field {
-	ti := newInput()
-	ti.Prompt = ""
-	ti.Placeholder = placeholder
-	ti.CharLimit = limit
-	return field{label: label, hint: hint, input: ti}
-}
-
-func choiceField(label, hint string, choices []string, def int) field {
-	return field{label: label, hint: hint, choices: choices, choice: def}
-}
-
-func (f field) value() string {
-	if f.choices != nil {
-		return f.choices[f.choice]
+// newInput is a text field drawn with the session's styles (a bubbles
+// textinput's defaults come from lipgloss's global renderer, which over SSH
+// is the server's terminal, not the person's) and with a steady cursor: a
+// blinking one redraws the screen twice a second, which over SSH is traffic
+// and wakeups for every idle session, and makes frames differ from one
+// moment to the next. Give it a Width to scroll sideways.
+func newInput(st Styles, prompt, placeholder string, limit int) textinput.Model {
+	ti := textinput.New()
+	styleInput(&ti, st)
+	ti.Prompt = prompt
+	if placeholder != "" {
+		ti.Placeholder = "e.g. " + placeholder
 	}
-	return strings.TrimSpace(f.input.Value())
+	ti.CharLimit = limit
+	return ti
 }
 
-// form collects a few values, then hands them to submit, which returns the
-// store call to run. The form stays open until the page tells it the call
-// succeeded, so a typo in an email does not cost the whole form.
-type form struct {
+func styleInput(ti *textinput.Model, st Styles) {
+	ti.Cursor.SetMode(cursor.CursorStatic)
+	ti.Cursor.Style = st.Cursor
+	ti.Cursor.TextStyle = st.InputText
+	ti.PromptStyle = st.Prompt
+	ti.TextStyle = st.InputText
+	ti.PlaceholderStyle = st.Placeholder
+	ti.CompletionStyle = st.Subtle
+}
+
+// limitNote says so when a field is full: a paste longer than the limit is
+// cut, and the person should know.
+func limitNote(ti textinput.Model) string {
+	if ti.CharLimit > 0 && len([]rune(ti.Value())) >= ti.CharLimit {
+		return "at most " + itoa(ti.CharLimit) + " characters; the rest was cut"
+	}
+	return ""
+}
+
+// formDialog is a huh form inside a page. Its values live in variables the
+// page's builder bound; the form is rebuilt from them when the store refuses
+// the submission, so a typo in an email does not cost the whole form.
+type formDialog struct {
 	title  string
-	fields []field
-	focus  int
-	keys   dialogKeys
-	submit func(values []string) tea.Cmd
+	build  func() []huh.Field
+	submit func() tea.Cmd
+	form   *huh.Form
+	st     Styles
+	width  int
 	err    string
 	busy   bool
 }
 
-func newForm(title string, submit func(values []string) tea.Cmd, fields ...field) *form {
-	f := &form{title: title, fields: fields, keys: newDialogKeys(), submit: submit}
-	f.setFocus(0)
-	return f
+// newFormDialog makes a form; call open to show it.
+func newFormDialog(st Styles, title string, build func() []huh.Field, submit func() tea.Cmd) *formDialog {
+	return &formDialog{title: title, build: build, submit: submit, st: st}
 }
 
-func (f *form) setFocus(i int) {
-	f.focus = clamp(i, 0, len(f.fields)-1)
-	for j := range f.fields {
-		if f.fields[j].choices != nil {
-			continue
-		}
-		if j == f.focus {
-			f.fields[j].input.Focus()
-		} else {
-			f.fields[j].input.Blur()
-		}
+// open (re)builds the huh form and returns its first commands.
+func (f *formDialog) open(width int) tea.Cmd {
+	f.width = width
+	fields := f.build()
+	for _, fl := range fields {
+		steadyCursor(fl)
+	}
+	f.form = huh.NewForm(huh.NewGroup(fields...)).
+		WithTheme(huhTheme(f.st)).
+		WithKeyMap(huhKeys()).
+		WithShowHelp(false).
+		WithShowErrors(true).
+		WithWidth(dialogWidth(width))
+	f.form.SubmitCmd, f.form.CancelCmd = nil, nil
+	return f.form.Init()
+}
+
+// setWidth resizes the form; huh fields take their width when built.
+func (f *formDialog) setWidth(width int) {
+	if f.form != nil && width != f.width {
+		f.width = width
+		f.form = f.form.WithWidth(dialogWidth(width))
 	}
 }
 
-// update handles a key; done reports that the form was cancelled.
-func (f *form) update(msg tea.KeyMsg) (done bool, cmd tea.Cmd) {
-	if f.busy {
-		return false, nil
+// update handles a message for the form; when huh completes it, the page's
+// submit runs and the form waits (busy) for the store's answer.
+func (f *formDialog) update(msg tea.Msg) tea.Cmd {
+	if f.busy || f.form == nil {
+		return nil
 	}
-	cur := &f.fields[f.focus]
-	switch {
-	case key.Matches(msg, f.keys.Cancel):
-		return true, nil
-	case key.Matches(msg, f.keys.Submit):
-		if f.focus < len(f.fields)-1 {
-			f.setFocus(f.focus + 1)
-			return false, nil
-		}
-		vals := make([]string, len(f.fields))
-		for i := range f.fields {
-			vals[i] = f.fields[i].value()
-		}
-		f.busy, f.err = true, ""
-		return false, f.submit(vals)
-	case key.Matches(msg, f.keys.NextField):
-		f.setFocus(f.focus + 1)
-		return false, nil
-	case key.Matches(msg, f.keys.PrevField):
-		f.setFocus(f.focus - 1)
-		return false, nil
+	if _, ok := msg.(cursor.BlinkMsg); ok {
+		return nil
 	}
-	if cur.choices != nil {
-		switch {
-		case key.Matches(msg, f.keys.Left):
-			cur.choice = (cur.choice + len(cur.choices) - 1) % len(cur.choices)
-		case key.Matches(msg, f.keys.Right), msg.String() == " ":
-			cur.choice = (cur.choice + 1) % len(cur.choices)
-		}
-		return false, nil
+	if k, ok := msg.(tea.KeyMsg); ok {
+		f.err = ""
+		_ = k
 	}
-	cur.input, cmd = cur.input.Update(msg)
-	sanitizeInput(&cur.input)
-	return false, cmd
+	m, cmd := f.form.Update(msg)
+	f.form = m.(*huh.Form)
+	if f.form.State == huh.StateCompleted {
+		f.busy = true
+		return f.submit()
+	}
+	return cmd
 }
 
 // failed reopens the form for editing with the store's complaint.
-func (f *form) failed(err error) {
+func (f *formDialog) failed(err error) tea.Cmd {
 	f.busy, f.err = false, errText(err)
+	return f.open(f.width)
 }
 
-func (f *form) view(st Styles, width int) string {
-	w := min(width-4, 72)
-	lw := 0
-	for _, fl := range f.fields {
-		lw = max(lw, lipgloss.Width(fl.label))
-	}
-	lines := []string{st.Title.Render(f.title), ""}
-	for i, fl := range f.fields {
-		label := fit(fl.label, lw)
-		mark := "  "
-		if i == f.focus {
-			mark = st.Key.Render("›") + " "
-			label = st.Bold.Render(label)
-		} else {
-			label = st.Subtle.Render(label)
-		}
-		var val string
-		if fl.choices != nil {
-			opts := make([]string, len(fl.choices))
-			for j, c := range fl.choices {
-				if j == fl.choice {
-					opts[j] = st.RowSel.Render("[" + c + "]")
-				} else {
-					opts[j] = st.Subtle.Render(" " + c + " ")
-				}
-			}
-			if fl.vertical {
-				val = strings.Join(opts, "\n"+strings.Repeat(" ", lw+4))
-			} else {
-				val = strings.Join(opts, "")
-			}
-		} else {
-			fl.input.Width = max(w-lw-6, 8)
-			val = fl.input.View()
-		}
-		lines = append(lines, mark+label+"  "+val)
-		if fl.hint != "" && i == f.focus {
-			lines = append(lines, strings.Repeat(" ", lw+4)+st.Subtle.Render(fl.hint))
-		}
+func (f *formDialog) view(st Styles, width int) string {
+	w := dialogWidth(width)
+	lines := []string{st.Title.Render(fit(f.title, w)), ""}
+	if f.form != nil {
+		lines = append(lines, strings.TrimRight(f.form.View(), "\n"))
 	}
 	lines = append(lines, "")
 	switch {
 	case f.busy:
 		lines = append(lines, st.Subtle.Render("Saving…"))
 	case f.err != "":
-		lines = append(lines, st.Error.Width(w).Render(f.err))
+		lines = append(lines, st.Error.Width(w).Render("✗ "+f.err))
 	default:
-		lines = append(lines, st.Subtle.Render("enter next/submit · tab move · esc cancel"))
+		lines = append(lines, st.Subtle.Render(fit("enter next · shift+tab back a field · esc back", w)))
 	}
 	return st.Dialog.Width(w + 2).Render(strings.Join(lines, "\n"))
 }
 
-func (f *form) helpKeys() []key.Binding {
-	return []key.Binding{f.keys.Submit, f.keys.NextField, f.keys.Left, f.keys.Cancel}
+func (f *formDialog) helpKeys() []key.Binding {
+	k := newDialogKeys()
+	return []key.Binding{k.Submit, k.PrevField, k.Choose, k.Back}
+}
+
+// huhKeys is huh's key map with the two keys the console owns taken out:
+// esc goes back a step (the page handles it) and ctrl+c quits the console.
+func huhKeys() *huh.KeyMap {
+	km := huh.NewDefaultKeyMap()
+	km.Quit = key.NewBinding(key.WithDisabled())
+	km.Select.Filter.SetEnabled(false)
+	km.Select.Left = key.NewBinding(key.WithKeys("left"), key.WithHelp("←", "previous"))
+	km.Select.Right = key.NewBinding(key.WithKeys("right"), key.WithHelp("→", "next"))
+	return km
+}
+
+// steadyCursor makes a huh input's cursor static, for the reasons newInput
+// gives. huh v1.0.0 keeps its textinput unexported and offers no option, so
+// this reaches it by reflection; TestFormCursorIsSteady fails if a huh
+// upgrade renames the field.
+func steadyCursor(f huh.Field) {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	fv := v.Elem().FieldByName("textinput")
+	if !fv.IsValid() || fv.Type() != reflect.TypeOf(textinput.Model{}) {
+		return
+	}
+	ti := (*textinput.Model)(unsafe.Pointer(fv.UnsafeAddr()))
+	ti.Cursor.SetMode(cursor.CursorStatic)
+}
+
+// huhTheme is a huh theme built entirely on the session's renderer. huh's
+// own themes use lipgloss's global renderer, which over SSH describes the
+// server's terminal: every style here comes from st's renderer instead.
+func huhTheme(st Styles) *huh.Theme {
+	r := st.Renderer()
+	s := r.NewStyle
+	var t huh.Theme
+	t.Form.Base = s()
+	t.Group.Base = s()
+	t.Group.Title = st.Title
+	t.Group.Description = st.Subtle
+	t.FieldSeparator = s().SetString("\n")
+	focused := huh.FieldStyles{
+		Base:           s().PaddingLeft(1).Border(lipgloss.ThickBorder(), false, false, false, true).BorderForeground(st.Key.GetForeground()),
+		Title:          st.Bold,
+		Description:    st.Subtle,
+		ErrorIndicator: st.Error.SetString(" ✗"),
+		ErrorMessage:   st.Error,
+		SelectSelector: st.Key.SetString("› "),
+		Option:         st.Row,
+		NextIndicator:  st.Key.MarginLeft(1).SetString("→"),
+		PrevIndicator:  st.Key.MarginRight(1).SetString("←"),
+		Directory:      st.Key,
+		File:           st.Row,
+
+		MultiSelectSelector: st.Key.SetString("› "),
+		SelectedOption:      st.Bold.Underline(true),
+		SelectedPrefix:      st.OK.SetString("[x] "),
+		UnselectedOption:    st.Row,
+		UnselectedPrefix:    st.Subtle.SetString("[ ] "),
+		TextInput: huh.TextInputStyles{
+			Cursor:      st.Cursor,
+			CursorText:  st.InputText,
+			Placeholder: st.Placeholder,
+			Prompt:      st.Prompt,
+			Text:        st.InputText,
+		},
+		FocusedButton: st.RowSel.Padding(0, 2).MarginRight(1),
+		BlurredButton: st.Subtle.Padding(0, 2).MarginRight(1),
+		Card:          s().PaddingLeft(1),
+		NoteTitle:     st.Title.MarginBottom(1),
+		Next:          st.RowSel.Padding(0, 2),
+	}
+	blurred := focused
+	blurred.Base = s().PaddingLeft(1).Border(lipgloss.HiddenBorder(), false, false, false, true)
+	blurred.Title = st.Subtle
+	blurred.SelectSelector = s().SetString("  ")
+	blurred.MultiSelectSelector = s().SetString("  ")
+	blurred.NextIndicator = s()
+	blurred.PrevIndicator = s()
+	blurred.TextInput.Prompt = st.Subtle
+	blurred.Card = blurred.Base
+	t.Focused, t.Blurred = focused, blurred
+	t.Help = help.Styles{
+		Ellipsis: st.HelpSep, ShortKey: st.HelpKey, ShortDesc: st.HelpDesc, ShortSeparator: st.HelpSep,
+		FullKey: st.HelpKey, FullDesc: st.HelpDesc, FullSeparator: st.HelpSep,
+	}
+	return &t
+}
+
+// nameValidator checks a name field with the store's own rule.
+func nameValidator(what string) func(string) error {
+	return func(s string) error {
+		_, err := models.ValidateName(what, s)
+		return err
+	}
 }
 
 // expiryChoices are the lifetimes offered when generating or assigning a
 // token; "never" is last and the default, as in the original product.
 var expiryChoices = []string{"7d", "30d", "90d", "1y", "never"}
 
-func expiryField() field {
-	return choiceField("Expires", "←/→ to choose · default: never", expiryChoices, len(expiryChoices)-1)
-}
-
-// newInput is a text field with a steady cursor. A blinking one redraws the
-// screen twice a second, which over SSH is traffic and wakeups for every idle
-// session, and makes frames differ from one moment to the next.
-func newInput() textinput.Model {
-	ti := textinput.New()
-	ti.Cursor.SetMode(cursor.CursorStatic)
-	return ti
-}
-
-// dialogs is the one form or confirmation a page may show over its content.
-// Pages embed it, so key dispatch, drawing, help and error display for their
-// dialogs are written once.
-type dialogs struct {
-	form    *form
-	confirm *confirmDialog
-}
-
-func (d *dialogs) dialogOpen() bool { return d.form != nil || d.confirm != nil }
-
-// updateDialog sends a key to the open dialog and closes it when it is done.
-func (d *dialogs) updateDialog(msg tea.KeyMsg) tea.Cmd {
-	var done bool
-	var cmd tea.Cmd
-	switch {
-	case d.form != nil:
-		if done, cmd = d.form.update(msg); done {
-			d.form = nil
-		}
-	case d.confirm != nil:
-		if done, cmd = d.confirm.update(msg); done {
-			d.confirm = nil
-		}
+func expiryField(v *string) huh.Field {
+	if *v == "" {
+		*v = "never"
 	}
-	return cmd
+	opts := make([]huh.Option[string], len(expiryChoices))
+	for i, c := range expiryChoices {
+		opts[i] = huh.NewOption(c, c)
+	}
+	return huh.NewSelect[string]().Title("Expires").Value(v).Options(opts...).Inline(true).
+		Description("←/→ to choose")
+}
+
+// nameField is a token or person name with inline validation: an empty or
+// unprintable name is refused before anything is sent.
+func nameField(title, desc, example string, v *string) huh.Field {
+	return huh.NewInput().Title(title).Description(desc).Placeholder("e.g. " + example).
+		CharLimit(models.MaxNameLen).Value(v).Validate(nameValidator(strings.ToLower(title)))
+}
+
+// dialog is a form or a confirmation shown over a page.
+type dialog interface {
+	// update handles a message; done reports that the dialog closed by
+	// itself (answered, or esc/n pressed: gone back).
+	update(msg tea.Msg) (done bool, cmd tea.Cmd)
+	view(st Styles, width int) string
+	helpKeys() []key.Binding
+	setWidth(width int)
+}
+
+func (d *confirmDialog) updateMsg(msg tea.Msg) (bool, tea.Cmd) {
+	k, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return false, nil
+	}
+	return d.update(k)
+}
+
+type confirmAdapter struct{ *confirmDialog }
+
+func (c confirmAdapter) update(msg tea.Msg) (bool, tea.Cmd) { return c.updateMsg(msg) }
+
+type formAdapter struct{ *formDialog }
+
+func (f formAdapter) update(msg tea.Msg) (bool, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok && k.String() == "esc" && !f.busy {
+		return true, nil
+	}
+	return false, f.formDialog.update(msg)
+}
+
+// dialogs is the one dialog a page may show over its content. Pages embed
+// it, so key dispatch, drawing, help and error display for their dialogs are
+// written once; whether one is open is the page's mode, not a nil check.
+type dialogs struct {
+	cur dialog
+	// back, when set, is where esc or "no" returns to (one step back in a
+	// multi-step flow) instead of to the page.
+	back func() tea.Cmd
+}
+
+// openForm shows f; back (may be nil) is the step esc returns to.
+func (d *dialogs) openForm(f *formDialog, width int, back func() tea.Cmd) tea.Cmd {
+	d.cur, d.back = formAdapter{f}, back
+	return f.open(width)
+}
+
+// openConfirm shows c; back (may be nil) is the step n or esc returns to.
+func (d *dialogs) openConfirm(c *confirmDialog, width int, back func() tea.Cmd) {
+	d.cur, d.back = confirmAdapter{c}, back
+	c.setWidth(width)
+}
+
+// updateDialog sends a message to the open dialog. When it closes, closed
+// is true and cmd includes the step back, if any.
+func (d *dialogs) updateDialog(msg tea.Msg) (closed bool, cmd tea.Cmd) {
+	if d.cur == nil {
+		return true, nil
+	}
+	cur := d.cur
+	done, cmd := cur.update(msg)
+	if !done {
+		return false, cmd
+	}
+	if d.cur != cur { // the answer already opened the next step
+		return false, cmd
+	}
+	d.cur = nil
+	back := d.back
+	d.back = nil
+	if cmd == nil && back != nil {
+		return true, back()
+	}
+	return true, cmd
+}
+
+// formOpen reports whether a form (not a confirmation) is showing.
+func (d *dialogs) formOpen() *formDialog {
+	if f, ok := d.cur.(formAdapter); ok {
+		return f.formDialog
+	}
+	return nil
+}
+
+// closeDialog closes the dialog without going back.
+func (d *dialogs) closeDialog() { d.cur, d.back = nil, nil }
+
+func (d *dialogs) resizeDialog(width int) {
+	if d.cur != nil {
+		d.cur.setWidth(width)
+	}
 }
 
 // dialogView draws the open dialog, indented like page content.
 func (d *dialogs) dialogView(st Styles, width int) string {
-	switch {
-	case d.form != nil:
-		return indent(d.form.view(st, width), 2)
-	case d.confirm != nil:
-		return indent(d.confirm.view(st, width), 2)
+	if d.cur == nil {
+		return ""
 	}
-	return ""
+	return indent(d.cur.view(st, width), 2)
 }
 
 func (d *dialogs) dialogHelp() []key.Binding {
-	switch {
-	case d.form != nil:
-		return d.form.helpKeys()
-	case d.confirm != nil:
-		return d.confirm.helpKeys()
+	if d.cur == nil {
+		return nil
 	}
-	return nil
+	return d.cur.helpKeys()
 }
 
 // fail reports a store error: inside the open form, so the person can fix
 // the input and retry, or else as a flash message.
 func (d *dialogs) fail(err error) tea.Cmd {
-	if d.form != nil {
-		d.form.failed(err)
-		return nil
+	if f := d.formOpen(); f != nil {
+		return f.failed(err)
 	}
 	return flashErr(err)
 }
 
-// appliedInput is a one-line input whose value takes effect on enter, for
-// filters that go to the store: esc restores the value last applied, and every
-// keystroke is sanitized.
-type appliedInput struct {
+// liveInput is a one-line filter applied as you type: each keystroke
+// schedules an apply after a short pause (debounced, so typing a word over a
+// million tokens costs one store query, not one per letter); enter applies
+// at once and keeps it, esc clears it. Every keystroke is sanitized.
+type liveInput struct {
 	input   textinput.Model
 	applied string
 	editing bool
+	gen     int // bumps with every edit; a debounce tick for an older gen is stale
 }
 
 // edit focuses the input, starting from the applied value.
-func (a *appliedInput) edit() tea.Cmd {
+func (a *liveInput) edit() tea.Cmd {
 	a.editing = true
 	a.input.SetValue(a.applied)
 	a.input.CursorEnd()
@@ -374,27 +515,34 @@ func (a *appliedInput) edit() tea.Cmd {
 }
 
 // reset forgets the applied value.
-func (a *appliedInput) reset() {
+func (a *liveInput) reset() {
 	a.applied = ""
 	a.input.SetValue("")
+	a.gen++
 }
 
-// key handles a key while editing; entered reports that apply was pressed and
-// the input's value is now the applied one.
-func (a *appliedInput) key(msg tea.KeyMsg, apply, cancel key.Binding) (entered bool, cmd tea.Cmd) {
+// value is what the filter should be now.
+func (a *liveInput) value() string { return strings.TrimSpace(a.input.Value()) }
+
+// key handles a key while editing. changed reports that the value to apply
+// differs from the applied one (apply it, now or after the debounce), done
+// that editing ended.
+func (a *liveInput) key(msg tea.KeyMsg, apply, cancel key.Binding) (changed, done bool, cmd tea.Cmd) {
 	switch {
 	case key.Matches(msg, apply):
 		a.editing = false
 		a.input.Blur()
-		a.applied = strings.TrimSpace(a.input.Value())
-		return true, nil
+		return a.value() != a.applied, true, nil
 	case key.Matches(msg, cancel):
 		a.editing = false
 		a.input.Blur()
-		a.input.SetValue(a.applied)
-		return false, nil
+		a.input.SetValue("")
+		return a.applied != "", true, nil
 	}
 	a.input, cmd = a.input.Update(msg)
 	sanitizeInput(&a.input)
-	return false, cmd
+	return a.value() != a.applied, false, cmd
 }
+
+// commit makes the input's value the applied one.
+func (a *liveInput) commit() { a.applied = a.value() }

@@ -2,17 +2,23 @@ package tui
 
 import (
 	"flag"
+	"fmt"
+	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/keydesk/keydesk/demo"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	"github.com/muesli/termenv"
 )
 
 func TestMain(m *testing.M) {
@@ -69,12 +75,15 @@ func drive(t testing.TB, m tea.Model, cmd tea.Cmd) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("a command did not return within 10 s")
 	}
+	if v := reflect.ValueOf(msg); v.Kind() == reflect.Slice && v.Type().Elem() == reflect.TypeOf(tea.Cmd(nil)) {
+		// tea.BatchMsg, and tea.Sequence's unexported sequenceMsg (huh's Init)
+		for i := 0; i < v.Len(); i++ {
+			drive(t, m, v.Index(i).Interface().(tea.Cmd))
+		}
+		return
+	}
 	switch msg := msg.(type) {
 	case nil:
-	case tea.BatchMsg:
-		for _, c := range msg {
-			drive(t, m, c)
-		}
 	default:
 		_, next := m.Update(msg)
 		drive(t, m, next)
@@ -87,7 +96,8 @@ func newDriven(t testing.TB, be Backend, u models.User, w, h int) *Model {
 	m := New(opts(be, u)).(*Model)
 	m.Close()
 	drive(t, m, m.Init())
-	m.Update(teaSize(w, h))
+	_, cmd := m.Update(teaSize(w, h))
+	drive(t, m, cmd)
 	return m
 }
 
@@ -114,76 +124,122 @@ func normalize(s string) string {
 	})
 }
 
+// profileCase is one way a terminal can be: no attributes at all (TERM=dumb),
+// full colour with the background unknown (the usual SSH case), and NO_COLOR.
+type profileCase struct {
+	name string
+	opts func(Options) Options
+}
+
+var profileCases = []profileCase{
+	{"ascii", func(o Options) Options { return o }},
+	{"colour", func(o Options) Options {
+		r := lipgloss.NewRenderer(io.Discard, termenv.WithProfile(termenv.TrueColor))
+		r.SetColorProfile(termenv.TrueColor)
+		o.Renderer = r
+		return o
+	}},
+	{"nocolor", func(o Options) Options {
+		o.Environ = []string{"NO_COLOR=1", "TERM=xterm-256color"}
+		return o
+	}},
+}
+
+var goldenSizes = [][2]int{{80, 23}, {120, 40}}
+
+// goldenMatrix renders one scenario at every golden size and profile; keys
+// are sent after the console loaded.
+func goldenMatrix(t *testing.T, who func(s *store.Store, owner models.User) models.User, keys ...string) {
+	t.Helper()
+	s, owner := demoOrg(t)
+	u := owner
+	if who != nil {
+		u = who(s, owner)
+	}
+	for _, sz := range goldenSizes {
+		for _, pc := range profileCases {
+			t.Run(fmt.Sprintf("%dx%d_%s", sz[0], sz[1], pc.name), func(t *testing.T) {
+				m := New(pc.opts(opts(s, u))).(*Model)
+				m.Close()
+				drive(t, m, m.Init())
+				_, cmd := m.Update(teaSize(sz[0], sz[1]))
+				drive(t, m, cmd)
+				send(t, m, keys...)
+				checkGoldenSize(t, m.View(), sz[0], sz[1], pc.name != "ascii")
+			})
+		}
+	}
+}
+
 func checkGolden(t *testing.T, view string) {
 	t.Helper()
-	if strings.Contains(view, "\x1b") {
+	checkGoldenSize(t, view, 80, 24, false)
+}
+
+// checkGoldenSize checks that view fits w×h cells (colour codes aside) and
+// matches its golden file.
+func checkGoldenSize(t *testing.T, view string, w, h int, escapes bool) {
+	t.Helper()
+	if !escapes && strings.Contains(view, "\x1b") {
 		t.Fatalf("view holds escape sequences:\n%q", view)
 	}
 	lines := strings.Split(view, "\n")
 	for i, l := range lines {
-		if w := len([]rune(l)); w > 80 {
-			t.Errorf("line %d is %d cells wide: %q", i+1, w, l)
+		if n := ansi.StringWidth(l); n > w {
+			t.Errorf("line %d is %d cells wide: %q", i+1, n, l)
+		}
+		if n := models.CellWidth(ansi.Strip(l)); n > w {
+			t.Errorf("line %d is %d terminal cells wide: %q", i+1, n, l)
 		}
 	}
-	if len(lines) > 24 {
-		t.Errorf("view is %d lines tall", len(lines))
+	if len(lines) > h {
+		t.Errorf("view is %d lines tall, the terminal %d", len(lines), h)
 	}
 	golden.RequireEqual(t, []byte(normalize(view)))
 }
 
-func TestGoldenProfileOwner(t *testing.T) {
-	s, owner := demoOrg(t)
-	m := newDriven(t, s, owner, 80, 24)
-	checkGolden(t, m.View())
-}
+func TestGoldenProfileOwner(t *testing.T) { goldenMatrix(t, nil) }
 
 func TestGoldenProfileUser(t *testing.T) {
-	s, _ := demoOrg(t)
-	tom, err := s.User("tom@northwind.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newDriven(t, s, tom, 80, 24)
-	checkGolden(t, m.View())
+	goldenMatrix(t, func(s *store.Store, _ models.User) models.User {
+		tom, err := s.User("tom@northwind.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tom
+	})
 }
 
-func TestGoldenTokens(t *testing.T) {
-	s, owner := demoOrg(t)
-	m := newDriven(t, s, owner, 80, 24)
-	send(t, m, "esc", "2", "o", "o") // dismiss the banner; API Tokens; this page by holder
-	checkGolden(t, m.View())
-}
+func TestGoldenTokens(t *testing.T) { goldenMatrix(t, nil, "esc", "2") }
 
 func TestGoldenPicker(t *testing.T) {
-	s, owner := demoOrg(t)
-	m := newDriven(t, s, owner, 80, 24)
-	send(t, m, "esc", "2", "a", "down", "space", "down", "down", "space")
-	checkGolden(t, m.View())
+	goldenMatrix(t, nil, "esc", "2", "a", "down", "space", "down", "down", "space")
 }
 
-func TestGoldenUsers(t *testing.T) {
-	s, owner := demoOrg(t)
-	m := newDriven(t, s, owner, 80, 24)
-	send(t, m, "esc", "3")
-	checkGolden(t, m.View())
+func TestGoldenAssignForm(t *testing.T) {
+	goldenMatrix(t, nil, "esc", "2", "a", "space", "enter")
 }
 
-func TestGoldenAudit(t *testing.T) {
-	s, owner := demoOrg(t)
-	m := newDriven(t, s, owner, 80, 24)
-	send(t, m, "esc", "4")
-	checkGolden(t, m.View())
-}
+func TestGoldenUsers(t *testing.T) { goldenMatrix(t, nil, "esc", "3") }
+
+func TestGoldenAudit(t *testing.T) { goldenMatrix(t, nil, "esc", "4") }
+
+func TestGoldenAuditDetail(t *testing.T) { goldenMatrix(t, nil, "esc", "4", "enter") }
 
 func TestGoldenFullHelp(t *testing.T) {
-	s, owner := demoOrg(t)
-	m := newDriven(t, s, owner, 80, 24)
-	send(t, m, "esc", "4", "?") // audit: its order is the log's, stable across runs
-	checkGolden(t, m.View())
+	goldenMatrix(t, nil, "esc", "4", "?") // audit: its order is the log's, stable across runs
 }
 
 func TestGoldenTooSmall(t *testing.T) {
 	s, owner := demoOrg(t)
-	m := newDriven(t, s, owner, 40, 10)
-	checkGolden(t, m.View())
+	for _, sz := range [][2]int{{40, 10}, {30, 8}, {60, 20}} {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			m := newDriven(t, s, owner, sz[0], sz[1])
+			v := m.View()
+			if !strings.Contains(v, "q to quit") && !strings.Contains(v, "q quits") {
+				t.Errorf("the note does not say how to quit:\n%s", v)
+			}
+			checkGoldenSize(t, v, sz[0], sz[1], false)
+		})
+	}
 }

@@ -68,7 +68,7 @@ func asciiRenderer(w io.Writer) *lipgloss.Renderer {
 }
 
 func opts(be Backend, u models.User) Options {
-	return Options{Backend: be, UserID: u.ID, Via: "console", Renderer: asciiRenderer(nil)}
+	return Options{Backend: be, UserID: u.ID, Via: "console", Renderer: asciiRenderer(nil), FlashFor: -1, Debounce: -1}
 }
 
 func start(t *testing.T, o Options) *teatest.TestModel {

@@ -4,18 +4,20 @@ import "github.com/charmbracelet/bubbles/key"
 
 // globalKeys are the keys the root handles when no field has the keyboard.
 type globalKeys struct {
-	Next, Prev, Help, Quit, Back key.Binding
-	Jump                         key.Binding
+	Next, Prev, Help, CloseHelp, Quit, Back, Dismiss key.Binding
+	Jump                                             key.Binding
 }
 
 func newGlobalKeys() globalKeys {
 	return globalKeys{
-		Next: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next page")),
-		Prev: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "prev page")),
-		Jump: key.NewBinding(key.WithKeys("1", "2", "3", "4"), key.WithHelp("1-4", "go to page")),
-		Help: key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more keys")),
-		Quit: key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
-		Back: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Next:      key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next tab")),
+		Prev:      key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous tab")),
+		Jump:      key.NewBinding(key.WithKeys("1", "2", "3", "4"), key.WithHelp("1-4", "go to tab")),
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "all keys")),
+		CloseHelp: key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "close help")),
+		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Dismiss:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "dismiss banner")),
 	}
 }
 
@@ -28,29 +30,11 @@ func newListKeys() listKeys {
 	return listKeys{
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
-		PageUp:   key.NewBinding(key.WithKeys("pgup", "left", "["), key.WithHelp("←/pgup", "prev page")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup", "left", "["), key.WithHelp("←/pgup", "previous page")),
 		PageDown: key.NewBinding(key.WithKeys("pgdown", "right", "]"), key.WithHelp("→/pgdn", "next page")),
 		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "top")),
 		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G", "bottom")),
 	}
-}
-
-// moveCursor applies a list key to cursor over n rows (page is the visible height).
-func (k listKeys) moveCursor(msg interface{ String() string }, cursor, n, page int) (int, bool) {
-	s := msg.String()
-	switch {
-	case matches(s, k.Up):
-		cursor--
-	case matches(s, k.Down):
-		cursor++
-	case matches(s, k.Top):
-		cursor = 0
-	case matches(s, k.Bottom):
-		cursor = n - 1
-	default:
-		return cursor, false
-	}
-	return clamp(cursor, 0, max(n-1, 0)), true
 }
 
 // matches is key.Matches for a key's string form, for helpers that only have it.

@@ -15,7 +15,7 @@ import (
 )
 
 type pickerKeys struct {
-	Up, Down, PageUp, PageDown, Toggle, Continue, Cancel key.Binding
+	Up, Down, PageUp, PageDown, Toggle, All, Continue, Cancel key.Binding
 }
 
 func newPickerKeys() pickerKeys {
@@ -25,6 +25,7 @@ func newPickerKeys() pickerKeys {
 		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
 		PageDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
 		Toggle:   key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "select")),
+		All:      key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "select all matches")),
 		Continue: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
 		Cancel:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
 	}
@@ -50,17 +51,21 @@ type picker struct {
 
 	query   string
 	matches []int // indexes into users, best first
-	cursor  int
-	offset  int
+	sc      scroller
 }
 
 func newPicker(st Styles) *picker {
-	ti := newInput()
-	ti.Prompt = "Filter: "
+	ti := newInput(st, "Filter: ", "", 128)
 	ti.Placeholder = "type to search names and emails"
-	ti.CharLimit = 128
 	ti.Focus()
 	return &picker{st: st, keys: newPickerKeys(), input: ti, loading: true}
+}
+
+// setSize fits the picker to w×h cells.
+func (p *picker) setSize(w, h int) {
+	p.w, p.h = w, h
+	p.input.Width = max(w-len(p.input.Prompt)-2, 10)
+	p.sc.setHeight(p.listHeight())
 }
 
 // setUsers fills the picker once the store answered.
@@ -86,7 +91,7 @@ func (p *picker) filter(q string) {
 	}
 	prev, prevQ := p.matches, p.query
 	p.query = q
-	p.cursor, p.offset = 0, 0
+	defer func() { p.sc.setLen(len(p.matches)); p.sc.reset() }()
 	if q == "" {
 		p.matches = make([]int, len(p.users))
 		for i := range p.matches {
@@ -255,7 +260,8 @@ func (p *picker) selected() []models.User {
 	return out
 }
 
-func (p *picker) listHeight() int { return max(p.h-5, 1) }
+// listHeight: title, filter, count line and the help hint come first.
+func (p *picker) listHeight() int { return max(p.h-4, 1) }
 
 // update handles a key. done is true when the picker closes; picked holds the
 // selection when the person continued rather than cancelled.
@@ -269,9 +275,26 @@ func (p *picker) update(msg tea.KeyMsg) (done bool, picked []models.User, cmd te
 			return false, nil, nil
 		}
 		return true, p.selected(), nil
+	case key.Matches(msg, p.keys.All):
+		all := true
+		for _, i := range p.matches {
+			all = all && p.chosen[i]
+		}
+		for _, i := range p.matches {
+			if p.chosen[i] == all {
+				p.chosen[i] = !all
+				if all {
+					p.nSel--
+				} else {
+					p.nSel++
+				}
+			}
+		}
+		p.err = ""
+		return false, nil, nil
 	case key.Matches(msg, p.keys.Toggle):
 		if len(p.matches) > 0 {
-			i := p.matches[p.cursor]
+			i := p.matches[p.sc.cursor]
 			p.chosen[i] = !p.chosen[i]
 			if p.chosen[i] {
 				p.nSel++
@@ -282,16 +305,16 @@ func (p *picker) update(msg tea.KeyMsg) (done bool, picked []models.User, cmd te
 		}
 		return false, nil, nil
 	case key.Matches(msg, p.keys.Up):
-		p.cursor = clamp(p.cursor-1, 0, max(len(p.matches)-1, 0))
+		p.sc.move(-1)
 		return false, nil, nil
 	case key.Matches(msg, p.keys.Down):
-		p.cursor = clamp(p.cursor+1, 0, max(len(p.matches)-1, 0))
+		p.sc.move(1)
 		return false, nil, nil
 	case key.Matches(msg, p.keys.PageUp):
-		p.cursor = clamp(p.cursor-p.listHeight(), 0, max(len(p.matches)-1, 0))
+		p.sc.move(-p.listHeight())
 		return false, nil, nil
 	case key.Matches(msg, p.keys.PageDown):
-		p.cursor = clamp(p.cursor+p.listHeight(), 0, max(len(p.matches)-1, 0))
+		p.sc.move(p.listHeight())
 		return false, nil, nil
 	}
 	p.input, cmd = p.input.Update(msg)
@@ -304,43 +327,49 @@ func (p *picker) update(msg tea.KeyMsg) (done bool, picked []models.User, cmd te
 
 func (p *picker) view() string {
 	st := p.st
+	w := max(p.w, 20)
 	lines := []string{
-		st.Title.Render("Assign Token To User") + st.Subtle.Render("  users and admins · space selects · enter continues"),
+		st.Title.Render("Assign token to users") + st.Subtle.Render(clip("  users and admins · space selects · enter continues", max(w-21, 0))),
 		p.input.View(),
 	}
 	switch {
 	case p.loading:
-		lines = append(lines, "", st.Subtle.Render("Loading people…"))
+		lines = append(lines, st.Subtle.Render("Loading people…"))
 		return strings.Join(lines, "\n")
 	case len(p.users) == 0:
-		lines = append(lines, "", st.Empty.Render("Nobody to assign to yet — add users or admins on the Users page."))
+		lines = append(lines, st.Empty.Render("Nobody to assign to yet — add users or admins on the Users page."))
 		return strings.Join(lines, "\n")
 	}
 	info := fmt.Sprintf("%d selected · %d of %d match", p.nSel, len(p.matches), len(p.users))
+	if pos := p.sc.position("shown", "shown"); len(p.matches) > p.sc.height && pos != "" {
+		info += " · " + pos
+	}
 	if p.err != "" {
 		info += " · " + st.Error.Render(p.err)
+	} else {
+		info = st.Subtle.Render(info)
 	}
-	lines = append(lines, st.Subtle.Render(info))
+	lines = append(lines, info)
 	if len(p.matches) == 0 {
-		lines = append(lines, "", st.Empty.Render("No one matches — backspace to widen the search."))
+		lines = append(lines, st.Empty.Render("No one matches — backspace to widen the search."))
 		return strings.Join(lines, "\n")
 	}
-	h := p.listHeight()
-	p.offset = scrollOffset(p.cursor, p.offset, h, len(p.matches))
-	nameW := clamp((p.w-12)/2, 10, 40)
-	emailW := max(p.w-12-nameW-8, 10)
-	for i := p.offset; i < len(p.matches) && i < p.offset+h; i++ {
+	nameW := clamp((w-12)/2, 10, 40)
+	emailW := max(w-12-nameW-8, 10)
+	lo, hi := p.sc.window()
+	for i := lo; i < hi; i++ {
 		u := p.users[p.matches[i]]
 		box := "[ ]"
 		if p.chosen[p.matches[i]] {
 			box = "[x]"
 		}
 		row := box + " " + fit(clean(u.Name), nameW) + "  " + fit(clean(u.Email), emailW) + "  " + fit(string(u.Role), 5)
-		if i == p.cursor {
+		switch {
+		case i == p.sc.cursor:
 			lines = append(lines, st.Key.Render("›")+" "+st.RowSel.Render(row))
-		} else if p.chosen[p.matches[i]] {
+		case p.chosen[p.matches[i]]:
 			lines = append(lines, "  "+st.OK.Render(row))
-		} else {
+		default:
 			lines = append(lines, "  "+row)
 		}
 	}
@@ -348,5 +377,5 @@ func (p *picker) view() string {
 }
 
 func (p *picker) helpKeys() []key.Binding {
-	return []key.Binding{p.keys.Toggle, p.keys.Continue, p.keys.Up, p.keys.Down, p.keys.Cancel}
+	return []key.Binding{p.keys.Toggle, p.keys.All, p.keys.Continue, p.keys.Up, p.keys.Down, p.keys.Cancel}
 }

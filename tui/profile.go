@@ -3,11 +3,13 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 )
@@ -16,20 +18,35 @@ import (
 // the rest is history, and the newest history is what people look for.
 const myTokensLimit = 200
 
+// defaultGrace is how long a rotated secret keeps working when the backend
+// does not say (the store's default).
+const defaultGrace = 10 * time.Minute
+
 type profileKeys struct {
-	New, Reveal, Rotate, Revoke, Copy, Done key.Binding
+	New, Reveal, Rotate, Revoke, Rename, Copy, Done key.Binding
 }
 
 func newProfileKeys() profileKeys {
 	return profileKeys{
-		New:    key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "generate new token")),
-		Reveal: key.NewBinding(key.WithKeys("v", "enter"), key.WithHelp("v", "reveal assigned")),
+		New:    key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new token")),
+		Reveal: key.NewBinding(key.WithKeys("v", "enter"), key.WithHelp("v", "reveal")),
 		Rotate: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rotate")),
 		Revoke: key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "revoke")),
+		Rename: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "rename")),
 		Copy:   key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy to clipboard")),
-		Done:   key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter/esc", "done (hide it for good)")),
+		Done:   key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "done (hide it for good)")),
 	}
 }
+
+// profileMode is what My Profile is doing: one value, read by Update, View
+// and the help alike.
+type profileMode int
+
+const (
+	profList   profileMode = iota // the token list
+	profDialog                    // a form or confirmation (dialogs.cur)
+	profSecret                    // a plaintext secret, shown once (secret)
+)
 
 // profilePage is My Profile: who I am and my refresh tokens.
 type profilePage struct {
@@ -44,10 +61,10 @@ type profilePage struct {
 	me     models.User
 	toks   []store.TokenView
 	now    time.Time
+	sc     scroller
+	want   string // token to select once the next load lands
 
-	cursor, offset int
-	want           string // token to select once the next load lands
-
+	mode profileMode
 	dialogs
 	secret *secretView
 }
@@ -58,6 +75,7 @@ type secretView struct {
 	title  string
 	secret string
 	copied bool
+	asking bool // "hide it for good?" is showing
 }
 
 func newProfilePage(e *env) *profilePage {
@@ -91,6 +109,11 @@ func (p *profilePage) Title() string { return "My Profile" }
 
 func (p *profilePage) Init() tea.Cmd { return p.Reload() }
 
+// Concerns: only changes that name me (my tokens, my role, my keys).
+func (p *profilePage) Concerns(ev store.Event) bool {
+	return slices.Contains(ev.UserIDs, p.env.actor.UserID)
+}
+
 func (p *profilePage) Reload() tea.Cmd {
 	p.seq++
 	seq, be, a := p.seq, p.env.be, p.env.actor
@@ -108,15 +131,29 @@ func (p *profilePage) Reload() tea.Cmd {
 	}
 }
 
-func (p *profilePage) SetSize(w, h int) { p.w, p.h = w, h }
+// topLines is how many lines come before the table; bottomLines after it.
+const (
+	profileTop    = 4
+	profileBottom = 3
+)
 
-func (p *profilePage) Capturing() bool { return p.dialogOpen() || p.secret != nil }
+func (p *profilePage) SetSize(w, h int) bool {
+	p.w, p.h = w, h
+	p.sc.setHeight(max(h-profileTop-1-profileBottom, 1))
+	p.resizeDialog(w)
+	return false
+}
+
+func (p *profilePage) Capturing() bool { return p.mode != profList }
+
+// HoldsSecret reports a secret on screen, for the "too small" note.
+func (p *profilePage) HoldsSecret() bool { return p.mode == profSecret }
 
 func (p *profilePage) selected() (store.TokenView, bool) {
-	if p.cursor < 0 || p.cursor >= len(p.toks) {
+	if p.sc.cursor < 0 || p.sc.cursor >= len(p.toks) {
 		return store.TokenView{}, false
 	}
-	return p.toks[p.cursor], true
+	return p.toks[p.sc.cursor], true
 }
 
 func (p *profilePage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -134,28 +171,33 @@ func (p *profilePage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			sel.ID, p.want = p.want, ""
 		}
 		p.loaded, p.err, p.me, p.toks, p.now = true, "", msg.user, msg.tokens, msg.now
-		p.cursor = 0
+		p.sc.setLen(len(p.toks))
 		for i, t := range p.toks {
 			if t.ID == sel.ID {
-				p.cursor = i
+				p.sc.to(i)
 			}
 		}
-		p.cursor = clamp(p.cursor, 0, max(len(p.toks)-1, 0))
 		return p, nil
 
 	case secretMsg:
 		if msg.err != nil {
-			return p, p.fail(msg.err)
+			if p.mode == profDialog {
+				return p, p.fail(msg.err)
+			}
+			return p, flashErr(msg.err)
 		}
-		p.form = nil
+		p.closeDialog()
 		p.want = msg.id
 		p.secret = &secretView{title: msg.title, secret: msg.secret}
+		p.mode = profSecret
 		return p, tea.Batch(p.Reload(), flash(msg.note))
 
 	case profileDoneMsg:
 		if msg.err != nil {
-			return p, flashErr(msg.err)
+			return p, p.fail(msg.err)
 		}
+		p.closeDialog()
+		p.mode = profList
 		return p, tea.Batch(p.Reload(), flash(msg.note))
 
 	case copiedMsg:
@@ -167,48 +209,137 @@ func (p *profilePage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return p, p.handleKey(msg)
 	}
+	if p.mode == profDialog {
+		_, cmd := p.updateDialog(msg)
+		return p, cmd
+	}
 	return p, nil
 }
 
+// holds reports whether I may hold tokens at all (stakeholders may not).
+func (p *profilePage) holds() bool { return p.env.may(models.ActTokenCreateOwn, p.self()) }
+
+func (p *profilePage) self() *models.Subject {
+	s := p.me.Subject()
+	return &s
+}
+
+// usable counts my tokens that count towards the 25-token limit.
+func (p *profilePage) usable() int {
+	n := 0
+	for _, t := range p.toks {
+		if t.Status.Usable() {
+			n++
+		}
+	}
+	return n
+}
+
+// can reports whether key k acts on the selected token right now: the
+// permission rules allow it and the token's status makes sense for it.
+// Help shows exactly these keys, and a key that cannot act does nothing.
+func (p *profilePage) can(k key.Binding) bool {
+	t, ok := p.selected()
+	switch {
+	case sameKey(k, p.keys.New):
+		return p.holds()
+	case !ok:
+		return false
+	case sameKey(k, p.keys.Reveal):
+		return t.Status == models.StatusAwaitingReveal && p.env.may(models.ActTokenReveal, p.self())
+	case sameKey(k, p.keys.Rotate):
+		return t.Status == models.StatusActive && p.env.may(models.ActTokenRotateOwn, p.self())
+	case sameKey(k, p.keys.Revoke):
+		return t.Status.Usable() && p.env.may(models.ActTokenRevokeOwn, p.self())
+	case sameKey(k, p.keys.Rename):
+		_, renamer := p.env.be.(tokenRenamer)
+		return renamer && t.Status.Usable() && p.env.may(models.ActTokenRotateOwn, p.self())
+	}
+	return false
+}
+
 func (p *profilePage) handleKey(msg tea.KeyMsg) tea.Cmd {
-	switch {
-	case p.secret != nil:
-		switch {
-		case key.Matches(msg, p.keys.Copy):
-			return copySecret(p.env, p.secret.secret)
-		case key.Matches(msg, p.keys.Done):
-			p.forgetSecret()
+	switch p.mode {
+	case profSecret:
+		return p.secretKey(msg)
+	case profDialog:
+		closed, cmd := p.updateDialog(msg)
+		if closed && p.cur == nil {
+			p.mode = profList
 		}
-		return nil
-	case p.dialogOpen():
-		return p.updateDialog(msg)
+		return cmd
 	}
-	if c, ok := p.list.moveCursor(msg, p.cursor, len(p.toks), p.tableHeight()); ok {
-		p.cursor = c
+	if p.list.handleListKey(msg, &p.sc) {
 		return nil
 	}
-	canHold := p.me.Role.CanHoldTokens()
+	for _, k := range []key.Binding{p.keys.New, p.keys.Reveal, p.keys.Rotate, p.keys.Revoke, p.keys.Rename} {
+		if key.Matches(msg, k) && !p.can(k) {
+			return nil
+		}
+	}
+	t, _ := p.selected()
 	switch {
-	case key.Matches(msg, p.keys.New) && canHold:
-		p.form = newForm("Generate New Token", p.generate,
-			textField("Name", "what will use it, e.g. \"ci deploy\" (1–64 characters)", "ci deploy", models.MaxNameLen),
-			expiryField())
+	case key.Matches(msg, p.keys.New):
+		if n := p.usable(); n >= models.MaxTokensActive {
+			return flashErr(fmt.Errorf("you hold %d usable tokens, the most allowed; revoke one first", n))
+		}
+		var name, exp string
+		f := newFormDialog(p.env.st, "Generate new token", func() []huh.Field {
+			return []huh.Field{
+				nameField("Name", "What will use it (1–64 characters)", "ci deploy", &name),
+				expiryField(&exp),
+			}
+		}, func() tea.Cmd { return p.generate(name, exp) })
+		p.mode = profDialog
+		return p.openForm(f, p.w, nil)
 	case key.Matches(msg, p.keys.Reveal):
-		if t, ok := p.selected(); ok && t.Status == models.StatusAwaitingReveal {
-			return p.reveal(t)
-		}
+		p.mode = profDialog
+		p.openConfirm(newConfirm("Reveal "+quote(t.Name)+" now?", []string{
+			"The secret is shown once, right here; keydesk keeps no readable copy. Have somewhere safe to put it before you say yes.",
+		}, func() tea.Cmd { return p.reveal(t) }), p.w, nil)
 	case key.Matches(msg, p.keys.Rotate):
-		if t, ok := p.selected(); ok {
-			p.confirm = newConfirm("Rotate token "+quote(t.Name)+"?", []string{
-				"A new secret replaces " + t.Masked + ". The old one keeps working for a short grace period so you can switch your apps over; after that it is rejected.",
-			}, func() tea.Cmd { return p.rotate(t) })
-		}
+		grace := p.grace()
+		p.mode = profDialog
+		p.openConfirm(newConfirm("Rotate token "+quote(t.Name)+"?", []string{
+			"A new secret replaces " + clean(t.Masked) + ". The old one keeps working for " + graceText(grace) +
+				" (until " + clock(p.now.Add(grace)) + ") so you can switch your apps over; after that it is rejected.",
+		}, func() tea.Cmd { return p.rotate(t) }), p.w, nil)
 	case key.Matches(msg, p.keys.Revoke):
-		if t, ok := p.selected(); ok {
-			p.confirm = newConfirm("Revoke token "+quote(t.Name)+"?", []string{
-				"Anything using " + t.Masked + " stops working at once, including access tokens made from it. This cannot be undone.",
-			}, func() tea.Cmd { return p.revoke(t) })
+		p.mode = profDialog
+		p.openConfirm(newConfirm("Revoke your token "+quote(t.Name)+"?", []string{
+			"Anything using " + clean(t.Masked) + " stops working at once, including access tokens made from it. This cannot be undone.",
+		}, func() tea.Cmd { return p.revoke(t) }), p.w, nil)
+	case key.Matches(msg, p.keys.Rename):
+		name := t.Name
+		f := newFormDialog(p.env.st, "Rename token "+quote(t.Name), func() []huh.Field {
+			return []huh.Field{nameField("Name", "The secret stays the same", "ci deploy", &name)}
+		}, func() tea.Cmd {
+			return renameToken(p.env, t, name, func(note string, err error) tea.Msg { return profileDoneMsg{note: note, err: err} })
+		})
+		p.mode = profDialog
+		return p.openForm(f, p.w, nil)
+	}
+	return nil
+}
+
+// secretKey handles keys while a secret shows. Neither enter nor esc hides
+// it at once: both ask, since after that it is gone for good.
+func (p *profilePage) secretKey(msg tea.KeyMsg) tea.Cmd {
+	s := p.secret
+	if s.asking {
+		switch msg.String() {
+		case "y", "Y":
+			p.forgetSecret()
+		case "n", "N", "esc":
+			s.asking = false
 		}
+		return nil
+	}
+	switch {
+	case key.Matches(msg, p.keys.Copy):
+		return copySecret(p.env, s.secret)
+	case key.Matches(msg, p.keys.Done):
+		s.asking = true
 	}
 	return nil
 }
@@ -219,20 +350,40 @@ func (p *profilePage) forgetSecret() {
 		p.secret.secret = ""
 		p.secret = nil
 	}
+	p.mode = profList
 }
+
+// grace is how long a rotated secret keeps working.
+func (p *profilePage) grace() time.Duration {
+	if g, ok := p.env.be.(interface{ RotationGrace() time.Duration }); ok {
+		return g.RotationGrace()
+	}
+	return defaultGrace
+}
+
+func graceText(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%d %s", int(d/time.Hour), plural(int(d/time.Hour), "hour", "hours"))
+	case d >= time.Minute:
+		return fmt.Sprintf("%d %s", int(d/time.Minute), plural(int(d/time.Minute), "minute", "minutes"))
+	}
+	return fmt.Sprintf("%d seconds", int(d/time.Second))
+}
+
+// clock is a time of day, for moments within the next hours.
+func clock(t time.Time) string { return t.Local().Format("15:04") }
 
 func quote(s string) string { return "\u201c" + clean(s) + "\u201d" }
 
-func parseExpiry(s string) (time.Duration, error) { return models.ParseExpiry(s) }
-
-func (p *profilePage) generate(vals []string) tea.Cmd {
+func (p *profilePage) generate(name, exp string) tea.Cmd {
 	be, a := p.env.be, p.env.actor
 	return func() tea.Msg {
-		exp, err := parseExpiry(vals[1])
+		d, err := models.ParseExpiry(exp)
 		if err != nil {
 			return secretMsg{err: err}
 		}
-		tok, secret, err := be.CreateToken(a, store.TokenSpec{Name: vals[0], Expires: exp})
+		tok, secret, err := be.CreateToken(a, store.TokenSpec{Name: name, Expires: d})
 		if err != nil {
 			return secretMsg{err: err}
 		}
@@ -270,6 +421,27 @@ func (p *profilePage) revoke(t store.TokenView) tea.Cmd {
 	}
 }
 
+// tokenRenamer is a backend that can rename a token (the store can).
+type tokenRenamer interface {
+	RenameToken(a store.Actor, id, name string) (models.Token, error)
+}
+
+// renameToken renames t; done makes the page's result message.
+func renameToken(e *env, t store.TokenView, name string, done func(string, error) tea.Msg) tea.Cmd {
+	be, a := e.be, e.actor
+	return func() tea.Msg {
+		r, ok := be.(tokenRenamer)
+		if !ok {
+			return done("", errors.New("this backend cannot rename tokens"))
+		}
+		tok, err := r.RenameToken(a, t.ID, name)
+		if err != nil {
+			return done("", err)
+		}
+		return done("Renamed "+quote(t.Name)+" to "+quote(tok.Name), nil)
+	}
+}
+
 // copySecret writes the secret to the terminal's clipboard with OSC 52. It
 // goes through the session's own output, so over SSH it reaches the person's
 // terminal, not the server's.
@@ -289,68 +461,79 @@ func (p *profilePage) headerLines() []string {
 	} else if n > 1 {
 		keys = fmt.Sprintf("%d SSH keys", n)
 	}
+	w := max(p.w-4, 0)
+	name := clip(clean(p.me.Name), w/2)
 	return []string{
 		"",
-		"  " + st.Title.Render(clean(p.me.Name)),
-		"  " + st.Subtle.Render(clean(p.me.Email)+" · "+p.me.Role.Title()+" · "+keys),
+		"  " + st.Title.Render(name) + st.Subtle.Render(clip("  "+clean(p.me.Email)+" · "+p.me.Role.Title()+" · "+keys, max(w-models.CellWidth(name), 0))),
 		"",
-		"  " + st.Section.Render("API Refresh Token"),
-		"  " + st.Subtle.Render(fit("Your scripts trade a refresh token for short-lived access tokens.", max(p.w-4, 0))),
-		"",
+		"  " + st.Section.Render("API Refresh Tokens") + st.Subtle.Render(clip(" · your scripts trade one for short-lived access tokens", max(w-18, 0))),
 	}
 }
-
-func (p *profilePage) tableHeight() int { return max(p.h-len(p.headerLines())-4, 1) }
 
 func (p *profilePage) View() string {
 	st := p.env.st
 	if !p.loaded {
 		if p.err != "" {
-			return "\n  " + st.Error.Render(p.err)
+			return "\n  " + st.Error.Render(clip(p.err, p.w-4))
 		}
 		return "\n  " + st.Subtle.Render("Loading…")
 	}
 	lines := p.headerLines()
 	switch {
-	case p.secret != nil:
-		lines = append(lines, p.secretView())
-	case p.dialogOpen():
-		lines = append(lines, p.dialogView(st, p.w))
-	case !p.me.Role.CanHoldTokens():
-		lines = append(lines, "  "+st.Empty.Render("Stakeholders hold no API tokens; ask an admin if you need one."))
+	case p.mode == profSecret:
+		lines = append(lines, "", p.secretView())
+	case p.mode == profDialog:
+		lines = append(lines, "", p.dialogView(st, p.w))
+	case !p.holds():
+		lines = append(lines, "", "  "+st.Empty.Render("Stakeholders hold no API tokens; ask an admin if you need one."))
 	case len(p.toks) == 0:
-		lines = append(lines, "  "+st.Empty.Render("No tokens yet — press n to generate one."))
+		lines = append(lines, "", "  "+st.Empty.Render("No tokens yet — press n to generate one."))
 	default:
-		lines = append(lines, p.table(), "", p.detail())
+		lines = append(lines, p.table(), "", p.detail(), "  "+st.Subtle.Render(p.sc.position("token", "tokens")))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// expiresText is the EXPIRES cell: only a token that can still be used
+// expires; a rotated one in its grace period says when that ends.
+func expiresText(t store.TokenView, now time.Time) string {
+	switch t.Status {
+	case models.StatusActive, models.StatusAwaitingReveal:
+		return until(t.ExpiresAt, now)
+	case models.StatusRotated:
+		if now.Before(t.GraceUntil) {
+			return "grace " + strings.TrimPrefix(until(t.GraceUntil, now), "in ")
+		}
+	case models.StatusExpired:
+		return day(t.ExpiresAt)
+	}
+	return "—"
 }
 
 func (p *profilePage) table() string {
 	st := p.env.st
 	// Last use gets a column when there is room; the detail line always has it.
 	wide := p.w >= 100
-	mins, weights := []int{12, 17, 34, 8}, []int{2, 0, 1, 0}
-	titles := []string{"NAME", "STATUS", "CREATED", "EXPIRES"}
+	mins, weights := []int{12, 17, 26, 8}, []int{2, 0, 1, 0}
+	titles := []string{"NAME", "STATUS", "CREATED ↓", "EXPIRES"}
 	if wide {
 		mins, weights, titles = append(mins, 10), append(weights, 1), append(titles, "LAST USED")
 	}
 	cols := layoutColumns(p.w-3, mins, weights, titles)
-	rows := make([][]cell, len(p.toks))
-	for i, t := range p.toks {
-		rows[i] = []cell{
+	return renderTable(st, cols, func(i int) []cell {
+		t := p.toks[i]
+		row := []cell{
 			{text: clean(t.Name)},
 			{text: statusLabel(t.Status), style: statusStyle(st, t.Status)},
 			{text: p.createdText(t)},
-			{text: until(t.ExpiresAt, p.now)},
+			{text: expiresText(t, p.now)},
 		}
 		if wide {
-			rows[i] = append(rows[i], cell{text: ago(t.LastUsedAt, p.now)})
+			row = append(row, cell{text: ago(t.LastUsedAt, p.now)})
 		}
-	}
-	h := p.tableHeight()
-	p.offset = scrollOffset(p.cursor, p.offset, h, len(rows))
-	return renderTable(st, cols, rows, p.cursor, p.offset, h)
+		return row
+	}, p.sc)
 }
 
 // createdText is "assigned by <owner> on <date>" for assigned tokens, the
@@ -365,40 +548,55 @@ func (p *profilePage) createdText(t store.TokenView) string {
 	return "by " + clean(t.CreatorName) + " on " + day(t.CreatedAt)
 }
 
-// detail spells out the selected token, untruncated, with what can be done next.
+// revokedText says when and by whom a token was revoked.
+func revokedText(t store.TokenView, me string) string {
+	by := ""
+	switch {
+	case t.RevokedBy == me:
+		by = " by you"
+	case t.RevokedBy != "":
+		by = " by someone else"
+	}
+	return "revoked on " + day(t.RevokedAt) + by
+}
+
+// detail spells out the selected token with what can be done next.
 func (p *profilePage) detail() string {
 	st := p.env.st
 	t, ok := p.selected()
 	if !ok {
-		return ""
+		return "\n"
 	}
 	first := quote(t.Name) + " " + clean(t.Masked) + " · " + p.createdText(t) + " · " + clean(t.ID)
 	var next string
 	switch t.Status {
 	case models.StatusAwaitingReveal:
-		next = st.Warn.Render("● Awaiting reveal — press v to see the secret (shown once).")
+		next = st.Warn.Render(clip("● Awaiting reveal — press v to see the secret (shown once).", p.w-4))
 	case models.StatusActive:
 		used := "never used"
 		if !t.LastUsedAt.IsZero() {
 			used = "last used " + ago(t.LastUsedAt, p.now) + " from " + clean(t.LastUsedBy)
 		}
-		next = st.Subtle.Render(used + " · r rotate · x revoke")
+		next = st.Subtle.Render(clip(used+" · r rotate · x revoke", p.w-4))
 	case models.StatusRotated:
-		next = st.Subtle.Render("rotated on " + day(t.RotatedAt) + "; replaced by " + clean(t.RotatedTo))
+		s := "rotated on " + day(t.RotatedAt)
+		if p.now.Before(t.GraceUntil) {
+			s += "; the old secret works until " + clock(t.GraceUntil)
+		}
+		next = st.Subtle.Render(clip(s+"; replaced by "+clean(t.RotatedTo), p.w-4))
 	case models.StatusRevoked:
-		next = st.Subtle.Render("revoked on " + day(t.RevokedAt))
+		next = st.Subtle.Render(clip(revokedText(t, p.me.ID), p.w-4))
 	case models.StatusExpired:
-		next = st.Subtle.Render("expired on " + day(t.ExpiresAt) + " — press n to generate a new one")
+		next = st.Subtle.Render(clip("expired on "+day(t.ExpiresAt)+" — press n to generate a new one", p.w-4))
 	}
-	w := max(p.w-4, 0)
-	return "  " + st.Subtle.Render(fit(first, w)) + "\n  " + next
+	return "  " + st.Subtle.Render(clip(first, max(p.w-4, 0))) + "\n  " + next
 }
 
 func (p *profilePage) secretView() string {
 	st := p.env.st
 	s := p.secret
 	lines := []string{
-		st.Title.Render(s.title),
+		st.Title.Render(clip(s.title, dialogWidth(p.w))),
 		"",
 		"  " + st.Secret.Render(s.secret),
 		"",
@@ -406,9 +604,12 @@ func (p *profilePage) secretView() string {
 		st.Subtle.Render("  It is shown only this once; keydesk keeps no readable copy."),
 		"",
 	}
-	if s.copied {
-		lines = append(lines, st.OK.Render("✓ Copied to your clipboard (OSC 52)."))
-	} else {
+	switch {
+	case s.asking:
+		lines = append(lines, st.Warn.Render("Hide it for good? It cannot be shown again. ")+st.Key.Render("y")+st.Subtle.Render(" hide   ")+st.Key.Render("n")+st.Subtle.Render(" keep it here"))
+	case s.copied:
+		lines = append(lines, st.OK.Render("✓ Copied to your clipboard (OSC 52). ")+st.Key.Render("enter")+st.Subtle.Render(" done"))
+	default:
 		lines = append(lines, st.Key.Render("c")+st.Subtle.Render(" copy to clipboard   ")+st.Key.Render("enter")+st.Subtle.Render(" done"))
 	}
 	return indent(st.Dialog.Render(strings.Join(lines, "\n")), 2)
@@ -420,22 +621,19 @@ func indent(s string, n int) string {
 }
 
 func (p *profilePage) ShortHelp() []key.Binding {
-	switch {
-	case p.secret != nil:
+	switch p.mode {
+	case profSecret:
+		if p.secret.asking {
+			return []key.Binding{key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "hide for good")), key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "keep showing"))}
+		}
 		return []key.Binding{p.keys.Copy, p.keys.Done}
-	case p.dialogOpen():
+	case profDialog:
 		return p.dialogHelp()
 	}
 	var ks []key.Binding
-	if p.me.Role.CanHoldTokens() {
-		ks = append(ks, p.keys.New)
-	}
-	if t, ok := p.selected(); ok {
-		switch t.Status {
-		case models.StatusAwaitingReveal:
-			ks = append(ks, p.keys.Reveal, p.keys.Revoke)
-		case models.StatusActive:
-			ks = append(ks, p.keys.Rotate, p.keys.Revoke)
+	for _, k := range []key.Binding{p.keys.New, p.keys.Reveal, p.keys.Rotate, p.keys.Revoke} {
+		if p.can(k) {
+			ks = append(ks, k)
 		}
 	}
 	return ks
@@ -445,8 +643,29 @@ func (p *profilePage) FullHelp() [][]key.Binding {
 	if p.Capturing() {
 		return [][]key.Binding{p.ShortHelp()}
 	}
-	return [][]key.Binding{
-		{p.list.Up, p.list.Down, p.list.Top, p.list.Bottom},
-		{p.keys.New, p.keys.Reveal, p.keys.Rotate, p.keys.Revoke},
+	var nav []key.Binding
+	if len(p.toks) > 1 {
+		nav = []key.Binding{p.list.Up, p.list.Down, p.list.Top, p.list.Bottom}
 	}
+	var acts []key.Binding
+	for _, k := range []key.Binding{p.keys.New, p.keys.Reveal, p.keys.Rotate, p.keys.Revoke, p.keys.Rename} {
+		if p.can(k) {
+			acts = append(acts, k)
+		}
+	}
+	return [][]key.Binding{nav, acts}
 }
+
+// Click selects the token row at y (rows of the page area).
+func (p *profilePage) Click(y int) tea.Cmd {
+	if p.mode != profList {
+		return nil
+	}
+	if i := y - profileTop - 1 + p.sc.offset; i >= p.sc.offset && i < min(p.sc.offset+p.sc.height, len(p.toks)) {
+		p.sc.to(i)
+	}
+	return nil
+}
+
+// sameKey reports whether two bindings are the same key (by their keys).
+func sameKey(a, b key.Binding) bool { return slices.Equal(a.Keys(), b.Keys()) }

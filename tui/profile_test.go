@@ -34,7 +34,7 @@ func TestUserGeneratesRevokesAndReveals(t *testing.T) {
 
 	// Generate New Token: name, expiry (default never), submit.
 	press(tm, "n")
-	waitText(t, tm, "Generate New Token")
+	waitText(t, tm, "Generate new token")
 	tm.Type("ci deploy")
 	press(tm, "enter", "enter")
 	out := waitText(t, tm, "Please keep your Refresh Token as safe as your Password")
@@ -52,14 +52,17 @@ func TestUserGeneratesRevokesAndReveals(t *testing.T) {
 		t.Fatalf("clipboard output %q lacks the OSC 52 copy", clip.String())
 	}
 
-	// Leave the view; from here on the secret must never be drawn again.
+	// Leave the view (it asks first); from here on the secret must never be
+	// drawn again.
 	press(tm, "enter")
+	waitText(t, tm, "Hide it for good?")
+	press(tm, "y")
 	waitText(t, tm, "r rotate")
 	var after bytes.Buffer
 
 	// Revoke asks first; "n" keeps the token.
 	press(tm, "x")
-	after.Write(waitText(t, tm, "Revoke token", "cannot be undone"))
+	after.Write(waitText(t, tm, "Revoke your token", "cannot be undone"))
 	press(tm, "n")
 	after.Write(waitText(t, tm, "r rotate"))
 	if v, _ := o.s.Token(o.act(o.ann), tokenIDBySecret(t, o.s, string(secret))); v.Status != models.StatusActive {
@@ -70,6 +73,8 @@ func TestUserGeneratesRevokesAndReveals(t *testing.T) {
 
 	// The assigned token is the older one: move down to it and reveal.
 	press(tm, "j", "v")
+	after.Write(waitText(t, tm, "Reveal \u201cfrom olivia\u201d now?", "shown once"))
+	press(tm, "y")
 	out = waitText(t, tm, "assigned by Olivia Owner", "Please keep your Refresh Token as safe as your Password")
 	after.Write(out)
 	revealed := secretRE.FindAll(out, -1)
@@ -80,7 +85,7 @@ func TestUserGeneratesRevokesAndReveals(t *testing.T) {
 	if err != nil || p.Token.ID != assigned[0].ID {
 		t.Fatalf("revealed secret is not the assigned token's: %v %v", p.Token.ID, err)
 	}
-	press(tm, "enter", "v") // v again: the token is active now; nothing to reveal
+	press(tm, "esc", "y", "v") // v again: the token is active now; nothing to reveal
 	after.Write(waitText(t, tm, "r rotate · x revoke"))
 	if _, err := o.s.RevealToken(o.act(o.ann), assigned[0].ID); !errors.Is(err, models.ErrAlreadyRevealed) {
 		t.Fatalf("second reveal: %v, want ErrAlreadyRevealed", err)
@@ -124,11 +129,15 @@ func TestSecretDroppedOnLeave(t *testing.T) {
 	p := m.pages[pgProfile].(*profilePage)
 	m.Update(profileLoadedMsg{seq: p.seq, user: o.ann, now: time.Now()})
 	sv := &secretView{title: "t", secret: "kdr_secret"}
-	p.secret = sv
+	p.secret, p.mode = sv, profSecret
 	if !strings.Contains(m.View(), "kdr_secret") {
 		t.Fatal("secret view does not show the secret")
 	}
 	m.Update(keyMsg("enter"))
+	if sv.secret == "" || p.secret == nil {
+		t.Fatal("enter alone hid the secret; it must ask first")
+	}
+	m.Update(keyMsg("y"))
 	if sv.secret != "" || p.secret != nil {
 		t.Fatal("secret not zeroed on leave")
 	}

@@ -2,40 +2,47 @@ package tui
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 )
 
 type tokensKeys struct {
-	Filter, Sort, SortCol, Assign, Revoke, RevokeAll, Clear, Apply key.Binding
+	Filter, Sort, Assign, Revoke, RevokeAll, Rename, Clear, Apply key.Binding
 }
 
 func newTokensKeys() tokensKeys {
 	return tokensKeys{
 		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Sort:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "newest/oldest")),
-		SortCol:   key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "sort page by column")),
-		Assign:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign token to user")),
+		Sort:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "newest/oldest first")),
+		Assign:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign token to users")),
 		Revoke:    key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "revoke")),
 		RevokeAll: key.NewBinding(key.WithKeys("X"), key.WithHelp("X", "revoke all of holder")),
+		Rename:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "rename")),
 		Clear:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
-		Apply:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply filter")),
+		Apply:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
 	}
 }
 
-// Column sorts apply within the loaded page; across pages the order is the
-// store's (creation time), which is what paging a million tokens can afford.
-var tokenSortCols = []string{"", "name", "holder", "status", "expiry"}
+// tokensMode is what API Tokens is doing.
+type tokensMode int
+
+const (
+	tokList   tokensMode = iota
+	tokFilter            // typing in the filter
+	tokPicker            // choosing people to assign to
+	tokDialog            // a form or confirmation
+)
 
 // tokensPage is Settings › API Tokens: every token of the organization, one
-// screenful at a time. Only the owner sees the tab; the store refuses the
-// listing to anyone else regardless.
+// screenful at a time, in the store's order (creation time), filtered by the
+// store over the whole list. Only the owner sees the tab; the store refuses
+// the listing to anyone else regardless.
 type tokensPage struct {
 	env  *env
 	keys tokensKeys
@@ -51,23 +58,21 @@ type tokensPage struct {
 	cursors []string // After value of each page visited; cursors[pageNo] is this page's
 	pageNo  int
 	oldest  bool
-	sortCol int
+	sc      scroller
 
-	filter appliedInput // "/": applied on enter, since it scans the store
+	filter liveInput
 
-	cursor, offset int
-
+	mode   tokensMode
 	picker *picker
 	picked []models.User
+	// the assign form's values, kept across going back and forth
+	assignName, assignExp string
 	dialogs
 }
 
 func newTokensPage(e *env) *tokensPage {
-	ti := newInput()
-	ti.Prompt = "/"
-	ti.Placeholder = "name, holder, email, status, id…"
-	ti.CharLimit = 128
-	return &tokensPage{env: e, keys: newTokensKeys(), list: newListKeys(), filter: appliedInput{input: ti}, cursors: []string{""}}
+	ti := newInput(e.st, "/", "a name, holder, email, status or id", 128)
+	return &tokensPage{env: e, keys: newTokensKeys(), list: newListKeys(), filter: liveInput{input: ti}, cursors: []string{""}}
 }
 
 type tokensLoadedMsg struct {
@@ -82,7 +87,11 @@ type assigneesMsg struct {
 	err   error
 }
 
-type assignAskMsg struct{ vals []string }
+// assignCountsMsg carries each picked person's usable-token count.
+type assignCountsMsg struct {
+	counts []int
+	err    error
+}
 
 type tokensDoneMsg struct {
 	note string
@@ -95,19 +104,41 @@ type revokeAllAskMsg struct {
 	err    error
 }
 
+// tokensFilterMsg applies the filter once typing paused (gen matches).
+type tokensFilterMsg struct{ gen int }
+
 func (p *tokensPage) Title() string { return "API Tokens" }
 
 func (p *tokensPage) Init() tea.Cmd { return p.Reload() }
 
-// pageSize fits the table to the screen; the store reads only that many.
-func (p *tokensPage) pageSize() int { return clamp(p.tableHeight(), 5, 500) }
+// Concerns: any token change, and people changes (names and emails shown).
+func (p *tokensPage) Concerns(ev store.Event) bool {
+	return len(ev.TokenIDs) > 0 || peopleChanged(ev.Type)
+}
 
-func (p *tokensPage) tableHeight() int { return p.h - 7 }
+// peopleChanged: event types that change names, roles or membership.
+func peopleChanged(typ string) bool {
+	switch typ {
+	case models.AuditOrgCreated, models.AuditUserAdded, models.AuditUserRemoved, models.AuditRoleChanged,
+		models.AuditKeyAdded, models.AuditKeyRemoved, models.AuditUsersImported, models.AuditOwnershipMoved:
+		return true
+	}
+	return false
+}
+
+// Layout: blank, title, filter line, blank; table; blank, detail, pager.
+const (
+	tokensTop    = 4
+	tokensBottom = 3
+)
+
+// tableHeight is the rows one page holds: the store reads exactly that many.
+func (p *tokensPage) tableHeight() int { return max(p.h-tokensTop-1-tokensBottom, 1) }
 
 func (p *tokensPage) Reload() tea.Cmd {
 	p.seq++
 	seq, be, a := p.seq, p.env.be, p.env.actor
-	q := store.TokenQuery{All: true, Filter: p.filter.applied, Oldest: p.oldest, After: p.cursors[p.pageNo], Limit: p.pageSize()}
+	q := store.TokenQuery{All: true, Filter: p.filter.applied, Oldest: p.oldest, After: p.cursors[p.pageNo], Limit: p.tableHeight()}
 	return func() tea.Msg {
 		pg, err := be.ListTokens(a, q)
 		return tokensLoadedMsg{seq: seq, page: pg, now: be.Now(), err: err}
@@ -116,26 +147,30 @@ func (p *tokensPage) Reload() tea.Cmd {
 
 // restart goes back to the first page, e.g. after the filter or order changed.
 func (p *tokensPage) restart() tea.Cmd {
-	p.cursors, p.pageNo, p.cursor = []string{""}, 0, 0
+	p.cursors, p.pageNo = []string{""}, 0
+	p.sc.reset()
 	return p.Reload()
 }
 
-func (p *tokensPage) SetSize(w, h int) {
+func (p *tokensPage) SetSize(w, h int) bool {
+	old := p.tableHeight()
 	p.w, p.h = w, h
+	p.sc.setHeight(p.tableHeight())
+	p.filter.input.Width = max(w-8, 10)
 	if p.picker != nil {
-		p.picker.w, p.picker.h = w-4, h-2
+		p.picker.setSize(w-4, h-1)
 	}
+	p.resizeDialog(w)
+	return p.tableHeight() != old
 }
 
-func (p *tokensPage) Capturing() bool {
-	return p.filter.editing || p.picker != nil || p.dialogOpen()
-}
+func (p *tokensPage) Capturing() bool { return p.mode != tokList }
 
 func (p *tokensPage) selected() (store.TokenView, bool) {
-	if p.cursor < 0 || p.cursor >= len(p.rows) {
+	if p.sc.cursor < 0 || p.sc.cursor >= len(p.rows) {
 		return store.TokenView{}, false
 	}
-	return p.rows[p.cursor], true
+	return p.rows[p.sc.cursor], true
 }
 
 func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -157,12 +192,18 @@ func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			p.cursors = p.cursors[:p.pageNo+1]
 			return p, p.Reload()
 		}
-		p.sortRows()
-		p.cursor = clamp(p.cursor, 0, max(len(p.rows)-1, 0))
+		p.sc.setLen(len(p.rows))
 		for i, t := range p.rows {
 			if t.ID == sel.ID {
-				p.cursor = i
+				p.sc.to(i)
 			}
+		}
+		return p, nil
+
+	case tokensFilterMsg:
+		if msg.gen == p.filter.gen && p.filter.value() != p.filter.applied {
+			p.filter.commit()
+			return p, p.restart()
 		}
 		return p, nil
 
@@ -171,49 +212,47 @@ func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return p, nil
 		}
 		if msg.err != nil {
-			p.picker = nil
+			p.picker, p.mode = nil, tokList
 			return p, flashErr(msg.err)
 		}
 		p.picker.setUsers(msg.users)
 		return p, nil
 
-	case assignAskMsg:
-		p.form = nil
-		names := make([]string, len(p.picked))
-		for i, u := range p.picked {
-			names[i] = clean(u.Name)
-		}
-		exp := "never expires"
-		if msg.vals[1] != "never" {
-			exp = "expires in " + msg.vals[1]
-		}
-		vals := msg.vals
-		p.confirm = newConfirm(fmt.Sprintf("Assign %s (%s) to %d %s?", quote(vals[0]), exp, len(names), plural(len(names), "person", "people")),
-			[]string{joinShort(names, 6) + ".",
-				"Each gets their own token, awaiting reveal; you will not see the secrets. All are assigned together or none are."},
-			func() tea.Cmd { return p.assign(vals) })
-		return p, nil
+	case assignCountsMsg:
+		return p, p.askAssign(msg)
 
 	case revokeAllAskMsg:
 		if msg.err != nil {
 			return p, flashErr(msg.err)
 		}
 		h := msg.holder
-		p.confirm = newTypedConfirm("Revoke all tokens of "+clean(h.HolderName)+"?",
+		if msg.n == 0 {
+			return p, flash(clean(h.HolderName) + " holds no usable tokens; nothing to revoke")
+		}
+		p.mode = tokDialog
+		p.openConfirm(newTypedConfirm(p.env.st, "Revoke all tokens of "+clean(h.HolderName)+"?",
 			[]string{fmt.Sprintf("%d usable %s of %s will be revoked at once, with every access token made from them. This cannot be undone.",
 				msg.n, plural(msg.n, "token", "tokens"), clean(h.HolderEmail))},
-			clean(h.HolderEmail), func() tea.Cmd { return p.revokeAll(h) })
+			clean(h.HolderEmail), func() tea.Cmd { return p.revokeAll(h) }), p.w, nil)
 		return p, nil
 
 	case tokensDoneMsg:
 		if msg.err != nil {
-			return p, p.fail(msg.err)
+			if p.mode == tokDialog {
+				return p, p.fail(msg.err)
+			}
+			return p, flashErr(msg.err)
 		}
-		p.form = nil
+		p.closeDialog()
+		p.mode, p.picked, p.assignName, p.assignExp = tokList, nil, "", ""
 		return p, tea.Batch(p.Reload(), flash(msg.note))
 
 	case tea.KeyMsg:
 		return p, p.handleKey(msg)
+	}
+	if p.mode == tokDialog {
+		_, cmd := p.updateDialog(msg)
+		return p, cmd
 	}
 	return p, nil
 }
@@ -225,49 +264,84 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
+// holderOf is a token's holder as the permission rules see them.
+func holderOf(t store.TokenView) *models.Subject {
+	return &models.Subject{ID: t.HolderID, Role: t.Role}
+}
+
+// can reports whether k acts on the selected token now (rules and status).
+func (p *tokensPage) can(k key.Binding) bool {
+	t, ok := p.selected()
 	switch {
-	case p.picker != nil:
-		done, picked, cmd := p.picker.update(msg)
-		if done {
-			p.picker = nil
-			if picked != nil {
-				p.picked = picked
-				p.form = newForm(fmt.Sprintf("New token for %d %s", len(picked), plural(len(picked), "person", "people")),
-					func(vals []string) tea.Cmd { return func() tea.Msg { return assignAskMsg{vals: vals} } },
-					textField("Name", "the same name for everyone, e.g. \"reporting\"", "reporting", models.MaxNameLen),
-					expiryField())
-			}
+	case sameKey(k, p.keys.Assign):
+		return p.env.me.Role != "" && models.RoleMay(p.env.me.Role, models.ActTokenAssign)
+	case !ok:
+		return false
+	case sameKey(k, p.keys.Revoke):
+		act := models.ActTokenRevokeAny
+		if t.HolderID == p.env.actor.UserID {
+			act = models.ActTokenRevokeOwn
+		}
+		return t.Status.Usable() && p.env.may(act, holderOf(t))
+	case sameKey(k, p.keys.RevokeAll):
+		return p.env.may(models.ActTokenRevokeAllOf, holderOf(t))
+	case sameKey(k, p.keys.Rename):
+		_, ok := p.env.be.(tokenRenamer)
+		return ok && t.Status.Usable() && t.HolderID == p.env.actor.UserID
+	}
+	return false
+}
+
+func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
+	switch p.mode {
+	case tokPicker:
+		return p.pickerKey(msg)
+	case tokDialog:
+		closed, cmd := p.updateDialog(msg)
+		if closed && p.cur == nil && p.mode == tokDialog {
+			p.mode = tokList
 		}
 		return cmd
-	case p.dialogOpen():
-		return p.updateDialog(msg)
-	case p.filter.editing:
-		entered, cmd := p.filter.key(msg, p.keys.Apply, p.keys.Clear)
-		if entered {
+	case tokFilter:
+		changed, done, cmd := p.filter.key(msg, p.keys.Apply, p.keys.Clear)
+		if done {
+			p.mode = tokList
+		}
+		switch {
+		case changed && done:
+			p.filter.commit()
 			return p.restart()
+		case changed:
+			p.filter.gen++
+			return tea.Batch(cmd, p.env.debounced(tokensFilterMsg{gen: p.filter.gen}))
 		}
 		return cmd
 	}
-	if c, ok := p.list.moveCursor(msg, p.cursor, len(p.rows), p.tableHeight()); ok {
-		p.cursor = c
+	if p.list.handleListKey(msg, &p.sc) {
 		return nil
 	}
+	for _, k := range []key.Binding{p.keys.Assign, p.keys.Revoke, p.keys.RevokeAll, p.keys.Rename} {
+		if key.Matches(msg, k) && !p.can(k) {
+			return nil
+		}
+	}
+	t, _ := p.selected()
 	switch {
 	case key.Matches(msg, p.list.PageDown):
 		if p.next != "" {
 			p.cursors = append(p.cursors[:p.pageNo+1], p.next)
 			p.pageNo++
-			p.cursor = 0
+			p.sc.reset()
 			return p.Reload()
 		}
 	case key.Matches(msg, p.list.PageUp):
 		if p.pageNo > 0 {
 			p.pageNo--
-			p.cursor = 0
+			p.sc.reset()
 			return p.Reload()
 		}
 	case key.Matches(msg, p.keys.Filter):
+		p.mode = tokFilter
 		return p.filter.edit()
 	case key.Matches(msg, p.keys.Clear):
 		if p.filter.applied != "" {
@@ -277,74 +351,144 @@ func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, p.keys.Sort):
 		p.oldest = !p.oldest
 		return p.restart()
-	case key.Matches(msg, p.keys.SortCol):
-		p.sortCol = (p.sortCol + 1) % len(tokenSortCols)
-		p.sortRows()
 	case key.Matches(msg, p.keys.Assign):
-		p.picker = newPicker(p.env.st)
-		p.picker.w, p.picker.h = p.w-4, p.h-2
-		be, a := p.env.be, p.env.actor
-		return tea.Batch(func() tea.Msg {
-			us, err := be.Assignees(a)
-			return assigneesMsg{users: us, err: err}
-		})
+		p.picked, p.assignName, p.assignExp = nil, "", ""
+		return p.openPicker(nil)
 	case key.Matches(msg, p.keys.Revoke):
-		if t, ok := p.selected(); ok {
-			p.confirm = newConfirm("Revoke "+clean(t.HolderName)+"'s token "+quote(t.Name)+"?",
-				[]string{"Anything using " + t.Masked + " stops working at once, including access tokens made from it. This cannot be undone."},
-				func() tea.Cmd { return p.revoke(t) })
+		title := "Revoke " + clean(t.HolderName) + "\u2019s token " + quote(t.Name) + "?"
+		if t.HolderID == p.env.actor.UserID {
+			title = "Revoke your token " + quote(t.Name) + "?"
 		}
+		p.mode = tokDialog
+		p.openConfirm(newConfirm(title,
+			[]string{"Anything using " + clean(t.Masked) + " stops working at once, including access tokens made from it. This cannot be undone."},
+			func() tea.Cmd { return p.revoke(t) }), p.w, nil)
 	case key.Matches(msg, p.keys.RevokeAll):
-		if t, ok := p.selected(); ok {
-			be, a := p.env.be, p.env.actor
-			return func() tea.Msg {
-				n, err := be.LiveTokenCount(a, t.HolderID)
-				return revokeAllAskMsg{holder: t, n: n, err: err}
-			}
+		be, a := p.env.be, p.env.actor
+		return func() tea.Msg {
+			n, err := be.LiveTokenCount(a, t.HolderID)
+			return revokeAllAskMsg{holder: t, n: n, err: err}
 		}
+	case key.Matches(msg, p.keys.Rename):
+		name := t.Name
+		f := newFormDialog(p.env.st, "Rename token "+quote(t.Name), func() []huh.Field {
+			return []huh.Field{nameField("Name", "The secret stays the same", "ci deploy", &name)}
+		}, func() tea.Cmd {
+			return renameToken(p.env, t, name, func(note string, err error) tea.Msg { return tokensDoneMsg{note: note, err: err} })
+		})
+		p.mode = tokDialog
+		return p.openForm(f, p.w, nil)
 	}
 	return nil
 }
 
-func (p *tokensPage) sortRows() {
-	var less func(a, b store.TokenView) bool
-	switch tokenSortCols[p.sortCol] {
-	case "name":
-		less = func(a, b store.TokenView) bool { return strings.ToLower(a.Name) < strings.ToLower(b.Name) }
-	case "holder":
-		less = func(a, b store.TokenView) bool { return strings.ToLower(a.HolderName) < strings.ToLower(b.HolderName) }
-	case "status":
-		less = func(a, b store.TokenView) bool { return a.Status < b.Status }
-	case "expiry":
-		less = func(a, b store.TokenView) bool {
-			if a.ExpiresAt.IsZero() != b.ExpiresAt.IsZero() {
-				return b.ExpiresAt.IsZero()
-			}
-			return a.ExpiresAt.Before(b.ExpiresAt)
-		}
-	default:
-		less = func(a, b store.TokenView) bool {
-			if p.oldest {
-				return a.ID < b.ID
-			}
-			return a.ID > b.ID
-		}
+// openPicker shows the assignee picker, keeping an earlier selection.
+func (p *tokensPage) openPicker(keep []models.User) tea.Cmd {
+	p.mode = tokPicker
+	if p.picker != nil && keep != nil {
+		return nil
 	}
-	sort.SliceStable(p.rows, func(i, j int) bool { return less(p.rows[i], p.rows[j]) })
+	p.picker = newPicker(p.env.st)
+	p.picker.setSize(p.w-4, p.h-1)
+	be, a := p.env.be, p.env.actor
+	return func() tea.Msg {
+		us, err := be.Assignees(a)
+		return assigneesMsg{users: us, err: err}
+	}
 }
 
-func (p *tokensPage) assign(vals []string) tea.Cmd {
+func (p *tokensPage) pickerKey(msg tea.KeyMsg) tea.Cmd {
+	done, picked, cmd := p.picker.update(msg)
+	if !done {
+		return cmd
+	}
+	if picked == nil {
+		p.picker, p.picked, p.mode = nil, nil, tokList
+		return nil
+	}
+	p.picked = picked
+	return p.openAssignForm("")
+}
+
+// openAssignForm is step 2 of assigning: the token's name and expiry, with
+// the name validated as it is typed. esc goes back to the picker.
+func (p *tokensPage) openAssignForm(problem string) tea.Cmd {
+	n := len(p.picked)
+	f := newFormDialog(p.env.st, fmt.Sprintf("New token for %d %s", n, plural(n, "person", "people")), func() []huh.Field {
+		return []huh.Field{
+			nameField("Name", "The same name for everyone (1–64 characters)", "reporting", &p.assignName),
+			expiryField(&p.assignExp),
+		}
+	}, func() tea.Cmd { return p.countPicked() })
+	f.err = problem
+	p.mode = tokDialog
+	return p.openForm(f, p.w, func() tea.Cmd { return p.openPicker(p.picked) })
+}
+
+// countPicked asks how many usable tokens each picked person holds, so the
+// confirmation can name anyone at the limit before anything is written.
+func (p *tokensPage) countPicked() tea.Cmd {
+	be, a := p.env.be, p.env.actor
+	picked := p.picked
+	return func() tea.Msg {
+		counts := make([]int, len(picked))
+		for i, u := range picked {
+			n, err := be.LiveTokenCount(a, u.ID)
+			if err != nil {
+				return assignCountsMsg{err: err}
+			}
+			counts[i] = n
+		}
+		return assignCountsMsg{counts: counts}
+	}
+}
+
+// askAssign is step 3: confirm, or back to the form if someone is full.
+func (p *tokensPage) askAssign(msg assignCountsMsg) tea.Cmd {
+	if p.mode != tokDialog {
+		return nil
+	}
+	if msg.err != nil {
+		return p.fail(msg.err)
+	}
+	var full []string
+	for i, n := range msg.counts {
+		if n >= models.MaxTokensActive {
+			full = append(full, clean(p.picked[i].Name))
+		}
+	}
+	if len(full) > 0 {
+		return p.openAssignForm(fmt.Sprintf("%s already %s %d usable tokens, the most allowed; esc goes back to the picker to unselect %s.",
+			joinShort(full, 3), plural(len(full), "holds", "hold"), models.MaxTokensActive, plural(len(full), "them", "them")))
+	}
+	names := make([]string, len(p.picked))
+	for i, u := range p.picked {
+		names[i] = clean(u.Name)
+	}
+	exp := "never expires"
+	if p.assignExp != "never" {
+		exp = "expires in " + p.assignExp
+	}
+	name, expiry := p.assignName, p.assignExp
+	p.openConfirm(newConfirm(fmt.Sprintf("Assign %s (%s) to %d %s?", quote(name), exp, len(names), plural(len(names), "person", "people")),
+		[]string{joinShort(names, 6) + ".",
+			"Each gets their own token, awaiting reveal; you will not see the secrets. All are assigned together or none are."},
+		func() tea.Cmd { return p.assign(name, expiry) }), p.w, func() tea.Cmd { return p.openAssignForm("") })
+	return nil
+}
+
+func (p *tokensPage) assign(name, expiry string) tea.Cmd {
 	be, a := p.env.be, p.env.actor
 	refs := make([]string, len(p.picked))
 	for i, u := range p.picked {
 		refs[i] = u.ID
 	}
 	return func() tea.Msg {
-		exp, err := models.ParseExpiry(vals[1])
+		exp, err := models.ParseExpiry(expiry)
 		if err != nil {
 			return tokensDoneMsg{err: err}
 		}
-		toks, err := be.AssignTokens(a, refs, store.TokenSpec{Name: vals[0], Expires: exp})
+		toks, err := be.AssignTokens(a, refs, store.TokenSpec{Name: name, Expires: exp})
 		if err != nil {
 			return tokensDoneMsg{err: err}
 		}
@@ -370,36 +514,33 @@ func (p *tokensPage) revokeAll(t store.TokenView) tea.Cmd {
 
 func (p *tokensPage) View() string {
 	st := p.env.st
-	if p.picker != nil {
+	if p.mode == tokPicker {
 		return "\n" + indent(p.picker.view(), 2)
 	}
 	order := "newest first"
 	if p.oldest {
 		order = "oldest first"
 	}
-	if c := tokenSortCols[p.sortCol]; c != "" {
-		order += ", this page by " + c
-	}
-	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(fit(" · the whole organization · "+order, max(p.w-14, 0)))
+	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(clip(" · the whole organization · "+order, max(p.w-14, 0)))
 	var filterLine string
 	switch {
-	case p.filter.editing:
+	case p.mode == tokFilter:
 		filterLine = "  " + p.filter.input.View()
 	case p.filter.applied != "":
-		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clean(p.filter.applied)) + st.Subtle.Render("  (esc clears)")
+		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clip(clean(p.filter.applied), p.w-30)) + st.Subtle.Render("  (esc clears)")
 	default:
 		filterLine = "  " + st.Subtle.Render("/ filter · s order · a assign")
 	}
 	lines := []string{"", head, filterLine, ""}
 	switch {
-	case p.dialogOpen():
+	case p.mode == tokDialog:
 		lines = append(lines, p.dialogView(st, p.w))
 	case p.err != "":
-		lines = append(lines, "  "+st.Error.Render(p.err))
+		lines = append(lines, "  "+st.Error.Render(clip(p.err, p.w-4)))
 	case !p.loaded:
 		lines = append(lines, "  "+st.Subtle.Render("Loading…"))
 	case len(p.rows) == 0 && p.filter.applied != "":
-		lines = append(lines, "  "+st.Empty.Render("No token matches "+quote(p.filter.applied)+" — esc clears the filter."))
+		lines = append(lines, "  "+st.Empty.Render(clip("No token matches "+quote(p.filter.applied)+" — esc clears the filter.", p.w-4)))
 	case len(p.rows) == 0:
 		lines = append(lines, "  "+st.Empty.Render("No tokens in the organization yet — press a to assign one to a user."))
 	default:
@@ -410,21 +551,31 @@ func (p *tokensPage) View() string {
 
 func (p *tokensPage) table() string {
 	st := p.env.st
-	cols := layoutColumns(p.w-3, []int{14, 16, 17, 10, 10}, []int{3, 2, 0, 0, 0},
-		[]string{"NAME", "HOLDER", "STATUS", "CREATED", "EXPIRES"})
-	rows := make([][]cell, len(p.rows))
-	for i, t := range p.rows {
-		rows[i] = []cell{
+	created := "CREATED ↓"
+	if p.oldest {
+		created = "CREATED ↑"
+	}
+	wide := p.w >= 110
+	mins, weights := []int{14, 16, 17, 10, 10}, []int{3, 2, 0, 0, 0}
+	titles := []string{"NAME", "HOLDER", "STATUS", created, "EXPIRES"}
+	if wide {
+		mins, weights, titles = append(mins, 10), append(weights, 1), append(titles, "LAST USED")
+	}
+	cols := layoutColumns(p.w-3, mins, weights, titles)
+	return renderTable(st, cols, func(i int) []cell {
+		t := p.rows[i]
+		row := []cell{
 			{text: clean(t.Name)},
 			{text: clean(t.HolderName)},
 			{text: statusLabel(t.Status), style: statusStyle(st, t.Status)},
 			{text: day(t.CreatedAt)},
-			{text: until(t.ExpiresAt, p.now)},
+			{text: expiresText(t, p.now)},
 		}
-	}
-	h := max(p.tableHeight(), 1)
-	p.offset = scrollOffset(p.cursor, p.offset, h, len(rows))
-	return renderTable(st, cols, rows, p.cursor, p.offset, h)
+		if wide {
+			row = append(row, cell{text: ago(t.LastUsedAt, p.now)})
+		}
+		return row
+	}, p.sc)
 }
 
 func (p *tokensPage) detail() string {
@@ -437,34 +588,48 @@ func (p *tokensPage) detail() string {
 	if t.Assigned {
 		by = "assigned by " + clean(t.CreatorName)
 	}
-	s := clean(t.Masked) + " · " + clean(t.HolderEmail) + " · " + by + " on " + day(t.CreatedAt) + " · last used " + ago(t.LastUsedAt, p.now)
-	return "  " + st.Subtle.Render(fit(s, max(p.w-4, 0)))
+	s := clean(t.Masked) + " · " + clean(t.HolderEmail) + " · " + by + " on " + day(t.CreatedAt)
+	switch t.Status {
+	case models.StatusRevoked:
+		s += " · " + revokedText(t, p.env.actor.UserID)
+	case models.StatusRotated:
+		s += " · rotated on " + day(t.RotatedAt)
+		if p.now.Before(t.GraceUntil) {
+			s += ", old secret works until " + clock(t.GraceUntil)
+		}
+	default:
+		s += " · last used " + ago(t.LastUsedAt, p.now)
+	}
+	return "  " + st.Subtle.Render(clip(s, max(p.w-4, 0)))
 }
 
 func (p *tokensPage) pager() string {
 	st := p.env.st
-	s := fmt.Sprintf("page %d", p.pageNo+1)
+	lo, hi := p.sc.window()
+	s := fmt.Sprintf("page %d · rows %d–%d", p.pageNo+1, p.pageNo*p.tableHeight()+lo+1, p.pageNo*p.tableHeight()+hi)
 	if p.pageNo > 0 {
 		s = "← " + s
 	}
 	if p.next != "" {
-		s += " →"
+		s += " · more →"
 	}
 	return "  " + st.Subtle.Render(s)
 }
 
 func (p *tokensPage) ShortHelp() []key.Binding {
-	switch {
-	case p.picker != nil:
+	switch p.mode {
+	case tokPicker:
 		return p.picker.helpKeys()
-	case p.dialogOpen():
+	case tokDialog:
 		return p.dialogHelp()
-	case p.filter.editing:
+	case tokFilter:
 		return []key.Binding{p.keys.Apply, p.keys.Clear}
 	}
-	ks := []key.Binding{p.keys.Assign, p.keys.Filter, p.keys.Sort}
-	if len(p.rows) > 0 {
-		ks = append(ks, p.keys.Revoke, p.keys.RevokeAll)
+	var ks []key.Binding
+	for _, k := range []key.Binding{p.keys.Assign, p.keys.Filter, p.keys.Sort, p.keys.Revoke, p.keys.RevokeAll} {
+		if sameKey(k, p.keys.Filter) || sameKey(k, p.keys.Sort) || p.can(k) {
+			ks = append(ks, k)
+		}
 	}
 	return ks
 }
@@ -473,9 +638,30 @@ func (p *tokensPage) FullHelp() [][]key.Binding {
 	if p.Capturing() {
 		return [][]key.Binding{p.ShortHelp()}
 	}
-	return [][]key.Binding{
-		{p.list.Up, p.list.Down, p.list.PageUp, p.list.PageDown},
-		{p.keys.Filter, p.keys.Clear, p.keys.Sort, p.keys.SortCol},
-		{p.keys.Assign, p.keys.Revoke, p.keys.RevokeAll},
+	nav := []key.Binding{p.list.Up, p.list.Down}
+	if p.pageNo > 0 || p.next != "" {
+		nav = append(nav, p.list.PageUp, p.list.PageDown)
 	}
+	list := []key.Binding{p.keys.Filter, p.keys.Sort}
+	if p.filter.applied != "" {
+		list = append(list, p.keys.Clear)
+	}
+	var acts []key.Binding
+	for _, k := range []key.Binding{p.keys.Assign, p.keys.Revoke, p.keys.RevokeAll, p.keys.Rename} {
+		if p.can(k) {
+			acts = append(acts, k)
+		}
+	}
+	return [][]key.Binding{nav, list, acts}
+}
+
+// Click selects the row at y.
+func (p *tokensPage) Click(y int) tea.Cmd {
+	if p.mode != tokList {
+		return nil
+	}
+	if i := y - tokensTop - 1 + p.sc.offset; i >= p.sc.offset && i < min(p.sc.offset+p.sc.height, len(p.rows)) {
+		p.sc.to(i)
+	}
+	return nil
 }

@@ -29,7 +29,9 @@ func TestOwnerAssignsToTwo(t *testing.T) {
 	press(tm, "space", "enter")
 	waitText(t, tm, "New token for 2 people")
 	tm.Type("reporting")
-	press(tm, "enter", "left", "enter") // expiry: never → 1y
+	press(tm, "enter")
+	waitText(t, tm, "┃ Expires") // huh moves focus by a command; wait for it
+	press(tm, "left", "enter")   // expiry: never → 1y
 	waitText(t, tm, "(expires in 1y) to 2 people?", "Ann Archer, Bob Baker")
 	press(tm, "y")
 	waitText(t, tm, "Assigned 2 tokens", "reporting", "Ann Archer", "Bob Baker", "awaiting reveal")

@@ -6,9 +6,10 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,9 +19,10 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
+	"github.com/lucasb-eyer/go-colorful"
+	"github.com/muesli/termenv"
 )
 
 // Backend is what the console needs from the organization's store. Each call
@@ -57,12 +59,26 @@ type Options struct {
 	UserID   string             // the person using the console
 	Via      string             // "console" locally, "ssh <addr>" over SSH; passed into store.Actor
 	Renderer *lipgloss.Renderer // per-session renderer over SSH; nil → lipgloss.DefaultRenderer()
+	// Environ is the terminal's environment (the SSH client's, or the
+	// process's): NO_COLOR and COLORFGBG are read from it.
+	Environ []string
+	// Background overrides what Environ says about the background (Run
+	// sets it when the terminal answered the OSC 11 query).
+	Background Background
+	// Context ends the console's change subscription when done (an SSH
+	// session's context); Close ends it too.
+	Context context.Context
+	// FlashFor is how long a status note stays (0: 5 s; < 0: until the
+	// next key). Debounce is the pause after a keystroke before a filter is
+	// applied (0: 150 ms; < 0: at once). Tests set both negative.
+	FlashFor, Debounce time.Duration
 }
 
-// MinWidth and MinHeight are the smallest terminal the console lays out in.
+// MinWidth and MinHeight are the smallest terminal the console lays out in:
+// 80×23, since tmux on an 80×24 terminal leaves 23 rows.
 const (
 	MinWidth  = 80
-	MinHeight = 24
+	MinHeight = 23
 	// maxWidth and maxHeight cap the layout so an absurd terminal size cannot
 	// make a frame of hundreds of megabytes.
 	maxWidth  = 240
@@ -75,6 +91,29 @@ type env struct {
 	actor    store.Actor
 	st       Styles
 	renderer *lipgloss.Renderer
+	// me is the acting person as last loaded (role included); screens ask
+	// the permission rules with it before offering an action.
+	me models.User
+
+	flashFor, debounce time.Duration
+}
+
+// subject is the acting person as the permission rules see them.
+func (e *env) subject() models.Subject { return e.me.Subject() }
+
+// may asks the permission matrix whether the actor may do act to target
+// (nil: no target). The store asks the same rules again when the call is
+// made; asking first only keeps the console from offering what it refuses.
+func (e *env) may(act models.Action, target *models.Subject) bool {
+	return models.Authorize(e.subject(), act, target) == nil
+}
+
+// debounced returns a command that delivers msg after the debounce pause.
+func (e *env) debounced(msg tea.Msg) tea.Cmd {
+	if e.debounce < 0 {
+		return func() tea.Msg { return msg }
+	}
+	return tea.Tick(e.debounce, func(time.Time) tea.Msg { return msg })
 }
 
 const (
@@ -87,23 +126,25 @@ const (
 // Model is the root of the console. It owns the tabs, the help bar, the
 // banner and the live-update subscription; screens own everything else.
 type Model struct {
-	env    *env
-	keys   globalKeys
-	help   help.Model
-	pages  []page
-	shown  []int // indexes into pages the current role may see, in tab order
-	active int   // index into shown
-	stale  []bool
+	env      *env
+	keys     globalKeys
+	help     help.Model
+	showHelp bool
+	pages    []page
+	shown    []int // indexes into pages the current role may see, in tab order
+	active   int   // index into shown
+	stale    []bool
 
-	me     models.User
 	loaded bool
 	gone   string // why the console cannot be used (account removed)
 
 	width, height int
 	status        flashMsg
+	flashSeq      int
 	banner        []string
-	bannerDone    bool
+	dismissed     string // the banner text esc dismissed; it returns only if it changes
 
+	ctx  context.Context
 	live *liveState
 }
 
@@ -112,9 +153,8 @@ type Model struct {
 // kept from before the program started.
 type liveState struct {
 	mu     sync.Mutex
-	cancel func()
+	cancel context.CancelFunc // ends ctx, and with it the subscription
 	ch     <-chan store.Event
-	done   chan struct{}
 	closed bool
 
 	// visible is the page on screen, read by the waiting goroutine; missed
@@ -142,6 +182,18 @@ func (l *liveState) takeMissed(page int) bool {
 	return was
 }
 
+// envLookup reads a variable from an environment list, last one winning.
+func envLookup(environ []string) func(string) string {
+	return func(k string) string {
+		for i := len(environ) - 1; i >= 0; i-- {
+			if v, ok := strings.CutPrefix(environ[i], k+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+}
+
 // New builds the console for one person. Nothing is read until the program
 // runs Init.
 func New(opts Options) tea.Model {
@@ -149,20 +201,38 @@ func New(opts Options) tea.Model {
 	if r == nil {
 		r = lipgloss.DefaultRenderer()
 	}
-	e := &env{be: opts.Backend, actor: store.Actor{UserID: opts.UserID, Via: opts.Via}, st: NewStyles(r), renderer: r}
+	getenv := envLookup(opts.Environ)
+	th := Theme{Background: opts.Background, NoColor: getenv("NO_COLOR") != ""}
+	if th.Background == BackgroundUnknown {
+		th.Background = BackgroundFromEnv(getenv)
+	}
+	e := &env{be: opts.Backend, actor: store.Actor{UserID: opts.UserID, Via: opts.Via}, st: NewThemedStyles(r, th), renderer: r,
+		flashFor: opts.FlashFor, debounce: opts.Debounce}
+	if e.flashFor == 0 {
+		e.flashFor = 5 * time.Second
+	}
+	if e.debounce == 0 {
+		e.debounce = 150 * time.Millisecond
+	}
 	h := help.New()
 	h.Styles = help.Styles{
 		ShortKey: e.st.HelpKey, ShortDesc: e.st.HelpDesc, ShortSeparator: e.st.HelpSep,
 		FullKey: e.st.HelpKey, FullDesc: e.st.HelpDesc, FullSeparator: e.st.HelpSep,
 		Ellipsis: e.st.HelpSep,
 	}
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	m := &Model{
 		env:   e,
 		keys:  newGlobalKeys(),
 		help:  h,
 		pages: []page{newProfilePage(e), newTokensPage(e), newUsersPage(e), newAuditPage(e)},
 		shown: []int{pgProfile},
-		live:  &liveState{done: make(chan struct{})},
+		ctx:   ctx,
+		live:  &liveState{cancel: cancel},
 	}
 	m.stale = make([]bool, len(m.pages))
 	for i := range m.stale {
@@ -173,19 +243,14 @@ func New(opts Options) tea.Model {
 
 // Close ends the model's change subscription. The quit keys call it; a host
 // that ends the program some other way (an SSH session dropping) should call
-// it too, through Close(m). It is safe to call more than once.
+// it too, through Close(m), or cancel Options.Context. It is safe to call
+// more than once.
 func (m *Model) Close() {
 	l := m.live
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
 	l.closed = true
-	close(l.done)
-	if l.cancel != nil {
-		l.cancel()
-	}
+	l.cancel()
 }
 
 // Close ends the change subscription of a model made by New. Hosts call it
@@ -201,80 +266,110 @@ func Run(opts Options) error {
 	if opts.Renderer == nil {
 		opts.Renderer = lipgloss.DefaultRenderer()
 	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
 	// Ask the terminal for its background once, before Bubble Tea owns the
-	// input; asking later, mid-frame, would race the key reader.
-	opts.Renderer.HasDarkBackground()
+	// input; asking later, mid-frame, would race the key reader. Only a real
+	// answer (an RGB colour) counts: termenv falls back to black otherwise.
+	if opts.Background == BackgroundUnknown && BackgroundFromEnv(envLookup(opts.Environ)) == BackgroundUnknown {
+		if c, ok := termenv.NewOutput(os.Stdout).BackgroundColor().(termenv.RGBColor); ok {
+			if col, err := colorful.Hex(string(c)); err == nil {
+				if _, _, l := col.Hsl(); l >= 0.5 {
+					opts.Background = BackgroundLight
+				} else {
+					opts.Background = BackgroundDark
+				}
+			}
+		}
+	}
 	m := New(opts)
 	defer Close(m)
-	if _, err := tea.NewProgram(m, tea.WithAltScreen()).Run(); err != nil {
+	if _, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithMouseCellMotion()).Run(); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
 	return nil
 }
 
-type subscribedMsg struct {
-	ch     <-chan store.Event
-	cancel func()
-}
+type subscribedMsg struct{ ch <-chan store.Event }
 
-// storeEventMsg says the organization changed somewhere; it carries every
-// event that queued up, so relevance is judged on all of them.
-type storeEventMsg struct{ evs []store.Event }
+// storeEventMsg says the organization changed in ways the listed pages care
+// about (the waiting goroutine asked each page); those on screen reload.
+type storeEventMsg struct{ pages []int }
 
 // subscriptionEndedMsg: the store closed the channel (it is shutting down).
 type subscriptionEndedMsg struct{}
 
+// subscribe opens the console's one change subscription. It ends when the
+// console's context does (Close, or the host's context).
 func (m *Model) subscribe() tea.Cmd {
-	be := m.env.be
+	be, ctx := m.env.be, m.ctx
 	return func() tea.Msg {
 		ch, cancel := be.Subscribe()
-		return subscribedMsg{ch: ch, cancel: cancel}
+		go func() {
+			<-ctx.Done()
+			cancel()
+		}()
+		return subscribedMsg{ch: ch}
 	}
 }
 
+// concerns asks every page whether ev changes what it shows.
+func (m *Model) concerns() func(page int, ev store.Event) bool {
+	pages := append([]page(nil), m.pages...)
+	return func(i int, ev store.Event) bool { return pages[i].Concerns(ev) }
+}
+
 // waitEvent blocks until a change event that My Profile or the visible page
-// cares about. Events only hidden pages care about are noted in l.missed and
-// swallowed here, without a message; events that queued up behind a wake-up are
-// folded into it: one reload covers them all.
-func waitEvent(l *liveState, ch <-chan store.Event, me string, pages int) tea.Cmd {
-	note := func(ev store.Event) (wake bool) {
+// is concerned by. Events only hidden pages care about are noted in l.missed
+// and swallowed here, without a message; events that queued up behind a
+// wake-up are folded into it: one reload covers them all.
+func waitEvent(ctx context.Context, l *liveState, ch <-chan store.Event, pages int, concerns func(int, store.Event) bool) tea.Cmd {
+	note := func(ev store.Event, wake map[int]bool) {
 		visible := int(l.visible.Load())
 		for i := 0; i < pages; i++ {
-			if !relevant(i, []store.Event{ev}, me) {
+			if !concerns(i, ev) {
 				continue
 			}
 			if i == pgProfile || i == visible {
-				wake = true
+				wake[i] = true
 			} else {
 				l.markMissed(i)
 			}
 		}
-		return wake
+	}
+	msgOf := func(wake map[int]bool) storeEventMsg {
+		var out []int
+		for i := 0; i < pages; i++ {
+			if wake[i] {
+				out = append(out, i)
+			}
+		}
+		return storeEventMsg{pages: out}
 	}
 	return func() tea.Msg {
+		wake := map[int]bool{}
 		for {
 			select {
 			case ev, ok := <-ch:
 				if !ok {
 					return subscriptionEndedMsg{}
 				}
-				if !note(ev) {
+				if note(ev, wake); len(wake) == 0 {
 					continue
 				}
-				evs := []store.Event{ev}
 				for {
 					select {
 					case more, ok := <-ch:
 						if !ok {
-							return storeEventMsg{evs: evs}
+							return msgOf(wake)
 						}
-						note(more)
-						evs = append(evs, more)
+						note(more, wake)
 					default:
-						return storeEventMsg{evs: evs}
+						return msgOf(wake)
 					}
 				}
-			case <-l.done:
+			case <-ctx.Done():
 				return nil
 			}
 		}
@@ -289,45 +384,31 @@ func (m *Model) Init() tea.Cmd {
 
 func (m *Model) activePage() page { return m.pages[m.shown[m.active]] }
 
+// clearFlashMsg ends the status note with the same sequence number.
+type clearFlashMsg struct{ seq int }
+
 // Update routes messages: window sizes to every screen, keys to the active
 // one unless they are global, results to whichever screen asked.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		grew := msg.Height != m.height
 		m.width, m.height = msg.Width, msg.Height
-		m.resize()
-		// Paged screens load a screenful; a new height means a new page size.
-		if grew && m.loaded && m.shown[m.active] != pgProfile {
-			return m, m.activePage().Reload()
-		}
-		return m, nil
+		return m, m.resize()
 
 	case subscribedMsg:
 		m.live.mu.Lock()
-		closed := m.live.closed
-		if !closed {
-			m.live.cancel, m.live.ch = msg.cancel, msg.ch
-		}
+		m.live.ch = msg.ch
 		m.live.mu.Unlock()
-		if closed {
-			msg.cancel()
-			return m, nil
-		}
-		return m, waitEvent(m.live, msg.ch, m.env.actor.UserID, len(m.pages))
+		return m, m.rearm()
 
 	case storeEventMsg:
 		cmds := []tea.Cmd{m.rearm()}
 		cur := m.shown[m.active]
-		for i, p := range m.pages {
-			if !relevant(i, msg.evs, m.env.actor.UserID) {
-				continue
-			}
-			switch {
-			case i == pgProfile || i == cur:
-				cmds = append(cmds, p.Reload())
+		for _, i := range msg.pages {
+			if i == pgProfile || i == cur {
+				cmds = append(cmds, m.pages[i].Reload())
 				m.stale[i] = false
-			default:
+			} else {
 				m.stale[i] = true
 			}
 		}
@@ -338,71 +419,75 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case flashMsg:
 		m.status = msg
+		m.flashSeq++
+		if m.env.flashFor > 0 && msg.text != "" {
+			seq := m.flashSeq
+			return m, tea.Tick(m.env.flashFor, func(time.Time) tea.Msg { return clearFlashMsg{seq: seq} })
+		}
+		return m, nil
+
+	case clearFlashMsg:
+		if msg.seq == m.flashSeq {
+			m.status = flashMsg{}
+		}
 		return m, nil
 
 	case profileLoadedMsg:
 		if msg.err == nil {
-			m.me, m.loaded, m.gone = msg.user, true, ""
+			m.env.me = msg.user
+			m.loaded, m.gone = true, ""
 			m.setShown()
-			if !m.bannerDone {
-				m.banner = bannerLines(msg.tokens, msg.now)
-				m.bannerDone = true
-				m.resize()
-			}
+			m.setBanner(bannerLines(msg.user, msg.tokens, msg.now))
 		} else if errors.Is(msg.err, models.ErrPermission) || errors.Is(msg.err, models.ErrNotFound) {
 			m.gone = errText(msg.err)
 		}
+		cmds := m.broadcast(msg)
+		return m, tea.Batch(cmds, m.resize())
+
+	case showTokensMsg:
+		for i, idx := range m.shown {
+			if idx == pgTokens {
+				tp := m.pages[pgTokens].(*tokensPage)
+				tp.filter.input.SetValue(msg.filter)
+				tp.filter.commit()
+				m.stale[pgTokens] = false
+				return m, tea.Batch(m.activate(i), tp.restart())
+			}
+		}
+		return m, nil
+
+	case tea.MouseMsg:
+		return m, m.handleMouse(msg)
 
 	case tea.KeyMsg:
 		return m, m.handleKey(msg)
 	}
-
 	// Everything else is a screen's own business: results of its store calls.
+	return m, m.broadcast(msg)
+}
+
+// broadcast hands msg to every screen; each ignores what it did not ask for.
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 	var cmds []tea.Cmd
 	for i, p := range m.pages {
 		np, cmd := p.Update(msg)
 		m.pages[i] = np.(page)
 		cmds = append(cmds, cmd)
 	}
-	return m, tea.Batch(cmds...)
+	return tea.Batch(cmds...)
 }
 
-// relevant reports whether any of evs can change what page shows to me. With
-// a thousand consoles open, reloading every one on every login (each login
-// writes an audit entry) would cost N² reloads; only the Audit Log cares about
-// everything.
-func relevant(page int, evs []store.Event, me string) bool {
-	for _, ev := range evs {
-		switch page {
-		case pgAudit:
-			return true
-		case pgProfile:
-			if slices.Contains(ev.UserIDs, me) {
-				return true
-			}
-		case pgTokens:
-			if len(ev.TokenIDs) > 0 || peopleChanged(ev.Type) {
-				return true
-			}
-		case pgUsers:
-			if peopleChanged(ev.Type) {
-				return true
-			}
-		default:
-			return true
-		}
+// setBanner shows lines unless they are exactly what esc dismissed.
+func (m *Model) setBanner(lines []string) {
+	text := strings.Join(lines, "\n")
+	switch {
+	case text == "":
+		m.banner, m.dismissed = nil, ""
+	case text == m.dismissed:
+		m.banner = nil
+	default:
+		m.banner, m.dismissed = lines, ""
 	}
-	return false
-}
-
-// peopleChanged: event types that change names, roles or membership.
-func peopleChanged(typ string) bool {
-	switch typ {
-	case models.AuditOrgCreated, models.AuditUserAdded, models.AuditUserRemoved, models.AuditRoleChanged,
-		models.AuditKeyAdded, models.AuditKeyRemoved, models.AuditUsersImported, models.AuditOwnershipMoved:
-		return true
-	}
-	return false
 }
 
 // rearm waits for the next change event, unless the console was closed.
@@ -413,49 +498,104 @@ func (m *Model) rearm() tea.Cmd {
 	if l.closed || l.ch == nil {
 		return nil
 	}
-	return waitEvent(l, l.ch, m.env.actor.UserID, len(m.pages))
+	return waitEvent(m.ctx, l, l.ch, len(m.pages), m.concerns())
+}
+
+func (m *Model) quit() tea.Cmd {
+	m.Close()
+	return tea.Quit
 }
 
 func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if msg.String() == "ctrl+c" {
-		m.Close()
-		return tea.Quit
+		return m.quit()
+	}
+	if m.tooSmall() {
+		if key.Matches(msg, m.keys.Quit) {
+			return m.quit()
+		}
+		return nil
 	}
 	p := m.activePage()
 	capturing := p.Capturing()
+	// Bubble Tea v1 hands a burst of typed runes ("jjjj" in one read) over
+	// as one message; outside a text field each rune is a key of its own.
+	if !capturing && msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+		var cmds []tea.Cmd
+		for _, r := range msg.Runes {
+			cmds = append(cmds, m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+		}
+		return tea.Batch(cmds...)
+	}
 	if !capturing {
+		many := len(m.shown) > 1
 		switch {
 		case key.Matches(msg, m.keys.Quit):
-			m.Close()
-			return tea.Quit
+			return m.quit()
 		case key.Matches(msg, m.keys.Help):
-			m.help.ShowAll = !m.help.ShowAll
-			m.resize()
-			return nil
-		case key.Matches(msg, m.keys.Next):
+			m.showHelp = !m.showHelp
+			return m.resize()
+		case m.showHelp && key.Matches(msg, m.keys.Back):
+			m.showHelp = false
+			return m.resize()
+		case many && key.Matches(msg, m.keys.Next):
 			return m.activate((m.active + 1) % len(m.shown))
-		case key.Matches(msg, m.keys.Prev):
+		case many && key.Matches(msg, m.keys.Prev):
 			return m.activate((m.active + len(m.shown) - 1) % len(m.shown))
 		case key.Matches(msg, m.keys.Jump):
-			n := int(msg.String()[0] - '1')
-			if n < len(m.shown) {
+			if n := int(msg.String()[0] - '1'); n < len(m.shown) && many {
 				return m.activate(n)
 			}
 			return nil
-		case key.Matches(msg, m.keys.Back):
-			if len(m.banner) > 0 {
-				m.banner = nil
-				m.resize()
-			}
+		case key.Matches(msg, m.keys.Back) && len(m.banner) > 0:
+			m.dismissed = strings.Join(m.banner, "\n")
+			m.banner = nil
+			return m.resize()
 		}
+		m.status = flashMsg{}
 	}
 	np, cmd := p.Update(msg)
 	m.pages[m.shown[m.active]] = np.(page)
-	if !capturing {
-		m.status = flashMsg{}
-	}
 	return cmd
 }
+
+// handleMouse: the wheel scrolls the list on screen, a click on a tab opens
+// it, a click on a row selects it.
+func (m *Model) handleMouse(msg tea.MouseMsg) tea.Cmd {
+	if m.tooSmall() || !m.loaded {
+		return nil
+	}
+	if msg.Action != tea.MouseActionPress {
+		return nil
+	}
+	p := m.activePage()
+	switch msg.Button {
+	case tea.MouseButtonWheelUp:
+		return m.handleKey(tea.KeyMsg{Type: tea.KeyUp})
+	case tea.MouseButtonWheelDown:
+		return m.handleKey(tea.KeyMsg{Type: tea.KeyDown})
+	case tea.MouseButtonLeft:
+		if msg.Y == 0 && !p.Capturing() {
+			for i, span := range m.tabSpans() {
+				if msg.X >= span[0] && msg.X < span[1] {
+					return m.activate(i)
+				}
+			}
+			return nil
+		}
+		if c, ok := p.(clicker); ok && !p.Capturing() {
+			return c.Click(msg.Y - m.bodyTop())
+		}
+	}
+	return nil
+}
+
+// clicker is a page whose rows can be selected with the mouse; y counts
+// from the top of the page's area.
+type clicker interface{ Click(y int) tea.Cmd }
+
+// bodyTop is the screen row where pages start.
+func (m *Model) bodyTop() int { return 2 + m.bannerHeight() }
 
 // activate switches tabs, reloading the screen if it missed changes.
 func (m *Model) activate(i int) tea.Cmd {
@@ -463,11 +603,12 @@ func (m *Model) activate(i int) tea.Cmd {
 	m.status = flashMsg{}
 	idx := m.shown[i]
 	m.live.visible.Store(int32(idx))
+	cmd := m.resize()
 	if missed := m.live.takeMissed(idx); m.stale[idx] || missed {
 		m.stale[idx] = false
-		return m.pages[idx].Reload()
+		return tea.Batch(cmd, m.pages[idx].Reload())
 	}
-	return nil
+	return cmd
 }
 
 // pageActions is the permission each tab's content needs; the tabs shown are
@@ -484,7 +625,7 @@ func (m *Model) setShown() {
 	cur := m.shown[m.active]
 	shown := []int{pgProfile}
 	for _, pg := range []int{pgTokens, pgUsers, pgAudit} {
-		if models.Authorize(m.me.Subject(), pageActions[pg], nil) == nil {
+		if m.env.may(pageActions[pg], nil) {
 			shown = append(shown, pg)
 		}
 	}
@@ -494,6 +635,7 @@ func (m *Model) setShown() {
 			m.active = i
 		}
 	}
+	m.keys.Jump.SetHelp("1-"+itoa(len(shown)), "go to tab")
 	m.live.visible.Store(int32(m.shown[m.active]))
 }
 
@@ -512,14 +654,34 @@ func (m *Model) layoutSize() (int, int) {
 
 func (m *Model) tooSmall() bool { return m.width < MinWidth || m.height < MinHeight }
 
+// bodyHeight is what is left for the page between header, banner, status
+// line and help: derived from what is drawn, never a constant.
+func (m *Model) bodyHeight() int {
+	_, h := m.layoutSize()
+	return max(h-m.bodyTop()-1-m.helpHeight(), 0)
+}
+
 // resize gives every screen the space left between header, banner and help.
-func (m *Model) resize() {
-	w, h := m.layoutSize()
-	m.help.Width = w - 2
-	body := h - 2 - m.bannerHeight() - 1 - m.helpHeight()
-	for _, p := range m.pages {
-		p.SetSize(w, max(body, 0))
+// The screen on view reloads when its page size changed (a store page is
+// one screenful); hidden ones reload when next shown.
+func (m *Model) resize() tea.Cmd {
+	if m.tooSmall() {
+		return nil
 	}
+	w, _ := m.layoutSize()
+	body := m.bodyHeight()
+	cur := m.shown[m.active]
+	var cmd tea.Cmd
+	for i, p := range m.pages {
+		if p.SetSize(w, body) {
+			if i == cur && m.loaded {
+				cmd = p.Reload()
+			} else {
+				m.stale[i] = true
+			}
+		}
+	}
+	return cmd
 }
 
 func (m *Model) bannerHeight() int {
@@ -530,38 +692,38 @@ func (m *Model) bannerHeight() int {
 }
 
 func (m *Model) helpHeight() int {
-	if !m.help.ShowAll {
+	if !m.showHelp {
 		return 1
 	}
-	return lipgloss.Height(m.help.View(m.keyMap()))
+	w, _ := m.layoutSize()
+	return len(m.fullHelpLines(w - 2))
 }
 
 // View draws header, banner, the active screen, status line and help.
 func (m *Model) View() string {
 	st := m.env.st
 	if m.tooSmall() {
-		msg := fmt.Sprintf("Terminal too small: keydesk needs %d×%d, this one is %d×%d.\nEnlarge the window, or press q to quit.", MinWidth, MinHeight, m.width, m.height)
-		if m.width <= 0 || m.height <= 0 {
-			return msg
-		}
-		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center,
-			st.Warn.Render(msg), lipgloss.WithWhitespaceChars(" "))
+		return m.tooSmallView()
 	}
-	w, h := m.layoutSize()
+	w, _ := m.layoutSize()
 	var b strings.Builder
 	b.WriteString(m.header(w))
 	b.WriteByte('\n')
 	b.WriteString(st.Rule.Render(strings.Repeat("─", w)))
 	b.WriteByte('\n')
 	if len(m.banner) > 0 {
-		b.WriteString(st.Banner.Render(strings.Join(m.banner, "\n")))
+		lines := make([]string, len(m.banner))
+		for i, l := range m.banner {
+			lines[i] = clip(l, w-3)
+		}
+		b.WriteString(st.Banner.Render(strings.Join(lines, "\n")))
 		b.WriteString("\n\n")
 	}
-	body := h - 2 - m.bannerHeight() - 1 - m.helpHeight()
+	body := m.bodyHeight()
 	var content string
 	switch {
 	case m.gone != "":
-		content = "\n  " + st.Error.Render(m.gone) + "\n\n  " + st.Subtle.Render("Ask an admin of your organization; press q to quit.")
+		content = "\n  " + st.Error.Render(clip(m.gone, w-4)) + "\n\n  " + st.Subtle.Render("Ask an admin of your organization; press q to quit.")
 	case !m.loaded:
 		content = "\n  " + st.Subtle.Render("Loading…")
 	default:
@@ -572,26 +734,87 @@ func (m *Model) View() string {
 	status := ""
 	if m.status.text != "" {
 		if m.status.err {
-			status = st.Error.Render("✗ " + fit(m.status.text, w-4))
+			status = st.Error.Render("✗ " + clip(m.status.text, w-4))
 		} else {
-			status = st.OK.Render("✓ " + fit(m.status.text, w-4))
+			status = st.OK.Render("✓ " + clip(m.status.text, w-4))
 		}
 	}
 	b.WriteString(" " + status + "\n")
-	b.WriteString(indent(m.help.View(m.keyMap()), 1))
+	if m.showHelp {
+		b.WriteString(indent(strings.Join(m.fullHelpLines(w-2), "\n"), 1))
+	} else {
+		m.help.Width = w - 2
+		b.WriteString(indent(m.help.ShortHelpView(m.shortKeys()), 1))
+	}
 	return b.String()
+}
+
+// tooSmallView says what size is needed: the longest wording that fits,
+// wrapped, so the note itself is never cut (down to about 12×2).
+func (m *Model) tooSmallView() string {
+	st := m.env.st
+	need := fmt.Sprintf("%d×%d", MinWidth, MinHeight)
+	variants := []string{
+		fmt.Sprintf("Terminal too small: keydesk needs %s, this one is %d×%d. Enlarge the window, or press q to quit.", need, m.width, m.height),
+		fmt.Sprintf("Terminal too small: keydesk needs %s. Enlarge it, or press q to quit.", need),
+		"Too small: needs " + need + ". q quits.",
+		"too small",
+	}
+	if h, ok := m.pages[pgProfile].(interface{ HoldsSecret() bool }); ok && h.HoldsSecret() {
+		variants = append([]string{
+			fmt.Sprintf("Terminal too small (%d×%d; keydesk needs %s) and a new secret is on screen. Enlarge the window to copy it; q quits and it is gone for good.", m.width, m.height, need),
+			"Too small to show your new secret: enlarge to " + need + ". q quits; the secret is gone then.",
+		}, variants...)
+	}
+	if m.width <= 0 || m.height <= 0 {
+		return variants[0]
+	}
+	w := max(m.width-2, 1)
+	text := variants[len(variants)-1]
+	for _, v := range variants {
+		wrapped := st.Warn.Width(w).Render(v)
+		if lipgloss.Height(wrapped) <= m.height && lipgloss.Width(wrapped) <= m.width {
+			text = wrapped
+			break
+		}
+	}
+	return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, text, lipgloss.WithWhitespaceChars(" "))
+}
+
+// tabSpans are the screen columns [from, to) of each tab label.
+func (m *Model) tabSpans() [][2]int {
+	st := m.env.st
+	x := lipgloss.Width(st.Brand.Render(" keydesk "))
+	var out [][2]int
+	for i := range m.shown {
+		x++ // separator
+		wd := lipgloss.Width(m.tabLabel(i))
+		out = append(out, [2]int{x, x + wd})
+		x += wd
+	}
+	return out
+}
+
+func (m *Model) tabLabel(i int) string {
+	st := m.env.st
+	label := fmt.Sprintf("%d %s", i+1, m.pages[m.shown[i]].Title())
+	if len(m.shown) == 1 {
+		label = m.pages[m.shown[i]].Title()
+	}
+	if i == m.active {
+		if st.Plain {
+			return st.TabActive.Render("[" + label + "]")
+		}
+		return st.TabActive.Render(label)
+	}
+	return st.Tab.Render(label)
 }
 
 func (m *Model) header(w int) string {
 	st := m.env.st
 	tabs := []string{st.Brand.Render(" keydesk ")}
-	for i, idx := range m.shown {
-		label := fmt.Sprintf("%d %s", i+1, m.pages[idx].Title())
-		if i == m.active {
-			tabs = append(tabs, st.TabActive.Render(label))
-		} else {
-			tabs = append(tabs, st.Tab.Render(label))
-		}
+	for i := range m.shown {
+		tabs = append(tabs, m.tabLabel(i))
 	}
 	left := strings.Join(tabs, st.TabSep.Render("│"))
 	room := w - lipgloss.Width(left) - 1
@@ -600,60 +823,103 @@ func (m *Model) header(w int) string {
 	}
 	who := ""
 	if m.loaded {
+		me := m.env.me
 		// The role's display name if it fits, else its short form, else the name alone.
-		for _, c := range []string{clean(m.me.Name) + " · " + m.me.Role.Title(), clean(m.me.Name) + " · " + string(m.me.Role), clean(m.me.Name)} {
+		for _, c := range []string{clean(me.Name) + " · " + me.Role.Title(), clean(me.Name) + " · " + string(me.Role), clean(me.Name)} {
 			who = c
-			if lipgloss.Width(c) <= room {
+			if models.CellWidth(c) <= room {
 				break
 			}
 		}
 	}
 	// Truncate before styling and do not pad: padding inside the style would
 	// stop PlaceHorizontal from pushing the name to the right edge.
-	who = st.Who.Render(ansi.Truncate(who, room, "…"))
+	who = st.Who.Render(clip(who, room))
 	who = lipgloss.PlaceHorizontal(room, lipgloss.Right, who)
 	return left + who + " "
 }
 
-// keyMap is the help bar's content: the active screen's keys, then the
-// global ones unless a field has the keyboard.
-func (m *Model) keyMap() help.KeyMap {
-	p := m.activePage()
-	km := combinedKeys{page: p}
-	if !p.Capturing() {
-		km.global = []key.Binding{m.keys.Next, m.keys.Help, m.keys.Quit}
-		km.globalFull = []key.Binding{m.keys.Next, m.keys.Prev, m.keys.Jump, m.keys.Back, m.keys.Help, m.keys.Quit}
+// globalShort and globalFull are the root's keys that act right now.
+func (m *Model) globalKeys(full bool) []key.Binding {
+	if m.activePage().Capturing() {
+		return nil
 	}
-	return km
-}
-
-type combinedKeys struct {
-	page               page
-	global, globalFull []key.Binding
-}
-
-func (k combinedKeys) ShortHelp() []key.Binding {
-	return append(append([]key.Binding(nil), k.page.ShortHelp()...), k.global...)
-}
-
-func (k combinedKeys) FullHelp() [][]key.Binding {
-	cols := k.page.FullHelp()
-	if len(k.globalFull) > 0 {
-		cols = append(cols, k.globalFull)
+	many := len(m.shown) > 1
+	var ks []key.Binding
+	if many {
+		ks = append(ks, m.keys.Next)
+		if full {
+			ks = append(ks, m.keys.Prev, m.keys.Jump)
+		}
 	}
-	return cols
+	if full && len(m.banner) > 0 {
+		ks = append(ks, m.keys.Dismiss)
+	}
+	help := m.keys.Help
+	if m.showHelp {
+		help = m.keys.CloseHelp
+	}
+	return append(ks, help, m.keys.Quit)
 }
 
-// bannerLines lists my tokens that expire within 7 days or were unused for
-// 90 days: the two ways a forgotten token bites.
-func bannerLines(toks []store.TokenView, now time.Time) []string {
-	var soon, idle []string
+// shortKeys is the help bar: the active screen's keys, then the global ones
+// unless a field has the keyboard.
+func (m *Model) shortKeys() []key.Binding {
+	return append(append([]key.Binding(nil), m.activePage().ShortHelp()...), m.globalKeys(false)...)
+}
+
+// fullHelpLines lays out every key that acts here in as many columns as fit
+// width, so none is cut or dropped.
+func (m *Model) fullHelpLines(width int) []string {
+	st := m.env.st
+	var all []key.Binding
+	for _, col := range m.activePage().FullHelp() {
+		for _, k := range col {
+			if k.Enabled() && k.Help().Key != "" {
+				all = append(all, k)
+			}
+		}
+	}
+	all = append(all, m.globalKeys(true)...)
+	kw, dw := 0, 0
+	for _, k := range all {
+		kw = max(kw, models.CellWidth(k.Help().Key))
+		dw = max(dw, models.CellWidth(k.Help().Desc))
+	}
+	colW := kw + 1 + dw + 3
+	cols := max(min(width/colW, len(all)), 1)
+	rows := (len(all) + cols - 1) / cols
+	lines := make([]string, rows)
+	for i, k := range all {
+		r := i % rows
+		cell := st.HelpKey.Render(fit(k.Help().Key, kw)) + " " + st.HelpDesc.Render(fit(k.Help().Desc, min(dw, max(width-kw-1, 1))))
+		if lines[r] != "" {
+			cell = "   " + cell
+		}
+		lines[r] += cell
+	}
+	return lines
+}
+
+// bannerLines is what the banner says to me: tokens awaiting my reveal,
+// tokens of mine revoked by someone else in the last 7 days, reuse of a
+// rotated secret of mine, and tokens that expire within 7 days or were unused
+// for 90 days: the ways a forgotten token bites. It is recomputed on every
+// load, so it never warns about a token that is gone.
+func bannerLines(me models.User, toks []store.TokenView, now time.Time) []string {
+	var soon, idle, waiting, revoked []string
 	for _, t := range toks {
+		switch {
+		case t.Status == models.StatusAwaitingReveal:
+			waiting = append(waiting, quote(t.Name))
+		case t.Status == models.StatusRevoked && t.RevokedBy != "" && t.RevokedBy != me.ID && now.Sub(t.RevokedAt) <= 7*24*time.Hour:
+			revoked = append(revoked, quote(t.Name))
+		}
 		if t.Status != models.StatusActive && t.Status != models.StatusAwaitingReveal {
 			continue
 		}
 		if !t.ExpiresAt.IsZero() && t.ExpiresAt.Sub(now) <= 7*24*time.Hour {
-			soon = append(soon, fmt.Sprintf("%q %s", clean(t.Name), until(t.ExpiresAt, now)))
+			soon = append(soon, quote(t.Name)+" "+until(t.ExpiresAt, now))
 			continue
 		}
 		last := t.LastUsedAt
@@ -665,18 +931,27 @@ func bannerLines(toks []store.TokenView, now time.Time) []string {
 			if !t.LastUsedAt.IsZero() {
 				what = "unused for " + strings.TrimSuffix(ago(t.LastUsedAt, now), " ago")
 			}
-			idle = append(idle, fmt.Sprintf("%q %s", clean(t.Name), what))
+			idle = append(idle, quote(t.Name)+" "+what)
 		}
 	}
 	var out []string
+	if len(waiting) > 0 {
+		out = append(out, "● Assigned to you, awaiting your reveal: "+joinShort(waiting, 3))
+	}
+	if len(revoked) > 0 {
+		out = append(out, "✗ Revoked by someone else this week: "+joinShort(revoked, 3))
+	}
 	if len(soon) > 0 {
 		out = append(out, "⚠ Expiring within 7 days: "+joinShort(soon, 3))
 	}
 	if len(idle) > 0 {
 		out = append(out, "⚠ Unused for 90+ days (consider revoking): "+joinShort(idle, 3))
 	}
+	if len(out) > 3 {
+		out = append(out[:2], "…and more on My Profile")
+	}
 	if len(out) > 0 {
-		out = append(out, "Rotate or revoke them on My Profile · esc to dismiss")
+		out = append(out, "See them on My Profile · esc dismisses this")
 	}
 	return out
 }
