@@ -108,3 +108,20 @@ func TestValidateNameRejectsInvisibles(t *testing.T) {
 		}
 	}
 }
+
+// TestSanitizeCellsMeasuresAgree: after SanitizeCells, the layout's width
+// and a wcwidth terminal's are the same for every troublesome sample.
+func TestSanitizeCellsMeasuresAgree(t *testing.T) {
+	for name, raw := range troublesome {
+		s := SanitizeCells(raw)
+		if u, w := ansi.StringWidth(s), wcwidth(s); u != w || CellWidth(s) != u {
+			t.Errorf("%s: %q layout %d, wcwidth %d, CellWidth %d", name, s, u, w, CellWidth(s))
+		}
+	}
+	if got := SanitizeCells("\u0915\u093e\u0930"); got != "\u0915\u0930" {
+		t.Errorf("SanitizeCells(का र) = %q", got)
+	}
+	if got := SanitizeCells("Zo\u00eb \u5c71\u7530 e\u0301"); got != "Zo\u00eb \u5c71\u7530 e\u0301" {
+		t.Errorf("SanitizeCells changed agreeable text: %q", got)
+	}
+}

@@ -41,9 +41,10 @@ type page interface {
 	Concerns(ev store.Event) bool
 }
 
-// clean makes user-supplied text safe for the terminal and keeps it on one
-// line. Every name, email, detail or error reaches the screen through it.
-func clean(s string) string { return models.SanitizeLine(s) }
+// clean makes user-supplied text safe for the terminal, keeps it on one
+// line, and makes its width the same by every measure (models.SanitizeCells).
+// Every name, email, detail or error reaches the screen through it.
+func clean(s string) string { return models.SanitizeCells(s) }
 
 // errText renders an error for the status line, sanitized: store errors quote
 // what people typed.

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"unsafe"
@@ -153,15 +154,6 @@ func styleInput(ti *textinput.Model, st Styles) {
 	ti.TextStyle = st.InputText
 	ti.PlaceholderStyle = st.Placeholder
 	ti.CompletionStyle = st.Subtle
-}
-
-// limitNote says so when a field is full: a paste longer than the limit is
-// cut, and the person should know.
-func limitNote(ti textinput.Model) string {
-	if ti.CharLimit > 0 && len([]rune(ti.Value())) >= ti.CharLimit {
-		return "at most " + itoa(ti.CharLimit) + " characters; the rest was cut"
-	}
-	return ""
 }
 
 // formDialog is a huh form inside a page. Its values live in variables the
@@ -374,8 +366,20 @@ func expiryField(v *string) huh.Field {
 // nameField is a token or person name with inline validation: an empty or
 // unprintable name is refused before anything is sent.
 func nameField(title, desc, example string, v *string) huh.Field {
-	return huh.NewInput().Title(title).Description(desc).Placeholder("e.g. " + example).
+	return huh.NewInput().Title(title).DescriptionFunc(limitDesc(desc, v, models.MaxNameLen), v).Placeholder("e.g. " + example).
 		CharLimit(models.MaxNameLen).Value(v).Validate(nameValidator(strings.ToLower(title)))
+}
+
+// limitDesc is a field description that turns into a notice once the value
+// reaches limit characters: a longer paste was cut, and the person should
+// know.
+func limitDesc(desc string, v *string, limit int) func() string {
+	return func() string {
+		if len([]rune(*v)) >= limit {
+			return fmt.Sprintf("At most %d characters: the rest was cut", limit)
+		}
+		return desc
+	}
 }
 
 // dialog is a form or a confirmation shown over a page.

@@ -242,7 +242,7 @@ func (p *usersPage) roleForm(u models.User, n int, role models.Role) tea.Cmd {
 
 func (p *usersPage) demoteConfirm(u models.User, n int) {
 	p.openConfirm(newConfirm("Make "+clean(u.Name)+" a stakeholder?", []string{
-		fmt.Sprintf("Stakeholders hold no tokens: %s's %d usable %s will be revoked at once, with every access token made from them. This cannot be undone.",
+		fmt.Sprintf("Stakeholders hold no tokens: %s\u2019s %d usable %s will be revoked at once, with every access token made from them. This cannot be undone.",
 			clean(u.Name), n, plural(n, "token", "tokens")),
 	}, func() tea.Cmd { return p.setRole(u, models.RoleStakeholder) }), p.w, func() tea.Cmd { return p.roleForm(u, n, models.RoleStakeholder) })
 }
