@@ -238,6 +238,8 @@ func (f *formDialog) view(st Styles, width int) string {
 	switch {
 	case f.busy:
 		lines = append(lines, st.Subtle.Render("Saving…"))
+	case f.form != nil && limitNote(f.form) != "":
+		lines = append(lines, st.Warn.Render(limitNote(f.form)))
 	case f.err != "":
 		lines = append(lines, st.Error.Width(w).Render("✗ "+f.err))
 	default:
@@ -267,16 +269,32 @@ func huhKeys() *huh.KeyMap {
 // this reaches it by reflection; TestFormCursorIsSteady fails if a huh
 // upgrade renames the field.
 func steadyCursor(f huh.Field) {
+	if ti := inputOf(f); ti != nil {
+		ti.Cursor.SetMode(cursor.CursorStatic)
+	}
+}
+
+// inputOf is the bubbles textinput inside a huh input field, or nil.
+func inputOf(f huh.Field) *textinput.Model {
 	v := reflect.ValueOf(f)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return
+		return nil
 	}
 	fv := v.Elem().FieldByName("textinput")
 	if !fv.IsValid() || fv.Type() != reflect.TypeOf(textinput.Model{}) {
-		return
+		return nil
 	}
-	ti := (*textinput.Model)(unsafe.Pointer(fv.UnsafeAddr()))
-	ti.Cursor.SetMode(cursor.CursorStatic)
+	return (*textinput.Model)(unsafe.Pointer(fv.UnsafeAddr()))
+}
+
+// limitNote says so when the focused field is full: a paste longer than
+// the limit was cut, and the person should know.
+func limitNote(form *huh.Form) string {
+	ti := inputOf(form.GetFocusedField())
+	if ti == nil || ti.CharLimit <= 0 || len([]rune(ti.Value())) < ti.CharLimit {
+		return ""
+	}
+	return fmt.Sprintf("At most %d characters: the rest was cut", ti.CharLimit)
 }
 
 // huhTheme is a huh theme built entirely on the session's renderer. huh's
@@ -366,20 +384,8 @@ func expiryField(v *string) huh.Field {
 // nameField is a token or person name with inline validation: an empty or
 // unprintable name is refused before anything is sent.
 func nameField(title, desc, example string, v *string) huh.Field {
-	return huh.NewInput().Title(title).DescriptionFunc(limitDesc(desc, v, models.MaxNameLen), v).Placeholder("e.g. " + example).
+	return huh.NewInput().Title(title).Description(desc).Placeholder("e.g. " + example).
 		CharLimit(models.MaxNameLen).Value(v).Validate(nameValidator(strings.ToLower(title)))
-}
-
-// limitDesc is a field description that turns into a notice once the value
-// reaches limit characters: a longer paste was cut, and the person should
-// know.
-func limitDesc(desc string, v *string, limit int) func() string {
-	return func() string {
-		if len([]rune(*v)) >= limit {
-			return fmt.Sprintf("At most %d characters: the rest was cut", limit)
-		}
-		return desc
-	}
 }
 
 // dialog is a form or a confirmation shown over a page.
