@@ -88,9 +88,13 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	defer tui.Close(model)
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
-	p := tea.NewProgram(model,
+	first := clampWindow(pty.Window)
+	// The first frames are painted as soon as they exist, not at the
+	// renderer's first tick (see firstFrames).
+	out := newPaintWriter(sess, first.Width, first.Height)
+	p := tea.NewProgram(&firstFrames{Model: model, out: out},
 		tea.WithInput(sess),
-		tea.WithOutput(sess),
+		tea.WithOutput(out),
 		tea.WithContext(ctx),
 		tea.WithEnvironment(sess.Environ()),
 		tea.WithAltScreen(),
@@ -116,7 +120,6 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	// Send blocks until its loop runs, so this lives in its own goroutine,
 	// which ends with the session.
 	box := s.windowsOf(sess)
-	first := clampWindow(pty.Window)
 	go func() {
 		p.Send(tea.WindowSizeMsg{Width: first.Width, Height: first.Height})
 		if box == nil {
