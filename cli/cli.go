@@ -17,6 +17,7 @@ import (
 	"github.com/keydesk/keydesk/store"
 	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Version is set at build time with -ldflags "-X github.com/keydesk/keydesk/cli.Version=…".
@@ -187,7 +188,7 @@ func newRoot(g *Globals, ext []Extension) *cobra.Command {
 keydesk token list --all --json
 keydesk help roles`,
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{flagSuggestion(c, err)} })
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "machine-readable JSON output (docs/json.md)")
 	if !remote {
 		root.PersistentFlags().StringVar(&g.DataDir, "data", "", "data directory (env KEYDESK_DATA; default $XDG_DATA_HOME/keydesk)")
@@ -238,6 +239,27 @@ func suggest(cmd *cobra.Command, word string) string {
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// flagSuggestion adds "did you mean --all?" to an unknown long flag.
+func flagSuggestion(c *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return err
+	}
+	best, bestD := "", 3
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		if d := editDistance(name, f.Name); d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	if best == "" {
+		return err
+	}
+	return fmt.Errorf("%w; did you mean --%s?", err, best)
 }
 
 func editDistance(a, b string) int {

@@ -278,6 +278,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{[]string{"user", "remov", "x"}, 2, `did you mean "remove"?`},
 		{[]string{"help", "rols"}, 2, `did you mean "roles"?`},
 		{[]string{"token", "list", "--bogus"}, 2, "unknown flag: --bogus (see 'keydesk token list --help')"},
+		{[]string{"token", "list", "--alll"}, 2, "unknown flag: --alll; did you mean --all? (see 'keydesk token list --help')"},
 		{[]string{"token", "revoke-all"}, 2, `required flag(s) "user" not set`},
 		{[]string{"user", "import", missing}, 1, "cannot read " + missing + ": no such file or directory"},
 		{[]string{"backup", filepath.Join(t.TempDir(), "no", "b.db")}, 1, "cannot write backup"},

@@ -135,7 +135,10 @@ func backupToFile(g *Globals, s *store.Store, a store.Actor, target string, cmd 
 	n, err := s.Backup(a, tmp)
 	if err != nil {
 		tmp.Close()
-		return err // the store's own words: permission, or what failed
+		if errors.Is(err, models.ErrPermission) {
+			return err
+		}
+		return fail(err) // what failed, without the store's staging file name
 	}
 	err = tmp.Sync()
 	if cerr := tmp.Close(); err == nil {
