@@ -3,6 +3,7 @@ package etcdtest
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,12 +54,16 @@ func (p *Proxy) Blackhole(on bool) {
 	p.mu.Unlock()
 }
 
-// CutAfterNext forwards the next chunk the client sends, then closes the
+// minRequestChunk is the size below which a client chunk is not taken for a
+// request by CutAfterNext and DropNext.
+const minRequestChunk = 64
+
+// CutAfterNext forwards the next request-sized chunk the client sends, then closes the
 // client's connection (the member still gets the request and answers into
 // the void): the client cannot tell whether it landed.
 func (p *Proxy) CutAfterNext() { p.setCut(1) }
 
-// DropNext discards the next chunk the client sends and closes the client's
+// DropNext discards the next request-sized chunk the client sends and closes the client's
 // connection: the request never arrives, but the client cannot tell.
 func (p *Proxy) DropNext() { p.setCut(2) }
 
@@ -100,8 +105,9 @@ func (p *Proxy) accept() {
 		}
 		p.conns[c], p.conns[u] = true, true
 		p.mu.Unlock()
-		go p.pipe(c, u, true)
-		go p.pipe(u, c, false)
+		l := &link{}
+		go p.pipe(c, u, true, l)
+		go p.pipe(u, c, false, l)
 	}
 }
 
@@ -113,7 +119,10 @@ func (p *Proxy) forget(cs ...net.Conn) {
 	p.mu.Unlock()
 }
 
-func (p *Proxy) pipe(from, to net.Conn, fromClient bool) {
+// link is one proxied connection's state shared by its two directions.
+type link struct{ mute atomic.Bool } // drop the member's replies
+
+func (p *Proxy) pipe(from, to net.Conn, fromClient bool, l *link) {
 	late := false // close the member's side a little later
 	defer func() {
 		from.Close()
@@ -133,7 +142,9 @@ func (p *Proxy) pipe(from, to net.Conn, fromClient bool) {
 				p.cond.Wait()
 			}
 			cut := 0
-			if fromClient {
+			// Small chunks are HTTP/2 housekeeping (window updates, pings,
+			// acks), not requests: let them through unharmed.
+			if fromClient && n >= minRequestChunk {
 				cut, p.cut = p.cut, 0
 				if cut == 2 {
 					p.Dropped++
@@ -147,14 +158,21 @@ func (p *Proxy) pipe(from, to net.Conn, fromClient bool) {
 			if cut == 2 {
 				return // dropped: the client's connection closes below
 			}
+			if !fromClient && l.mute.Load() {
+				continue // the reply is lost
+			}
 			if _, werr := to.Write(buf[:n]); werr != nil {
 				return
 			}
 			if cut == 1 {
-				// The member has the request; close the client's side now
-				// and the member's a little later, so it is not cancelled.
+				// The request may span several chunks (headers, data): keep
+				// forwarding the client's bytes for a moment with replies
+				// muted, then close the client's side, and the member's a
+				// little later so the request is not cancelled.
+				l.mute.Store(true)
+				client := from
+				time.AfterFunc(50*time.Millisecond, func() { client.Close() })
 				late = true
-				return
 			}
 		}
 		if err != nil {
