@@ -366,3 +366,39 @@ func stallAndWrite(t *testing.T, cmd string) {
 	}
 	_ = ch.Close()
 }
+
+// TestExistenceNotLeakedToStakeholders is item 10: a stakeholder (or a user)
+// asking to act on another person gets the same refusal whether that person
+// exists or not, so the commands cannot be used to test emails.
+func TestExistenceNotLeakedToStakeholders(t *testing.T) {
+	o := newOrg(t)
+	stakeKey := newKey(t)
+	if _, err := o.s.AddUser(store.Actor{UserID: o.owner.ID, Via: "test"}, store.NewUser{Name: "Sam Stake", Email: "sam@example.com",
+		Role: models.RoleStakeholder, Keys: []string{authorized(stakeKey)}}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, o.s, Options{})
+	for who, key := range map[string]gossh.Signer{"stakeholder": stakeKey, "user": o.userKey} {
+		c := mustDial(t, r.addr, key)
+		for _, cmd := range []string{
+			"user set-role %s admin",
+			"user remove %s --yes",
+			"token revoke-all --user %s --yes",
+			"user transfer-ownership %s --yes",
+			"token list --user %s",
+		} {
+			_, errExists, codeExists := run(t, c, fmt.Sprintf(cmd, "olive@example.com"))
+			_, errMissing, codeMissing := run(t, c, fmt.Sprintf(cmd, "nobody@example.com"))
+			if codeExists == 0 || codeMissing == 0 {
+				t.Errorf("%s: %s succeeded", who, cmd)
+				continue
+			}
+			if strings.ReplaceAll(errExists, "olive@example.com", "X") != strings.ReplaceAll(errMissing, "nobody@example.com", "X") || codeExists != codeMissing {
+				t.Errorf("%s: %q tells existing from missing:\n  exists:  %d %q\n  missing: %d %q", who, cmd, codeExists, errExists, codeMissing, errMissing)
+			}
+			if strings.Contains(errMissing, "not found") || strings.Contains(errMissing, "no user") {
+				t.Errorf("%s: %q says not found: %q", who, cmd, errMissing)
+			}
+		}
+	}
+}

@@ -137,6 +137,9 @@ func (s *Store) AssignTokens(a Actor, holderRefs []string, spec TokenSpec) ([]mo
 		if len(holderRefs) == 0 {
 			return Event{}, fmt.Errorf("%w: pick at least one user or admin", models.ErrInvalid)
 		}
+		if err := authorizeBeforeLookup(me, "", models.ActTokenAssign, ""); err != nil {
+			return Event{}, err
+		}
 		ev := Event{Type: models.AuditTokenAssigned, UserIDs: []string{me.ID}}
 		seen := map[string]bool{}
 		for _, ref := range holderRefs {
@@ -581,6 +584,9 @@ func (s *Store) LiveTokenCount(a Actor, ref string) (int, error) {
 		t := s.txn(tx)
 		me, err := t.actor(a)
 		if err != nil {
+			return err
+		}
+		if err := authorizeBeforeLookup(me, ref, models.ActUserViewOther, models.ActProfileView); err != nil {
 			return err
 		}
 		u, err := t.userRef(ref)

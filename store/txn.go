@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,6 +99,9 @@ func (t *txn) actOn(a Actor, ref string, act, selfAct models.Action) (me, u mode
 	if me, err = t.actor(a); err != nil {
 		return me, u, err
 	}
+	if err = authorizeBeforeLookup(me, ref, act, selfAct); err != nil {
+		return me, u, err
+	}
 	if u, err = t.userRef(ref); err != nil {
 		return me, u, err
 	}
@@ -105,6 +109,21 @@ func (t *txn) actOn(a Actor, ref string, act, selfAct models.Action) (me, u mode
 		act = selfAct
 	}
 	return me, u, models.Authorize(me.Subject(), act, &models.Subject{ID: u.ID, Role: u.Role})
+}
+
+// authorizeBeforeLookup refuses, before ref is resolved, an actor whose role
+// may not do act to anyone else, unless ref names the actor and selfAct is
+// theirs to do: "not found" for one email and "permission denied" for
+// another would tell a stakeholder who has an account.
+func authorizeBeforeLookup(me models.User, ref string, act, selfAct models.Action) error {
+	if slices.Contains(models.Matrix[act].Roles, me.Role) {
+		return nil
+	}
+	ref = strings.TrimSpace(ref)
+	if selfAct != "" && (ref == me.ID || strings.EqualFold(ref, me.Email)) {
+		return nil
+	}
+	return models.Authorize(me.Subject(), act, nil) // the role's refusal
 }
 
 func (t *txn) putUser(u models.User) error {

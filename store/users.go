@@ -319,6 +319,9 @@ func (s *Store) SetRole(a Actor, ref string, role models.Role) (int, error) {
 		if err != nil {
 			return Event{}, err
 		}
+		if err := authorizeBeforeLookup(me, ref, models.ActUserSetRole, ""); err != nil {
+			return Event{}, err
+		}
 		u, err := t.userRef(ref)
 		if err != nil {
 			return Event{}, err
