@@ -16,7 +16,7 @@ func TestPaintWriterPaintsUntilTheRendererWrites(t *testing.T) {
 	p := newPaintWriter(&out, 10, 3)
 
 	// Terminal setup written before the first View does not stop painting.
-	if _, err := p.Write([]byte(ansi.SetAltScreenSaveCursorMode)); err != nil {
+	if _, err := p.Write([]byte("\x1b[?1049h")); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
