@@ -7,31 +7,8 @@ import (
 	"testing"
 
 	"github.com/keydesk/keydesk/wire"
+	"github.com/keydesk/keydesk/wire/wiretest"
 )
-
-// jsonKeys returns the sorted top-level keys of a JSON object.
-func jsonKeys(t *testing.T, raw []byte) []string {
-	t.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("not a JSON object: %v: %s", err, raw)
-	}
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func wireKeys(t *testing.T, v any) []string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return jsonKeys(t, b)
-}
 
 var secondUTC = regexp.MustCompile(`"(created_at|added_at|at|expires_at|revoked_at|last_used_at)":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"`)
 var anyTime = regexp.MustCompile(`"(created_at|added_at|expires_at|revoked_at|last_used_at)":"[^"]*"`)
@@ -51,7 +28,7 @@ func TestV3BodiesAreWireTypes(t *testing.T) {
 	}
 	check := func(what string, raw []byte, want any) {
 		t.Helper()
-		if got, w := jsonKeys(t, raw), wireKeys(t, want); !slices.Equal(got, w) {
+		if got, w := wiretest.Keys(t, raw), wiretest.TypeKeys(t, want); !slices.Equal(got, w) {
 			t.Fatalf("%s keys %v, want the wire type's %v", what, got, w)
 		}
 		for _, m := range anyTime.FindAll(raw, -1) {

@@ -14,6 +14,7 @@ import (
 	"github.com/keydesk/keydesk/cli"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/wire"
+	"github.com/keydesk/keydesk/wire/wiretest"
 )
 
 // runWith runs the command line with a given stdin, environment and
@@ -27,30 +28,6 @@ func runWith(t *testing.T, env cli.Env, args ...string) result {
 	}
 	code := cli.Run(args, env)
 	return result{code, out.String(), errb.String()}
-}
-
-// keysOf returns the sorted keys of a JSON object.
-func keysOf(t *testing.T, raw []byte) []string {
-	t.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("not a JSON object (%v): %s", err, raw)
-	}
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
-
-func wireKeys(t *testing.T, v any) []string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keysOf(t, b)
 }
 
 var utcSecond = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
@@ -166,20 +143,20 @@ func TestJSONOnEveryCommand(t *testing.T) {
 			t.Fatalf("%v: not JSON: %v\n%s", args, err, r.stdout)
 		}
 		checkTimes(t, strings.Join(args, " "), v)
-		want := wireKeys(t, s.want)
+		want := wiretest.TypeKeys(t, s.want)
 		if s.list {
 			var items []json.RawMessage
 			if err := json.Unmarshal([]byte(r.stdout), &items); err != nil || len(items) == 0 {
 				t.Fatalf("%v: want a non-empty array: %v %s", args, err, r.stdout)
 			}
 			for _, it := range items {
-				if got := keysOf(t, it); !slices.Equal(got, want) {
+				if got := wiretest.Keys(t, it); !slices.Equal(got, want) {
 					t.Fatalf("%v: element keys %v, want %v", args, got, want)
 				}
 			}
 			continue
 		}
-		if got := keysOf(t, []byte(r.stdout)); !slices.Equal(got, want) {
+		if got := wiretest.Keys(t, []byte(r.stdout)); !slices.Equal(got, want) {
 			t.Fatalf("%v: keys %v, want %v", args, got, want)
 		}
 	}
@@ -188,11 +165,11 @@ func TestJSONOnEveryCommand(t *testing.T) {
 	}
 	// init and demo, which make organizations.
 	r := run(t, t.TempDir(), "init", "--owner-name", "O", "--owner-email", "o@example.com", "--json")
-	if got, want := keysOf(t, []byte(r.stdout)), wireKeys(t, wire.User{}); r.code != 0 || !slices.Equal(got, want) {
+	if got, want := wiretest.Keys(t, []byte(r.stdout)), wiretest.TypeKeys(t, wire.User{}); r.code != 0 || !slices.Equal(got, want) {
 		t.Fatalf("init --json: %+v", r)
 	}
 	r = run(t, filepath.Join(t.TempDir(), "demo"), "demo", "--seed-only", "--json")
-	if got, want := keysOf(t, []byte(r.stdout)), wireKeys(t, wire.Demo{}); r.code != 0 || !slices.Equal(got, want) {
+	if got, want := wiretest.Keys(t, []byte(r.stdout)), wiretest.TypeKeys(t, wire.Demo{}); r.code != 0 || !slices.Equal(got, want) {
 		t.Fatalf("demo --json: %+v", r)
 	}
 }

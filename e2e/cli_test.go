@@ -14,25 +14,12 @@ import (
 	"time"
 
 	"github.com/keydesk/keydesk/wire"
+	"github.com/keydesk/keydesk/wire/wiretest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
 // The command line over SSH (issue 14), with a real SSH client against the
 // real wish server and the real HTTP API beside it.
-
-func objectKeys(t *testing.T, raw []byte) []string {
-	t.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("not a JSON object (%v): %s", err, raw)
-	}
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
 
 // v3 calls the HTTP API with a fresh access token of secret and returns the
 // body's "data".
@@ -109,7 +96,7 @@ func TestCLIJSONMatchesV3OverSSH(t *testing.T) {
 	}
 	for _, p := range pairs {
 		s, h := p.ssh(), p.http()
-		if ks, kh := objectKeys(t, s), objectKeys(t, h); !slices.Equal(ks, kh) {
+		if ks, kh := wiretest.Keys(t, s), wiretest.Keys(t, h); !slices.Equal(ks, kh) {
 			t.Fatalf("%s: SSH --json keys %v, /v3 keys %v", p.what, ks, kh)
 		}
 		if p.sameJSON {
@@ -132,7 +119,7 @@ func TestCLIJSONMatchesV3OverSSH(t *testing.T) {
 	var osec2 wire.Secret
 	_ = json.Unmarshal([]byte(other.stdout), &osec2)
 	h := v3(t, w.base, "DELETE", "/v3/tokens/"+osec2.ID, osec2.RefreshToken)
-	if ks, kh := objectKeys(t, []byte(rev.stdout)), objectKeys(t, h); !slices.Equal(ks, kh) {
+	if ks, kh := wiretest.Keys(t, []byte(rev.stdout)), wiretest.Keys(t, h); !slices.Equal(ks, kh) {
 		t.Fatalf("revoke: SSH keys %v, /v3 keys %v", ks, kh)
 	}
 	var got wire.Token

@@ -16,7 +16,7 @@ import (
 // from this list followed by more text is key text, never a file name; this is
 // what makes a FIDO "sk-ssh-ed25519@openssh.com AAAA…" key work everywhere.
 var keyTypes = map[string]bool{
-	ssh.KeyAlgoED25519: true, ssh.KeyAlgoRSA: true, ssh.KeyAlgoDSA: true, //nolint:staticcheck // listed to recognize, not to accept
+	ssh.KeyAlgoED25519: true, ssh.KeyAlgoRSA: true, "ssh-dss": true, // DSA: recognized as key text, refused by ParseSSHKey
 	ssh.KeyAlgoECDSA256: true, ssh.KeyAlgoECDSA384: true, ssh.KeyAlgoECDSA521: true,
 	ssh.KeyAlgoSKED25519: true, ssh.KeyAlgoSKECDSA256: true,
 	ssh.CertAlgoED25519v01: true, ssh.CertAlgoRSAv01: true, ssh.CertAlgoECDSA256v01: true,
