@@ -195,7 +195,7 @@ keydesk help roles`,
 		root.PersistentFlags().StringVar(&g.As, "as", "", "act as this user's email (default: the owner)")
 		_ = root.RegisterFlagCompletionFunc("as", g.completeEmails(anyone))
 		root.RunE = func(cmd *cobra.Command, _ []string) error { return runConsole(g) }
-		root.AddCommand(initCmd(g), demoCmd(g), checkCmd(g))
+		root.AddCommand(initCmd(g), demoCmd(g), checkCmd(g), compactCmd(g))
 		for _, e := range ext {
 			root.AddCommand(e(g))
 		}

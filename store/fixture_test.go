@@ -13,6 +13,7 @@ import (
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
+	bolt "go.etcd.io/bbolt"
 )
 
 // fixtureManifest mirrors store/internal/fixturegen's Manifest.
@@ -211,5 +212,63 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 	}
 	if v, err := s2.Token(ua, m.Tokens["active"].ID); err != nil || v.LastUsedBy != "192.0.2.8" {
 		t.Fatalf("active token after reopen: %+v %v", v, err)
+	}
+}
+
+// TestTokenReencodingResumes: a store opened while schema 2's token
+// re-encoding is unfinished (marker set, JSON records left, as after a crash
+// in the middle) finishes it, and reads every token meanwhile.
+func TestTokenReencodingResumes(t *testing.T) {
+	dir, m := copyFixture(t, "v1")
+	db, err := bolt.Open(filepath.Join(dir, kvbolt.File), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		if err := meta.Put([]byte("schema_version"), []byte{0, 0, 0, 0, 0, 0, 0, 2}); err != nil {
+			return err
+		}
+		return meta.Put([]byte("converting_tokens"), []byte{1})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Check(); err != nil || len(p) != 0 {
+		t.Fatalf("check: %v %q", err, p)
+	}
+	if p, err := s.Exchange(m.Tokens["active"].Secret, "x"); err != nil || p.Token.ID != m.Tokens["active"].ID {
+		t.Fatalf("exchange: %v", err)
+	}
+	s.Close()
+	db, err = bolt.Open(filepath.Join(dir, kvbolt.File), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("meta")).Get([]byte("converting_tokens")) != nil {
+			t.Error("the marker is still set")
+		}
+		n := 0
+		_ = tx.Bucket([]byte("tokens")).ForEach(func(k, v []byte) error {
+			n++
+			if v[0] == '{' {
+				t.Errorf("token %s is still JSON", k)
+			}
+			return nil
+		})
+		if n != len(m.Tokens) {
+			t.Errorf("%d tokens, want %d", n, len(m.Tokens))
+		}
+		return nil
+	})
+	if baks, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-*")); len(baks) != 0 {
+		t.Fatalf("resuming took a backup: %v", baks)
 	}
 }

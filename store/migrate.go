@@ -195,40 +195,76 @@ func migrate0to1(tx kv.Tx) error {
 	return nil
 }
 
-// migrate1to2 re-encodes every token record from schema 1's JSON (about
-// 190 bytes) into the compact binary record (about 90; records.go). It walks
-// the bucket in chunks inside its one transaction, collecting before writing,
-// because a write under a live cursor may move it.
+// migrate1to2 starts re-encoding every token record from schema 1's JSON
+// (about 190 bytes) into the compact binary record (about 80; records.go). A
+// million tokens rewritten in one transaction took 1.9 GB of memory, so this
+// step only bumps the schema (an older keydesk then refuses the file instead
+// of misreading binary records) and leaves a marker; convertTokens then
+// rewrites the records in bounded transactions and removes the marker, and a
+// store opened with the marker still present resumes it. Records of both
+// kinds decode meanwhile.
 func migrate1to2(tx kv.Tx) error {
-	const chunk = 4096
+	return tx.Put(bucketMeta, keyConvertTokens, []byte{1})
+}
+
+// keyConvertTokens marks a token re-encoding that has not finished.
+var keyConvertTokens = []byte("converting_tokens")
+
+// convertTokens finishes migrate1to2 if its marker is present.
+func (s *Store) convertTokens() error {
+	ctx := context.Background()
+	pending := false
+	if err := s.engine.View(ctx, func(tx kv.Tx) error {
+		v, err := tx.Get(bucketMeta, keyConvertTokens)
+		pending = v != nil
+		return err
+	}); err != nil || !pending {
+		return err
+	}
+	chunk := 10000
+	if lim := s.engine.Limits(); lim.MaxOps > 0 && lim.MaxOps-1 < chunk {
+		chunk = max(1, lim.MaxOps-1)
+	}
 	var after []byte
-	for {
-		type rec struct{ k, v []byte }
-		var recs []rec
-		seen := 0
-		err := tx.Scan(bucketTokens, kv.Range{After: after, Limit: chunk}, func(k, v []byte) error {
-			seen++
-			after = append(after[:0], k...)
-			if len(v) == 0 || v[0] != '{' {
-				return nil // already binary
-			}
-			t, err := decodeTokenJSON(k, v)
+	for done := false; !done; {
+		err := s.engine.Update(ctx, func(tx kv.Tx) error {
+			type rec struct{ k, v []byte }
+			var recs []rec
+			last, seen := after, 0
+			// Collect, then write: a write under a live cursor may move it.
+			err := tx.Scan(bucketTokens, kv.Range{After: after, Limit: chunk}, func(k, v []byte) error {
+				seen++
+				last = bytes.Clone(k)
+				if len(v) == 0 || v[0] != '{' {
+					return nil // already binary
+				}
+				t, err := decodeTokenJSON(k, v)
+				if err != nil {
+					return fmt.Errorf("token %s: %w", models.Sanitize(string(k)), err)
+				}
+				recs = append(recs, rec{k: bytes.Clone(k), v: encodeToken(t)})
+				return nil
+			})
 			if err != nil {
-				return fmt.Errorf("token %s: %w", models.Sanitize(string(k)), err)
+				return err
 			}
-			recs = append(recs, rec{k: bytes.Clone(k), v: encodeToken(t)})
+			for _, r := range recs {
+				if err := tx.Put(bucketTokens, r.k, r.v); err != nil {
+					return err
+				}
+			}
+			done = seen < chunk
+			if done {
+				if err := tx.Delete(bucketMeta, keyConvertTokens); err != nil {
+					return err
+				}
+			}
+			tx.OnCommit(func() { after = last })
 			return nil
 		})
 		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if err := tx.Put(bucketTokens, r.k, r.v); err != nil {
-				return err
-			}
-		}
-		if seen < chunk {
-			return nil
+			return fmt.Errorf("re-encode token records for schema 2 (a copy of the original was taken before the upgrade): %w", err)
 		}
 	}
+	return nil
 }

@@ -7,6 +7,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -211,25 +212,43 @@ func (s *Store) prepare() error {
 	if err := s.migrate(); err != nil { // older data: backup, then upgrade (migrate.go)
 		return err
 	}
-	return s.engine.Update(context.Background(), func(tx kv.Tx) error {
-		v, err := tx.Get(bucketMeta, keySchema)
-		if err != nil {
+	ctx := context.Background()
+	var v []byte
+	recorded := false
+	if err := s.engine.View(ctx, func(tx kv.Tx) error {
+		var err error
+		if v, err = tx.Get(bucketMeta, keySchema); err != nil {
 			return err
 		}
-		if err := s.checkSecrets(tx); err != nil {
+		v = bytes.Clone(v)
+		check, err := tx.Get(bucketMeta, keySecretsCheck)
+		if err != nil || check == nil {
 			return err
 		}
-		if v == nil {
-			return tx.Put(bucketMeta, keySchema, u64(SchemaVersion))
+		recorded = true
+		return s.checkSecrets(tx) // read-only when a check value is recorded
+	}); err != nil {
+		return err
+	}
+	switch {
+	case v != nil && len(v) != 8:
+		return fmt.Errorf("database schema version is unreadable; restore from a backup")
+	case v != nil && binary.BigEndian.Uint64(v) > SchemaVersion:
+		return fmt.Errorf("%w: the data has schema %d, this keydesk reads up to %d; upgrade keydesk", models.ErrSchemaTooNew, binary.BigEndian.Uint64(v), SchemaVersion)
+	case v == nil || !recorded: // a new store, or no check value yet: only then does opening write
+		if err := s.engine.Update(ctx, func(tx kv.Tx) error {
+			if err := s.checkSecrets(tx); err != nil {
+				return err
+			}
+			if v == nil {
+				return tx.Put(bucketMeta, keySchema, u64(SchemaVersion))
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		if len(v) != 8 {
-			return fmt.Errorf("database schema version is unreadable; restore from a backup")
-		}
-		if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
-			return fmt.Errorf("%w: the data has schema %d, this keydesk reads up to %d; upgrade keydesk", models.ErrSchemaTooNew, got, SchemaVersion)
-		}
-		return nil
-	})
+	}
+	return s.convertTokens() // finish (or resume) schema 2's token re-encoding
 }
 
 // Location is where the organization is kept, as messages name it (Open: the

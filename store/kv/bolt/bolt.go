@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -323,6 +326,115 @@ func prefixEnd(p []byte) []byte {
 		if end[i] < 0xff {
 			end[i]++
 			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Compacted is what CompactFile did.
+type Compacted struct {
+	Before, After int64  // file sizes in bytes
+	Original      string // where the original file was kept
+}
+
+// CompactFile rewrites the file at path with every page packed: a file grows
+// half-empty pages over time (keys inserted at random split pages in half;
+// a migration that shrinks records leaves free pages behind), and bbolt never
+// returns space to the file system by itself. It takes the file's lock (so no
+// keydesk process may hold it), copies every bucket into path.compact-tmp,
+// checks the copy's pages and key counts, then keeps the original as
+// path.bak-compact-<UTC time> and puts the copy in its place.
+func CompactFile(path string, opts Options) (Compacted, error) {
+	var res Compacted
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	src, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return res, lockedError{path: path}
+		}
+		return res, fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer src.Close()
+	tmp := path + ".compact-tmp"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, err
+	}
+	dst, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		return res, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	fail := func(err error) (Compacted, error) {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return res, err
+	}
+	if err := bbolt.Compact(dst, src, 64<<20); err != nil {
+		return fail(fmt.Errorf("compact %s: %w", path, err))
+	}
+	if err := sameContents(src, dst); err != nil {
+		return fail(fmt.Errorf("compacted copy of %s differs from it (%v); the original is unchanged", path, err))
+	}
+	if err := dst.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := dst.Close(); err != nil {
+		return fail(err)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		res.Before = fi.Size()
+	}
+	if fi, err := os.Stat(tmp); err == nil {
+		res.After = fi.Size()
+	}
+	res.Original = fmt.Sprintf("%s.bak-compact-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Link(path, res.Original); err != nil {
+		_ = os.Remove(tmp)
+		return res, fmt.Errorf("keep the original as %s: %w", res.Original, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		_ = os.Remove(res.Original)
+		return res, fmt.Errorf("put the compacted file in place: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return res, nil
+}
+
+// sameContents checks that b has a's buckets with the same number of keys,
+// and that b's pages are sound.
+func sameContents(a, b *bbolt.DB) error {
+	count := func(db *bbolt.DB) (map[string]int, error) {
+		n := map[string]int{}
+		err := db.View(func(tx *bbolt.Tx) error {
+			for err := range tx.Check() {
+				return err
+			}
+			return tx.ForEach(func(name []byte, bk *bbolt.Bucket) error {
+				n[string(name)] = bk.Stats().KeyN
+				return nil
+			})
+		})
+		return n, err
+	}
+	na, err := count(a)
+	if err != nil {
+		return err
+	}
+	nb, err := count(b)
+	if err != nil {
+		return err
+	}
+	if len(na) != len(nb) {
+		return fmt.Errorf("%d buckets, want %d", len(nb), len(na))
+	}
+	for name, k := range na {
+		if nb[name] != k {
+			return fmt.Errorf("bucket %s has %d keys, want %d", name, nb[name], k)
 		}
 	}
 	return nil

@@ -263,3 +263,84 @@ func TestFillPercentPacksAppendOnlyBuckets(t *testing.T) {
 		t.Fatalf("leaf pages: %d packed vs %d at the default, want at most 60%%", packed, def)
 	}
 }
+
+func TestCompactFilePacksAndKeepsTheOriginal(t *testing.T) {
+	e := open(t)
+	ctx := context.Background()
+	// Random-order keys, then half of them deleted: pages half empty and free
+	// pages the file never gives back.
+	for batch := range 10 {
+		err := e.Update(ctx, func(tx kv.Tx) error {
+			for i := range 500 {
+				k := fmt.Appendf(nil, "%08x", uint32((batch*500+i)*2654435761))
+				if err := tx.Put(b, k, bytes.Repeat([]byte("v"), 100)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keep [][]byte
+	err := e.Update(ctx, func(tx kv.Tx) error {
+		var del [][]byte
+		i := 0
+		if err := tx.Scan(b, kv.Range{}, func(k, _ []byte) error {
+			if i%2 == 0 {
+				del = append(del, bytes.Clone(k))
+			} else {
+				keep = append(keep, bytes.Clone(k))
+			}
+			i++
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range del {
+			if err := tx.Delete(b, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := e.Path()
+	if _, err := bolt.CompactFile(path, bolt.Options{Timeout: 50 * time.Millisecond}); !errors.Is(err, bolt.ErrLocked) {
+		t.Fatalf("compacting a file another engine holds: %v", err)
+	}
+	e.Close()
+	res, err := bolt.CompactFile(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.After*10 > res.Before*7 {
+		t.Fatalf("compacted %d → %d bytes, want at most 70%%", res.Before, res.After)
+	}
+	if fi, err := os.Stat(res.Original); err != nil || fi.Size() != res.Before {
+		t.Fatalf("original kept at %s: %v", res.Original, err)
+	}
+	c, err := bolt.Open(path, []kv.Bucket{b, "other"}, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got [][]byte
+	err = c.View(ctx, func(tx kv.Tx) error {
+		return tx.Scan(b, kv.Range{}, func(k, _ []byte) error { got = append(got, bytes.Clone(k)); return nil })
+	})
+	if err != nil || len(got) != len(keep) {
+		t.Fatalf("compacted file has %d keys, want %d (%v)", len(got), len(keep), err)
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], keep[i]) {
+			t.Fatalf("key %d: %q, want %q", i, got[i], keep[i])
+		}
+	}
+	if _, err := os.Stat(path + ".compact-tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temporary copy left behind: %v", err)
+	}
+}
