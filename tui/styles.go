@@ -125,7 +125,7 @@ var (
 	// black and against white; body text keeps the terminal's own colour.
 	paletteEither = palette{
 		accent: lipgloss.Color("#7B5CE0"), text: none, subtle: lipgloss.Color("#7D8590"),
-		faint: lipgloss.Color("#7A7F85"), ok: lipgloss.Color("#1F9D48"), warn: lipgloss.Color("#B08000"),
+		faint: lipgloss.Color("#7A7F85"), ok: lipgloss.Color("#0F8A3C"), warn: lipgloss.Color("#B08000"),
 		err: lipgloss.Color("#D73A49"), selFg: lipgloss.Color("#FFFFFF"), selBg: lipgloss.Color("#5A3FD1"),
 	}
 	// palette16 is for 16-colour terminals, whose colours the user's theme
