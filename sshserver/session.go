@@ -82,7 +82,10 @@ func (c *console) stop() {
 
 func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	r := newRenderer(sess, pty)
-	model := tui.New(tui.Options{Backend: s.store, UserID: u.ID, Via: via(sess.RemoteAddr()), Renderer: r})
+	// The console reads NO_COLOR and COLORFGBG from the client's environment,
+	// and its change subscription ends with the session.
+	model := tui.New(tui.Options{Backend: s.store, UserID: u.ID, Via: via(sess.RemoteAddr()), Renderer: r,
+		Environ: append(sess.Environ(), "TERM="+pty.Term), Context: sess.Context()})
 	// The quit keys end the model's store subscription; a dropped connection
 	// or a shutdown does not press them.
 	defer tui.Close(model)
@@ -98,6 +101,7 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 		tea.WithContext(ctx),
 		tea.WithEnvironment(sess.Environ()),
 		tea.WithAltScreen(),
+		tea.WithMouseCellMotion(),
 		tea.WithoutSignalHandler(),
 	)
 	c := &console{program: p, stopped: make(chan struct{})}

@@ -178,18 +178,26 @@ func newFormDialog(st Styles, title string, build func() []huh.Field, submit fun
 // open (re)builds the huh form and returns its first commands.
 func (f *formDialog) open(width int) tea.Cmd {
 	f.width = width
-	fields := f.build()
+	f.form = NewForm(f.st, dialogWidth(width), f.build()...)
+	return f.form.Init()
+}
+
+// NewForm is a huh form drawn the console's way: styles from st's
+// renderer (never lipgloss's global one), steady cursors, esc and ctrl+c
+// left to the caller, help and errors inside, width cells wide. The
+// first-run form uses it too, so both look alike.
+func NewForm(st Styles, width int, fields ...huh.Field) *huh.Form {
 	for _, fl := range fields {
 		steadyCursor(fl)
 	}
-	f.form = huh.NewForm(huh.NewGroup(fields...)).
-		WithTheme(huhTheme(f.st)).
+	f := huh.NewForm(huh.NewGroup(fields...)).
+		WithTheme(huhTheme(st)).
 		WithKeyMap(huhKeys()).
 		WithShowHelp(false).
 		WithShowErrors(true).
-		WithWidth(dialogWidth(width))
-	f.form.SubmitCmd, f.form.CancelCmd = nil, nil
-	return f.form.Init()
+		WithWidth(width)
+	f.SubmitCmd, f.CancelCmd = nil, nil
+	return f
 }
 
 // setWidth resizes the form; huh fields take their width when built.

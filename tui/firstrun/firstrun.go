@@ -2,15 +2,16 @@
 // directory: it asks for the Account Owner's name, email and (optionally) SSH
 // key, validates them with the same rules the store applies, and hands the
 // answers back. Creating the organization is left to the caller and the store.
+// It is a huh form drawn exactly like the console's own (tui.NewForm).
 package firstrun
 
 import (
-	"fmt"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -19,26 +20,18 @@ import (
 
 // Model is the first-run form.
 type Model struct {
-	dir       string
-	st        tui.Styles
-	inputs    []textinput.Model
-	focus     int
-	err       string
-	done      bool
-	cancelled bool
-	width     int
-	keys      keyMap
+	dir        string
+	st         tui.Styles
+	form       *huh.Form
+	name       string
+	email      string
+	keyArg     string
+	err        string
+	done       bool
+	cancelled  bool
+	width      int
+	cancelKeys key.Binding
 }
-
-type keyMap struct {
-	Next, Prev, Submit, Cancel key.Binding
-}
-
-const (
-	fieldName = iota
-	fieldEmail
-	fieldKey
-)
 
 // New returns the form for data directory dir, drawn with renderer r (nil: the
 // default renderer).
@@ -46,87 +39,91 @@ func New(dir string, r *lipgloss.Renderer) *Model {
 	if r == nil {
 		r = lipgloss.DefaultRenderer()
 	}
-	m := &Model{dir: dir, st: tui.NewStyles(r), keys: keyMap{
-		Next:   key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", "next field")),
-		Prev:   key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", "previous")),
-		Submit: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next / create")),
-		Cancel: key.NewBinding(key.WithKeys("esc", "ctrl+c"), key.WithHelp("esc", "quit")),
-	}}
-	for i, p := range []string{"Olive Owner", "olive@example.com", "~/.ssh/id_ed25519.pub or ssh-ed25519 AAAA… (optional)"} {
-		in := textinput.New()
-		in.Placeholder = p
-		in.CharLimit = 16 * 1024
-		in.Width = 50
-		if i == fieldName {
-			in.CharLimit = models.MaxNameLen
-			in.Focus()
-		}
-		m.inputs = append(m.inputs, in)
-	}
+	m := &Model{dir: dir, st: tui.NewStyles(r), width: 80,
+		cancelKeys: key.NewBinding(key.WithKeys("esc", "ctrl+c"), key.WithHelp("esc", "quit"))}
+	m.form = m.build()
 	return m
 }
 
-// Init starts the cursor blinking.
-func (m *Model) Init() tea.Cmd { return textinput.Blink }
+func (m *Model) build() *huh.Form {
+	return tui.NewForm(m.st, m.formWidth(),
+		huh.NewInput().Title("Name").Description("Your name, as others will see it").Placeholder("e.g. Olive Owner").
+			CharLimit(models.MaxNameLen).Value(&m.name).Validate(func(s string) error { _, err := models.ValidateName("name", s); return err }),
+		huh.NewInput().Title("Email").Description("Your login identity").Placeholder("e.g. olive@example.com").
+			CharLimit(models.MaxEmailLen).Value(&m.email).Validate(func(s string) error { _, err := models.NormalizeEmail(s); return err }),
+		huh.NewInput().Title("SSH public key").Description("Optional: key text or a .pub file; lets you open the console over SSH").
+			Placeholder("e.g. ~/.ssh/id_ed25519.pub").CharLimit(16*1024).Value(&m.keyArg).Validate(func(s string) error {
+			if strings.TrimSpace(s) == "" {
+				return nil
+			}
+			_, err := ownerKey(s)
+			return err
+		}),
+	)
+}
+
+func (m *Model) formWidth() int { return max(min(m.width-8, 72), 30) }
+
+// Init focuses the first field.
+func (m *Model) Init() tea.Cmd { return m.form.Init() }
 
 // Update handles keys and resizes.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width = msg.Width
+		m.form = m.form.WithWidth(m.formWidth())
+		return m, nil
+	case cursor.BlinkMsg:
 		return m, nil
 	case tea.KeyMsg:
-		switch {
-		case key.Matches(msg, m.keys.Cancel):
+		if key.Matches(msg, m.cancelKeys) {
 			m.cancelled = true
 			return m, tea.Quit
-		case key.Matches(msg, m.keys.Next):
-			return m, m.move(1)
-		case key.Matches(msg, m.keys.Prev):
-			return m, m.move(-1)
-		case key.Matches(msg, m.keys.Submit):
-			if m.focus < len(m.inputs)-1 {
-				return m, m.move(1)
-			}
-			if _, err := m.Owner(); err != nil {
-				m.err = err.Error()
-				return m, nil
-			}
-			m.done = true
-			return m, tea.Quit
 		}
+		m.err = ""
 	}
-	var cmd tea.Cmd
-	m.inputs[m.focus], cmd = m.inputs[m.focus].Update(msg)
-	if _, typed := msg.(tea.KeyMsg); typed {
-		m.err = "" // the person is fixing it; cursor blinks must not hide it
+	f, cmd := m.form.Update(msg)
+	m.form = f.(*huh.Form)
+	if m.form.State == huh.StateCompleted {
+		if _, err := m.Owner(); err != nil {
+			m.err = err.Error()
+			m.form = m.build()
+			return m, m.form.Init()
+		}
+		m.done = true
+		return m, tea.Quit
 	}
 	return m, cmd
 }
 
-func (m *Model) move(d int) tea.Cmd {
-	m.inputs[m.focus].Blur()
-	m.focus = (m.focus + d + len(m.inputs)) % len(m.inputs)
-	return m.inputs[m.focus].Focus()
+// ownerKey reads key text or a .pub file (models.SSHKeyArg decides which, as
+// at every other door) and checks it.
+func ownerKey(arg string) (string, error) {
+	text, err := models.SSHKeyArg(arg, true)
+	if err != nil {
+		return "", err
+	}
+	if _, err := models.ParseSSHKey(text); err != nil {
+		return "", err
+	}
+	return text, nil
 }
 
 // Owner validates the answers with the store's own rules and returns them.
 func (m *Model) Owner() (store.NewUser, error) {
-	name, err := models.ValidateName("name", m.inputs[fieldName].Value())
+	name, err := models.ValidateName("name", m.name)
 	if err != nil {
 		return store.NewUser{}, err
 	}
-	email, err := models.NormalizeEmail(m.inputs[fieldEmail].Value())
+	email, err := models.NormalizeEmail(m.email)
 	if err != nil {
 		return store.NewUser{}, err
 	}
 	nu := store.NewUser{Name: name, Email: email, Role: models.RoleOwner}
-	if k := strings.TrimSpace(m.inputs[fieldKey].Value()); k != "" {
-		text, err := keyText(k)
+	if strings.TrimSpace(m.keyArg) != "" {
+		text, err := ownerKey(m.keyArg)
 		if err != nil {
-			return store.NewUser{}, err
-		}
-		if _, err := models.ParseSSHKey(text); err != nil {
 			return store.NewUser{}, err
 		}
 		nu.Keys = []string{text}
@@ -134,40 +131,39 @@ func (m *Model) Owner() (store.NewUser, error) {
 	return nu, nil
 }
 
-// keyText accepts key text, or a path (with ~ expanded) to a .pub file:
-// models.SSHKeyArg decides which, as at every other door.
-func keyText(s string) (string, error) { return models.SSHKeyArg(s, true) }
-
 // Done reports whether the form was submitted with valid answers.
 func (m *Model) Done() bool { return m.done && !m.cancelled }
 
-// View draws the form.
+// View draws the form in the console's dialog frame.
 func (m *Model) View() string {
 	if m.done || m.cancelled {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(m.st.Brand.Render("keydesk") + "  " + m.st.Title.Render("Welcome") + "\n\n")
-	b.WriteString(m.st.Subtle.Render("There is no organization in "+models.Sanitize(m.dir)+" yet.") + "\n")
-	b.WriteString(m.st.Subtle.Render("Create it and its Account Owner — that is you.") + "\n\n")
-	labels := []string{"Name", "Email", "SSH public key"}
-	for i, in := range m.inputs {
-		label := m.st.Header.Render(fmt.Sprintf("%-15s", labels[i]))
-		if i == m.focus {
-			label = m.st.Key.Render(fmt.Sprintf("%-15s", labels[i]))
-		}
-		b.WriteString(label + in.View() + "\n")
+	st := m.st
+	w := m.formWidth()
+	lines := []string{
+		st.Brand.Render("keydesk") + "  " + st.Title.Render("Welcome"),
+		"",
+		st.Subtle.Width(w).Render("There is no organization in " + models.SanitizeCells(m.dir) + " yet. Create it and its Account Owner — that is you."),
+		"",
+		strings.TrimRight(m.form.View(), "\n"),
+		"",
 	}
-	b.WriteString("\n")
 	if m.err != "" {
-		b.WriteString(m.st.Error.Render("✗ "+models.SanitizeLine(m.err)) + "\n\n")
+		lines = append(lines, st.Error.Width(w).Render("✗ "+models.SanitizeCells(m.err)), "")
 	}
-	help := []string{}
-	for _, k := range []key.Binding{m.keys.Next, m.keys.Prev, m.keys.Submit, m.keys.Cancel} {
-		help = append(help, m.st.HelpKey.Render(k.Help().Key)+" "+m.st.HelpDesc.Render(k.Help().Desc))
+	help := []string{"enter next / create", "shift+tab back a field", "esc quit"}
+	for i, h := range help {
+		k, d, _ := strings.Cut(h, " ")
+		help[i] = st.HelpKey.Render(k) + " " + st.HelpDesc.Render(d)
 	}
-	b.WriteString(strings.Join(help, m.st.HelpSep.Render(" • ")))
-	return b.String()
+	lines = append(lines, strings.Join(help, st.HelpSep.Render(" • ")))
+	return "\n" + indent(st.Dialog.Width(w+2).Render(strings.Join(lines, "\n")), 2)
+}
+
+func indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
 }
 
 // Run shows the form on the terminal and returns the owner to create, or
