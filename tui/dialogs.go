@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/keydesk/keydesk/models"
 )
 
@@ -182,6 +183,19 @@ func (f *formDialog) open(width int) tea.Cmd {
 	return f.form.Init()
 }
 
+// FormView is a huh form's view without the blank lines huh pads its group
+// with (room for errors it draws below anyway), which cost rows at 80×23.
+// Fields are separated by a newline only, so no blank line is meant.
+func FormView(f *huh.Form) string {
+	var out []string
+	for _, l := range strings.Split(f.View(), "\n") {
+		if strings.TrimSpace(ansi.Strip(l)) != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // NewForm is a huh form drawn the console's way: styles from st's
 // renderer (never lipgloss's global one), steady cursors, esc and ctrl+c
 // left to the caller, help and errors inside, width cells wide. The
@@ -240,7 +254,7 @@ func (f *formDialog) view(st Styles, width int) string {
 	w := dialogWidth(width)
 	lines := []string{st.Title.Render(fit(f.title, w)), ""}
 	if f.form != nil {
-		lines = append(lines, strings.TrimRight(f.form.View(), "\n"))
+		lines = append(lines, FormView(f.form))
 	}
 	lines = append(lines, "")
 	switch {

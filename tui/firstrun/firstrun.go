@@ -143,10 +143,9 @@ func (m *Model) View() string {
 	w := m.formWidth()
 	lines := []string{
 		st.Brand.Render("keydesk") + "  " + st.Title.Render("Welcome"),
-		"",
 		st.Subtle.Width(w).Render("There is no organization in " + models.SanitizeCells(m.dir) + " yet. Create it and its Account Owner — that is you."),
 		"",
-		strings.TrimRight(m.form.View(), "\n"),
+		tui.FormView(m.form),
 		"",
 	}
 	if m.err != "" {
@@ -158,7 +157,7 @@ func (m *Model) View() string {
 		help[i] = st.HelpKey.Render(k) + " " + st.HelpDesc.Render(d)
 	}
 	lines = append(lines, strings.Join(help, st.HelpSep.Render(" • ")))
-	return "\n" + indent(st.Dialog.Width(w+2).Render(strings.Join(lines, "\n")), 2)
+	return indent(st.Dialog.Width(w+2).Render(strings.Join(lines, "\n")), 2)
 }
 
 func indent(s string, n int) string {
