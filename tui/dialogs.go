@@ -388,8 +388,9 @@ func nameValidator(what string) func(string) error {
 }
 
 // expiryChoices are the lifetimes offered when generating or assigning a
-// token; "never" is last and the default, as in the original product.
-var expiryChoices = []string{"7d", "30d", "90d", "1y", "never"}
+// token: models.Expiries, the same five every door accepts; "never" is last
+// and the default, as in the original product.
+var expiryChoices = models.Expiries
 
 func expiryField(v *string) huh.Field {
 	if *v == "" {
