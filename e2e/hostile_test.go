@@ -119,6 +119,21 @@ func sameState(t *testing.T, what string, before, after snapshot) {
 }
 
 // oneCleanLine checks that an error message is exactly one printable line.
+// importErrors checks an import's refusal: one clean "keydesk: " line per bad
+// row (an import names every bad line, up to 50) and a last line saying what to do.
+func importErrors(t *testing.T, door, what, msg string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(msg, "\n"), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[len(lines)-1], "nothing imported") {
+		t.Errorf("%s, %s: import refusal does not end with what to do: %q", door, what, trunc(msg))
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "keydesk: ") || models.HasUnsafe(l) || holdsRaw(l) {
+			t.Errorf("%s, %s: import error line is not clean: %q", door, what, trunc(l))
+		}
+	}
+}
+
 func oneCleanLine(t *testing.T, door, what, msg string) {
 	t.Helper()
 	msg = strings.TrimSuffix(msg, "\n")
@@ -221,7 +236,7 @@ func testHostileCLI(t *testing.T) {
 		if code != 1 {
 			t.Errorf("csv %s: exit %d, want 1 (stderr %q)", what, code, trunc(stderr))
 		}
-		oneCleanLine(t, "csv", what, stderr)
+		importErrors(t, "csv", what, stderr)
 		if !strings.Contains(stderr, "line ") {
 			t.Errorf("csv %s: error does not name the line: %q", what, trunc(stderr))
 		}
@@ -264,7 +279,7 @@ func testHostileSSH(t *testing.T) {
 			t.Errorf("ssh csv %s: %v, want a refusal", what, res)
 			continue
 		}
-		oneCleanLine(t, "ssh csv", what, res.stderr)
+		importErrors(t, "ssh csv", what, res.stderr)
 		sameState(t, "ssh csv "+what, before, snap(t, w.s, w.owner.ID))
 	}
 	checkAllClean(t, w.s, w.owner.ID)
@@ -295,7 +310,7 @@ func testHostileConsole(t *testing.T) {
 			}
 			waitOut("profile", func(s string) bool { return strings.Contains(s, "Olive Owner") })
 			tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")})
-			waitOut("form", func(s string) bool { return strings.Contains(s, "Generate New Token") })
+			waitOut("form", func(s string) bool { return strings.Contains(strings.ToLower(s), "generate new token") })
 			tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(h.s), Paste: true})
 			tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 			tm.Send(tea.KeyMsg{Type: tea.KeyEnter})

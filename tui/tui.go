@@ -460,6 +460,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.handleMouse(msg)
 
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && models.HasUnsafe(string(msg.Runes)) {
+			// Typed or pasted text is cleaned before any field sees it, so no
+			// widget (ours or huh's) ever echoes an escape or invisible character.
+			clean := models.SanitizeLine(string(msg.Runes))
+			if clean == "" {
+				return m, nil
+			}
+			msg.Runes = []rune(clean)
+		}
 		return m, m.handleKey(msg)
 	}
 	// Everything else is a screen's own business: results of its store calls.
