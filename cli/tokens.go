@@ -233,7 +233,7 @@ keydesk token list --user uma@example.com --json`,
 // listPage is how many tokens are read per store transaction: the listing is
 // written between pages, never while a transaction is open, so a slow
 // client never holds the store.
-const listPage = 500
+var listPage = 500
 
 func listTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, q store.TokenQuery, limit int) error {
 	w := cmd.OutOrStdout()
