@@ -13,7 +13,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keydesk/keydesk/internal/keyfile"
 	"github.com/keydesk/keydesk/store"
 )
 
@@ -47,8 +46,8 @@ type signer struct {
 	header string // the encoded JOSE header: {"alg":"EdDSA","kid":…,"typ":"JWT"}
 }
 
-func newSigner(secretsDir, issuer string, ttl time.Duration, now func() time.Time) (*signer, error) {
-	seed, err := keyfile.LoadOrCreate(secretsDir, signingKeyFile, func() ([]byte, error) {
+func newSigner(load func(name string, create func() ([]byte, error)) ([]byte, error), issuer string, ttl time.Duration, now func() time.Time) (*signer, error) {
+	seed, err := load(signingKeyFile, func() ([]byte, error) {
 		b := make([]byte, ed25519.SeedSize)
 		if _, err := rand.Read(b); err != nil {
 			return nil, fmt.Errorf("read random bytes: %w", err)
@@ -59,8 +58,8 @@ func newSigner(secretsDir, issuer string, ttl time.Duration, now func() time.Tim
 		return nil, fmt.Errorf("load the JWT signing key: %w", err)
 	}
 	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("the JWT signing key %s in %s is damaged (%d bytes, want %d); delete it to make a new one (outstanding access tokens will stop verifying)",
-			signingKeyFile, secretsDir, len(seed), ed25519.SeedSize)
+		return nil, fmt.Errorf("the JWT signing key %s is damaged (%d bytes, want %d); delete it to make a new one (outstanding access tokens will stop verifying)",
+			signingKeyFile, len(seed), ed25519.SeedSize)
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
 	pub := priv.Public().(ed25519.PublicKey)

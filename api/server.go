@@ -93,7 +93,7 @@ func New(s *store.Store, opts Options) (*Server, error) {
 	if logger == nil {
 		logger = log.New(io.Discard)
 	}
-	keys, err := newSigner(s.SecretsDir(), opts.Issuer, opts.AccessTTL, s.Now)
+	keys, err := newSigner(s.ServerKey, opts.Issuer, opts.AccessTTL, s.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,15 @@ import (
 // is written and the write is atomic, so a restart never makes a new key and
 // clients never see a "host key changed" warning.
 func LoadOrCreateHostKey(secretsDir string) ([]byte, error) {
-	b, err := keyfile.LoadOrCreate(secretsDir, HostKeyName, func() ([]byte, error) {
+	return loadHostKey(func(name string, create func() ([]byte, error)) ([]byte, error) {
+		return keyfile.LoadOrCreate(secretsDir, name, create)
+	})
+}
+
+// loadHostKey is LoadOrCreateHostKey through load (the store's ServerKey, so
+// servers sharing an etcd organization share one host key).
+func loadHostKey(load func(name string, create func() ([]byte, error)) ([]byte, error)) ([]byte, error) {
+	b, err := load(HostKeyName, func() ([]byte, error) {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, err

@@ -127,7 +127,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	pemBytes, err := LoadOrCreateHostKey(opts.Store.SecretsDir())
+	pemBytes, err := loadHostKey(opts.Store.ServerKey)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,11 @@ type Secrets struct {
 	Pepper []byte
 	// Seal is the XChaCha20-Poly1305 key for assigned tokens awaiting reveal.
 	Seal []byte
+	// Shared, when set, keeps the keys every server must have in common (JWT
+	// signing key, SSH host key) instead of files in Dir: several servers on
+	// one etcd organization (store/cluster) load them sealed from etcd,
+	// created once, so every server signs and greets with the same key.
+	Shared func(name string, create func() ([]byte, error)) ([]byte, error)
 }
 
 // LoadSecrets reads the keys in dir, creating any that are missing. Use it
@@ -115,6 +120,16 @@ func randomKey() ([]byte, error) {
 
 // SecretsDir is where keys live; servers keep their own keys (JWT, SSH host) there.
 func (s *Store) SecretsDir() string { return s.secrets.Dir }
+
+// ServerKey returns the server key name (JWT signing key, SSH host key),
+// creating it with create on first use: shared through the store for several
+// servers (Secrets.Shared), else a file in the secrets directory.
+func (s *Store) ServerKey(name string, create func() ([]byte, error)) ([]byte, error) {
+	if s.secrets.Shared != nil {
+		return s.secrets.Shared(name, create)
+	}
+	return keyfile.LoadOrCreate(s.secrets.Dir, name, create)
+}
 
 func (k Secrets) digest(token string) []byte {
 	m := hmac.New(sha256.New, k.Pepper)

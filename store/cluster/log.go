@@ -1,0 +1,54 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// ZapLogger routes etcd's and gRPC's zap logs into l (keydesk's logger), at
+// warn and above: etcd's client is chatty at info.
+func ZapLogger(l *slog.Logger) *zap.Logger {
+	return zap.New(&slogCore{l: l, level: zapcore.WarnLevel})
+}
+
+type slogCore struct {
+	l      *slog.Logger
+	level  zapcore.Level
+	fields []zapcore.Field
+}
+
+func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= c.level }
+
+func (c *slogCore) With(fs []zapcore.Field) zapcore.Core {
+	return &slogCore{l: c.l, level: c.level, fields: append(append([]zapcore.Field(nil), c.fields...), fs...)}
+}
+
+func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *slogCore) Write(e zapcore.Entry, fs []zapcore.Field) error {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range append(append([]zapcore.Field(nil), c.fields...), fs...) {
+		f.AddTo(enc)
+	}
+	args := make([]any, 0, 2*len(enc.Fields)+2)
+	args = append(args, "from", "etcd")
+	for k, v := range enc.Fields {
+		args = append(args, k, v)
+	}
+	lvl := slog.LevelWarn
+	if e.Level >= zapcore.ErrorLevel {
+		lvl = slog.LevelError
+	}
+	c.l.Log(context.Background(), lvl, e.Message, args...)
+	return nil
+}
+
+func (c *slogCore) Sync() error { return nil }
