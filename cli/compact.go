@@ -8,6 +8,7 @@ import (
 
 	"github.com/keydesk/keydesk/models"
 	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
+	"github.com/keydesk/keydesk/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -39,12 +40,7 @@ keydesk check --data /srv/keydesk`,
 				return err
 			}
 			if g.JSON {
-				return writeJSON(cmd.OutOrStdout(), struct {
-					Path        string `json:"path"`
-					BytesBefore int64  `json:"bytes_before"`
-					BytesAfter  int64  `json:"bytes_after"`
-					Original    string `json:"original"`
-				}{path, res.Before, res.After, res.Original})
+				return writeJSON(cmd.OutOrStdout(), wire.Compact{Path: path, BytesBefore: res.Before, BytesAfter: res.After, Original: res.Original})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Compacted %s: %s → %s. The original is kept as %s; delete it once `keydesk check` passes.\n",
 				path, mib(res.Before), mib(res.After), res.Original)

@@ -163,6 +163,10 @@ func TestJSONOnEveryCommand(t *testing.T) {
 	if keyFP == "" {
 		t.Fatal("add-key --json showed no fingerprint")
 	}
+	r0 := run(t, dir, "compact", "--json")
+	if got, want := wiretest.Keys(t, []byte(r0.stdout)), wiretest.TypeKeys(t, wire.Compact{}); r0.code != 0 || !slices.Equal(got, want) {
+		t.Fatalf("compact --json: %+v", r0)
+	}
 	// init and demo, which make organizations.
 	r := run(t, t.TempDir(), "init", "--owner-name", "O", "--owner-email", "o@example.com", "--json")
 	if got, want := wiretest.Keys(t, []byte(r.stdout)), wiretest.TypeKeys(t, wire.User{}); r.code != 0 || !slices.Equal(got, want) {

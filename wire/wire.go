@@ -220,6 +220,14 @@ type Backup struct {
 	Bytes int64  `json:"bytes"`
 }
 
+// Compact is what `keydesk compact` did to the database file.
+type Compact struct {
+	Path        string `json:"path"`
+	BytesBefore int64  `json:"bytes_before"`
+	BytesAfter  int64  `json:"bytes_after"`
+	Original    string `json:"original"` // the untouched file, kept beside it
+}
+
 // Demo is where `keydesk demo --seed-only` seeded and as whom to look.
 type Demo struct {
 	Data  string `json:"data"`
