@@ -365,8 +365,9 @@ func TestRevocationRace(t *testing.T) {
 	t.Logf("%d requests before the revoke returned (%d ok), %d after, none ok", before, okBefore, after)
 }
 
-// A rotated secret works in its grace period, then gets 401
-// and leaves a token_reuse_detected entry.
+// A rotated secret works in its grace period, then gets 401, leaves a
+// token_reuse_detected entry and revokes the secret it was rotated into
+// (RFC 9700 §4.14.2; issue 15 item 11): whoever replays it may hold that too.
 func TestRotatedTokenGraceThenReuse(t *testing.T) {
 	e := newEnv(t, envOpts{store: store.Options{RotationGrace: 10 * time.Minute}})
 	id, old := e.refresh(e.usr, "rotating")
@@ -376,6 +377,7 @@ func TestRotatedTokenGraceThenReuse(t *testing.T) {
 	}
 	e.clock.Advance(9 * time.Minute)
 	oldAT := e.access(old) // still inside the grace period
+	freshAT := e.access(fresh)
 	if res := e.get("/v3/users/me", oldAT); res.status != 200 {
 		t.Fatalf("access token from the old secret in grace: %d", res.status)
 	}
@@ -386,8 +388,11 @@ func TestRotatedTokenGraceThenReuse(t *testing.T) {
 	if res := e.get("/v3/users/me", oldAT); res.status != 401 {
 		t.Fatalf("access token from the old secret after grace: %d", res.status)
 	}
-	if res := e.get("/v3/users/me", e.access(fresh)); res.status != 200 {
-		t.Fatalf("new secret: %d", res.status)
+	if res := e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": fresh}, nil); res.status != 401 {
+		t.Fatalf("successor after its predecessor was reused: %d %s", res.status, res.body)
+	}
+	if res := e.get("/v3/users/me", freshAT); res.status != 401 {
+		t.Fatalf("the successor's access token after the reuse: %d", res.status)
 	}
 	entries, err := e.s.Audit(e.ownerA, store.AuditQuery{})
 	if err != nil {
@@ -397,7 +402,7 @@ func TestRotatedTokenGraceThenReuse(t *testing.T) {
 	if i < 0 {
 		t.Fatalf("no %s entry in %d audit entries", models.AuditTokenReuse, len(entries))
 	}
-	if entries[i].TokenID != id || !strings.Contains(entries[i].Detail, "127.0.0.1") {
+	if entries[i].TokenID != id || !strings.Contains(entries[i].Detail, "127.0.0.1") || !strings.Contains(entries[i].Detail, "revoked its rotation chain") {
 		t.Fatalf("reuse entry: %+v", entries[i])
 	}
 }

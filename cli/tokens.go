@@ -70,7 +70,7 @@ func tokenRotateCmd(g *Globals) *cobra.Command {
 }
 
 func tokenRevokeCmd(g *Globals) *cobra.Command {
-	var yes bool
+	var yes, chain bool
 	cmd := &cobra.Command{
 		Use: "revoke ID", Short: "Revoke a token (and its access tokens, at once)", Args: exactArgs(1, "one token ID"),
 		Example: `keydesk token revoke tok_0SdX1x6W3pQrZ1
@@ -90,9 +90,35 @@ keydesk token revoke tok_0SdX1x6W3pQrZ1 --yes --json`,
 					return err
 				}
 			}
+			if chain {
+				toks, err := s.RevokeChain(a, args[0])
+				if err != nil {
+					return err
+				}
+				if g.JSON {
+					out := make([]wire.Token, 0, len(toks))
+					for _, tok := range toks {
+						v, err := s.Token(a, tok.ID)
+						if err != nil {
+							return err
+						}
+						out = append(out, wireToken(v))
+					}
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				for _, tok := range toks {
+					fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s (%s).\n", tok.ID, models.Sanitize(tok.Name))
+				}
+				return nil
+			}
 			tok, err := s.RevokeToken(a, args[0])
 			if err != nil {
 				return err
+			}
+			// A rotated token in its grace period has a successor that
+			// keeps working: say so, so nobody believes the lineage is dead.
+			if next := liveSuccessor(s, a, tok); next != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Its successor %s (it was rotated into) stays usable; revoke it too, or run: %s token revoke %s --chain\n", next, g.prog, tok.ID)
 			}
 			if g.JSON {
 				v, err := s.Token(a, tok.ID)
@@ -106,7 +132,24 @@ keydesk token revoke tok_0SdX1x6W3pQrZ1 --yes --json`,
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&chain, "chain", false, "also revoke every token this one was rotated into")
 	return cmd
+}
+
+// liveSuccessor is the last token of tok's rotation chain if it still works.
+func liveSuccessor(s *store.Store, a store.Actor, tok models.Token) string {
+	id, last := tok.RotatedTo, ""
+	for i := 0; id != "" && i < 64; i++ {
+		v, err := s.Token(a, id)
+		if err != nil {
+			return ""
+		}
+		last, id = v.ID, v.RotatedTo
+		if id == "" && v.Status.Usable() {
+			return last
+		}
+	}
+	return ""
 }
 
 // printSecret writes a secret on stdout (alone, so scripts can capture it)

@@ -402,3 +402,61 @@ func TestExistenceNotLeakedToStakeholders(t *testing.T) {
 		}
 	}
 }
+
+// TestRotationChainOverSSH is item 11 at the SSH door: revoking a rotated
+// token in its grace says which successor stays usable, --chain revokes the
+// lineage, and tokens in grace count toward the 25-token limit (rotating
+// could otherwise hand out more than 25 working secrets).
+func TestRotationChainOverSSH(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.userKey)
+	ua := store.Actor{UserID: o.user.ID, Via: "test"}
+	old, _, err := o.s.CreateToken(ua, store.TokenSpec{Name: "rot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, nextSecret, err := o.s.RotateToken(ua, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := run(t, c, "token revoke --yes "+old.ID)
+	if code != 0 || !strings.Contains(errOut, "successor "+next.ID) || !strings.Contains(errOut, "--chain") {
+		t.Fatalf("revoke in grace: exit %d, stderr %q", code, errOut)
+	}
+	if _, err := o.s.Exchange(nextSecret, "test"); err != nil {
+		t.Fatalf("the successor should still work: %v", err)
+	}
+	out, errOut, code := run(t, c, "token revoke --yes --chain "+old.ID)
+	if code != 0 || !strings.Contains(out, "Revoked "+next.ID) {
+		t.Fatalf("--chain: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := o.s.Exchange(nextSecret, "test"); err == nil {
+		t.Fatal("the successor works after --chain")
+	}
+
+	// The limit counts tokens in grace.
+	var last models.Token
+	for i := range models.MaxTokensActive - 1 {
+		if last, _, err = o.s.CreateToken(ua, store.TokenSpec{Name: fmt.Sprint("t", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, errOut, code := run(t, c, "token rotate "+last.ID); code != 0 {
+		t.Fatalf("first rotation at 24: %d %q", code, errOut)
+	}
+	toks, err := o.s.ListTokens(ua, store.TokenQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	for _, v := range toks.Tokens {
+		if v.Status == models.StatusActive && v.Name == last.Name && v.ID != last.ID {
+			newest = v.ID
+		}
+	}
+	_, errOut, code = run(t, c, "token rotate "+newest)
+	if code == 0 || !strings.Contains(errOut, "grace period") {
+		t.Fatalf("a 26th usable secret by rotation: exit %d, %q", code, errOut)
+	}
+}

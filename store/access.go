@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -212,25 +213,53 @@ func (s *Store) lookupSecret(secret string) (Principal, models.Token, error) {
 	return p, tok, err
 }
 
-// auditReuse records a rotated secret used after its grace period, at most once
-// a minute per token so a replaying client cannot flood the log.
+// auditReuse handles a rotated secret used after its grace period: someone
+// holds a secret that should be dead, so the whole chain it was rotated into
+// is revoked (RFC 9700 §4.14.2: the server cannot tell the legitimate client
+// from the attacker), and the audit says so. At most one entry a minute per
+// token, so a replaying client cannot flood the log; the chain is revoked on
+// the first replay.
 func (s *Store) auditReuse(tok models.Token, source string) {
 	if !s.usage.allowReuseAudit(tok.ID, s.opts.Now()) {
 		return
 	}
-	err := s.change(func(t *txn) (Event, error) {
-		holder, err := t.user(tok.HolderID)
+	_ = s.change(func(t *txn) (Event, error) {
+		cur, err := t.token(tok.ID)
 		if err != nil {
 			return Event{}, err
 		}
-		e := entry(models.AuditTokenReuse, Actor{Via: source}, models.User{}, holder)
-		e.TokenID = tok.ID
+		holder, err := t.user(cur.HolderID)
+		if err != nil {
+			return Event{}, err
+		}
+		chain, err := t.chainFrom(cur)
+		if err != nil {
+			return Event{}, err
+		}
+		ev := Event{Type: models.AuditTokenReuse, UserIDs: []string{holder.ID}, TokenIDs: []string{cur.ID}}
+		var revoked []string
+		system := Actor{Via: source}
+		for i := range chain[1:] {
+			next := &chain[i+1]
+			if !next.RevokedAt.IsZero() {
+				continue
+			}
+			if err := t.revoke(system, models.User{}, holder, next, "rotated secret of "+cur.ID+" reused after its grace period"); err != nil {
+				return Event{}, err
+			}
+			revoked = append(revoked, next.ID)
+			ev.TokenIDs = append(ev.TokenIDs, next.ID)
+		}
+		e := entry(models.AuditTokenReuse, system, models.User{}, holder)
+		e.TokenID = cur.ID
 		e.Detail = "rotated secret used after its grace period from " + models.Sanitize(source)
-		return Event{Type: models.AuditTokenReuse, UserIDs: []string{holder.ID}}, t.audit(e)
+		if len(revoked) > 0 {
+			e.Detail += "; revoked its rotation chain: " + strings.Join(revoked, ", ") + " (RFC 9700 §4.14.2)"
+		} else {
+			e.Detail += "; its rotation chain was already revoked"
+		}
+		return ev, t.audit(e)
 	})
-	if err != nil {
-		s.opts.Logger.Error("audit a rotated token's reuse", "token", tok.ID, "err", err)
-	}
 }
 
 // RevokeSecret revokes the token whose secret is presented (RFC 7009: whoever

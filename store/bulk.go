@@ -88,6 +88,11 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 					if err := t.Put(bucketTokensByUser, holderKey(p.u.ID, tok.ID), nil); err != nil {
 						return err
 					}
+					if tok.RevokedAt.IsZero() {
+						if err := t.addLive(p.u.ID, tok.ID); err != nil {
+							return err
+						}
+					}
 				}
 			}
 			e := entry(models.AuditUsersImported, a, owner, models.User{})

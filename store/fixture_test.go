@@ -139,18 +139,21 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 		t.Fatalf("the user's own tokens (holder index): %d %v", len(mine.Tokens), err)
 	}
 
-	// Exchange looks each secret up by its digest.
-	for what, ft := range m.Tokens {
-		if ft.Secret == "" {
-			continue
-		}
-		p, err := s.Exchange(ft.Secret, "192.0.2.8")
-		if ft.Status == models.StatusActive {
-			if err != nil || p.Token.ID != ft.ID {
-				t.Errorf("%s token: exchange %v %v", what, p.Token.ID, err)
+	// Exchange looks each secret up by its digest. Live ones first: a rotated
+	// secret used after its grace revokes its successor (RFC 9700 §4.14.2).
+	for _, live := range []bool{true, false} {
+		for what, ft := range m.Tokens {
+			if ft.Secret == "" || (ft.Status == models.StatusActive) != live {
+				continue
 			}
-		} else if !errors.Is(err, models.ErrUnauthenticated) {
-			t.Errorf("%s token (%s) exchanged: %v", what, ft.Status, err)
+			p, err := s.Exchange(ft.Secret, "192.0.2.8")
+			if ft.Status == models.StatusActive {
+				if err != nil || p.Token.ID != ft.ID {
+					t.Errorf("%s token: exchange %v %v", what, p.Token.ID, err)
+				}
+			} else if !errors.Is(err, models.ErrUnauthenticated) {
+				t.Errorf("%s token (%s) exchanged: %v", what, ft.Status, err)
+			}
 		}
 	}
 

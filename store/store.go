@@ -248,7 +248,10 @@ func (s *Store) prepare() error {
 			return err
 		}
 	}
-	return s.convertTokens() // finish (or resume) schema 2's token re-encoding
+	if err := s.convertTokens(); err != nil { // finish (or resume) schema 2's token re-encoding
+		return err
+	}
+	return s.buildLiveIndex() // once, for data from before the live set (live.go)
 }
 
 // Location is where the organization is kept, as messages name it (Open: the

@@ -70,18 +70,14 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	if spec.Expires < 0 {
 		return models.Token{}, "", fmt.Errorf("%w: expiry must be in the future", models.ErrInvalid)
 	}
-	existing, err := t.holderTokens(holder.ID)
+	// Rotated tokens in their grace count: their old secrets still work, so
+	// rotating would otherwise hand out more than 25 usable secrets.
+	usable, grace, err := t.liveTokens(holder.ID)
 	if err != nil {
 		return models.Token{}, "", err
 	}
-	active := 0
-	for _, x := range existing {
-		if x.Status(t.now).Usable() {
-			active++
-		}
-	}
-	if active >= models.MaxTokensActive {
-		return models.Token{}, "", fmt.Errorf("%w: %s already holds %d active tokens; revoke one first", models.ErrLimit, holder.Email, active)
+	if usable+grace >= models.MaxTokensActive {
+		return models.Token{}, "", limitError(holder, usable, grace)
 	}
 	secret, err := models.NewRefreshToken()
 	if err != nil {
@@ -109,6 +105,9 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 		return models.Token{}, "", err
 	}
 	if err := t.Put(bucketTokensByUser, holderKey(holder.ID, id), nil); err != nil {
+		return models.Token{}, "", err
+	}
+	if err := t.addLive(holder.ID, id); err != nil {
 		return models.Token{}, "", err
 	}
 	if assigned {
@@ -297,7 +296,13 @@ func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
 		if !tok.RevokedAt.IsZero() {
 			return Event{}, fmt.Errorf("%w: token %s was already revoked", models.ErrTokenInactive, tok.ID)
 		}
-		if err := t.revoke(a, me, holder, &tok, ""); err != nil {
+		reason := ""
+		if next, ok := t.liveSuccessor(tok); ok {
+			// Said in the audit and by the caller (Token.RotatedTo): the
+			// rotated secret is dead, its successor is not.
+			reason = "its successor " + next.ID + " stays usable (revoke it too, or use --chain)"
+		}
+		if err := t.revoke(a, me, holder, &tok, reason); err != nil {
 			return Event{}, err
 		}
 		out = tok
@@ -306,10 +311,77 @@ func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
 	return out, err
 }
 
+// RevokeChain revokes a token and every token it was rotated into, so no
+// secret of that lineage works any more (`token revoke --chain`). It returns
+// the tokens revoked, the one named first.
+func (s *Store) RevokeChain(a Actor, id string) ([]models.Token, error) {
+	var out []models.Token
+	err := s.change(func(t *txn) (Event, error) {
+		out = out[:0]
+		me, holder, tok, err := t.tokenFor(a, id, models.ActTokenRevokeOwn, models.ActTokenRevokeAny)
+		if err != nil {
+			return Event{}, err
+		}
+		chain, err := t.chainFrom(tok)
+		if err != nil {
+			return Event{}, err
+		}
+		ev := Event{Type: models.AuditTokenRevoked, UserIDs: []string{holder.ID, me.ID}}
+		for i := range chain {
+			if !chain[i].RevokedAt.IsZero() {
+				continue
+			}
+			if err := t.revoke(a, me, holder, &chain[i], "with its rotation chain from "+tok.ID); err != nil {
+				return Event{}, err
+			}
+			out = append(out, chain[i])
+			ev.TokenIDs = append(ev.TokenIDs, chain[i].ID)
+		}
+		if len(out) == 0 {
+			return Event{}, fmt.Errorf("%w: token %s and its successors were already revoked", models.ErrTokenInactive, tok.ID)
+		}
+		return ev, nil
+	})
+	return out, err
+}
+
+// chainFrom is tok followed by every token it was rotated into, in order.
+func (t *txn) chainFrom(tok models.Token) ([]models.Token, error) {
+	chain := []models.Token{tok}
+	seen := map[string]bool{tok.ID: true}
+	for cur := tok; cur.RotatedTo != "" && !seen[cur.RotatedTo]; {
+		next, err := t.token(cur.RotatedTo)
+		if err != nil {
+			return nil, err
+		}
+		seen[next.ID] = true
+		chain = append(chain, next)
+		cur = next
+	}
+	return chain, nil
+}
+
+// liveSuccessor is the last token of tok's rotation chain if it is still
+// usable.
+func (t *txn) liveSuccessor(tok models.Token) (models.Token, bool) {
+	if tok.RotatedTo == "" {
+		return models.Token{}, false
+	}
+	chain, err := t.chainFrom(tok)
+	if err != nil || len(chain) < 2 {
+		return models.Token{}, false
+	}
+	last := chain[len(chain)-1]
+	return last, last.UsableAt(t.now)
+}
+
 // revoke marks tok revoked, drops any sealed secret and audits it.
 func (t *txn) revoke(a Actor, me, holder models.User, tok *models.Token, reason string) error {
 	tok.RevokedAt, tok.RevokedBy = t.now, me.ID
 	if err := t.putToken(*tok); err != nil {
+		return err
+	}
+	if err := t.dropLive(tok.HolderID, tok.ID); err != nil {
 		return err
 	}
 	if err := t.Delete(bucketSealed, []byte(tok.ID)); err != nil {
