@@ -78,28 +78,46 @@ func stamp(t time.Time, ifZero string) string {
 }
 
 // jsonArray streams a JSON array one element per line, so a million tokens
-// never sit in memory at once and `jq` reads it as any array.
+// never sit in memory at once and `jq` reads it as any array. Lines are
+// written in 64 KiB chunks (one write per element was a system call per
+// token), and tokens are encoded by wire.Token.AppendJSON, byte for byte
+// json.Marshal without its reflection.
 type jsonArray struct {
-	w io.Writer
-	n int
+	w   io.Writer
+	n   int
+	buf []byte
 }
 
 func newJSONArray(w io.Writer) *jsonArray { return &jsonArray{w: w} }
 
+const jsonArrayChunk = 64 << 10
+
 func (a *jsonArray) add(v any) error {
-	sep := ",\n"
 	if a.n == 0 {
-		sep = "[\n"
+		a.buf = append(a.buf, "[\n"...)
+	} else {
+		a.buf = append(a.buf, ",\n"...)
 	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(a.w, sep); err != nil {
-		return err
+	switch t := v.(type) {
+	case wire.Token:
+		a.buf = t.AppendJSON(a.buf)
+	default:
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		a.buf = append(a.buf, data...)
 	}
 	a.n++
-	_, err = a.w.Write(data)
+	if len(a.buf) >= jsonArrayChunk {
+		return a.flush()
+	}
+	return nil
+}
+
+func (a *jsonArray) flush() error {
+	_, err := a.w.Write(a.buf)
+	a.buf = a.buf[:0]
 	return err
 }
 
@@ -108,8 +126,8 @@ func (a *jsonArray) close() error {
 		_, err := io.WriteString(a.w, "[]\n")
 		return err
 	}
-	_, err := io.WriteString(a.w, "\n]\n")
-	return err
+	a.buf = append(a.buf, "\n]\n"...)
+	return a.flush()
 }
 
 // writeList prints items as one streamed JSON array.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -273,11 +274,10 @@ keydesk token list --user uma@example.com --json`,
 	return cmd
 }
 
-// listPage is how many tokens are read per store transaction: the listing is
-// written between pages, never while a transaction is open, so a slow
-// client never holds the store.
-var listPage = 500
-
+// listTokens streams the listing through Store.EachToken, which reads
+// bounded pages and calls back between them, never while a transaction is
+// open, so a slow client never holds the store; one call (not a ListTokens
+// per page) keeps its holder-name cache for the whole listing.
 func listTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, q store.TokenQuery, limit int) error {
 	w := cmd.OutOrStdout()
 	var arr *jsonArray
@@ -288,30 +288,20 @@ func listTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, q
 		t = newTable(w, "ID", "NAME", "HOLDER", "ROLE", "STATUS", "TOKEN", "CREATED", "EXPIRES", "LAST USED")
 	}
 	n := 0
-	for {
-		q.Limit = listPage
-		if limit > 0 {
-			q.Limit = min(listPage, limit-n)
+	err := s.EachToken(a, q, func(v store.TokenView) error {
+		if limit > 0 && n >= limit {
+			return errLimitReached
 		}
-		page, err := s.ListTokens(a, q)
-		if err != nil {
-			return err
+		n++
+		if arr != nil {
+			return arr.add(wireToken(v))
 		}
-		for _, v := range page.Tokens {
-			n++
-			if arr != nil {
-				if err := arr.add(wireToken(v)); err != nil {
-					return err
-				}
-				continue
-			}
-			t.row(v.ID, v.Name, v.HolderEmail, string(v.Role), string(v.Status), v.Masked,
-				stamp(v.CreatedAt, "—"), stamp(v.ExpiresAt, "never"), stamp(v.LastUsedAt, "never"))
-		}
-		if page.Next == "" || (limit > 0 && n >= limit) {
-			break
-		}
-		q.After = page.Next
+		t.row(v.ID, v.Name, v.HolderEmail, string(v.Role), string(v.Status), v.Masked,
+			stamp(v.CreatedAt, "—"), stamp(v.ExpiresAt, "never"), stamp(v.LastUsedAt, "never"))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errLimitReached) {
+		return err
 	}
 	if arr != nil {
 		return arr.close()

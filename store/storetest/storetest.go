@@ -80,6 +80,7 @@ var cases = []struct {
 	{"EventsAfterCommit", testEventsAfterCommit},
 	{"LastUsedCoalescedAndFlushed", testLastUsedCoalescedAndFlushed},
 	{"Paging", testPaging},
+	{"EachTokenPagesThroughAll", testEachTokenPagesThroughAll},
 	{"AuditPaging", testAuditPaging},
 	{"CheckFindsBrokenIndexes", testCheckFindsBrokenIndexes},
 	{"CheckBesideWrites", testCheckBesideWrites},

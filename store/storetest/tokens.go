@@ -201,3 +201,46 @@ func testSecretNeverStoredInDB(t *testing.T, o *Org) {
 		t.Fatal("sealed token's plaintext is in the stored data")
 	}
 }
+
+// testEachTokenPagesThroughAll: a listing longer than the store's read page
+// (EachToken reads bounded pages and calls back between them) shows every
+// token once, strictly in order, both ways, and stops when fn says so.
+func testEachTokenPagesThroughAll(t *testing.T, o *Org) {
+	if err := o.S.BulkLoad(o.OwnerA, store.BulkSpec{Users: 140, TokensPerUser: 5}); err != nil {
+		t.Fatal(err)
+	}
+	walk := func(q store.TokenQuery) []string {
+		var ids []string
+		if err := o.S.EachToken(o.OwnerA, q, func(v store.TokenView) error {
+			ids = append(ids, v.ID)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	newest, oldest := walk(store.TokenQuery{All: true}), walk(store.TokenQuery{All: true, Oldest: true})
+	if len(newest) != 700 || len(oldest) != 700 {
+		t.Fatalf("%d newest first, %d oldest first, want 700", len(newest), len(oldest))
+	}
+	for i := range newest {
+		if i > 0 && newest[i] >= newest[i-1] {
+			t.Fatalf("newest first: %s after %s", newest[i], newest[i-1])
+		}
+		if newest[i] != oldest[len(oldest)-1-i] {
+			t.Fatalf("the two orders differ at %d", i)
+		}
+	}
+	n := 0
+	stop := errors.New("enough")
+	err := o.S.EachToken(o.OwnerA, store.TokenQuery{All: true}, func(store.TokenView) error {
+		n++
+		if n == 600 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 600 {
+		t.Fatalf("stopped after %d with %v", n, err)
+	}
+}
