@@ -13,6 +13,7 @@ const (
 	ActTokenCreateOwn    Action = "generate own token"
 	ActTokenRotateOwn    Action = "rotate own token"
 	ActTokenRevokeOwn    Action = "revoke own token"
+	ActTokenRenameOwn    Action = "rename own token"
 	ActTokenReveal       Action = "reveal assigned token"
 	ActTokenListAll      Action = "list every token"
 	ActTokenAssign       Action = "assign token"
@@ -75,6 +76,7 @@ var Matrix = map[Action]Permission{
 	ActTokenCreateOwn:    {Roles: tokenHolders, On: RelSelf},
 	ActTokenRotateOwn:    {Roles: tokenHolders, On: RelSelf},
 	ActTokenRevokeOwn:    {Roles: tokenHolders, On: RelSelf},
+	ActTokenRenameOwn:    {Roles: tokenHolders, On: RelSelf},
 	ActTokenReveal:       {Roles: tokenHolders, On: RelSelf},
 	ActTokenListAll:      {Roles: ownerOnly, On: RelNone},
 	ActTokenAssign:       {Roles: ownerOnly, On: RelOther, Targets: assignable},

@@ -17,7 +17,7 @@ func TestPermissionMatrix(t *testing.T) {
 		switch act {
 		case ActProfileView, ActTokenListOwn:
 			return rel == RelSelf
-		case ActTokenCreateOwn, ActTokenRotateOwn, ActTokenRevokeOwn, ActTokenReveal:
+		case ActTokenCreateOwn, ActTokenRotateOwn, ActTokenRevokeOwn, ActTokenRenameOwn, ActTokenReveal:
 			return holder && rel == RelSelf
 		case ActTokenListAll, ActBackup:
 			return owner && rel == RelNone

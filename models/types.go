@@ -128,6 +128,7 @@ const (
 	AuditSSHSessionOpened  = "ssh_session_opened"
 	AuditSSHAuthRefused    = "ssh_auth_refused"
 	AuditTokenRevokedOAuth = "token_revoked_oauth"
+	AuditTokenRenamed      = "token_renamed"
 )
 
 // AuditTypes lists every entry type, for filters and help text.
@@ -136,5 +137,5 @@ var AuditTypes = []string{
 	AuditKeyRemoved, AuditUsersImported, AuditOwnershipMoved, AuditTokenCreated,
 	AuditTokenAssigned, AuditTokenRevealed, AuditTokenRotated, AuditTokenRevoked,
 	AuditTokenReuse, AuditBackup, AuditSSHSessionOpened, AuditSSHAuthRefused,
-	AuditTokenRevokedOAuth,
+	AuditTokenRevokedOAuth, AuditTokenRenamed,
 }

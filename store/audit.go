@@ -12,7 +12,7 @@ import (
 // AuditQuery selects audit entries, newest first.
 type AuditQuery struct {
 	Limit  int    // 0: 100
-	User   string // entries whose actor or target has this ID or email
+	User   string // entries whose actor or target has this ID or email, or else whose name or email contains it
 	Type   string // exact entry type
 	Before uint64 // paging: entries with a smaller sequence number only
 }
@@ -97,18 +97,28 @@ func (t *txn) auditPeople(ref string) (map[string]bool, error) {
 		return nil, err
 	}
 	email := strings.ToLower(ref)
+	var partial map[string]bool // people whose name or email contains ref
 	err := t.Scan(bucketUsers, kv.Range{}, func(_, v []byte) error {
 		u, err := decodeUser(v)
 		if err != nil {
 			return err
 		}
-		if u.Removed && (u.Email == email || u.ID == ref) {
+		switch {
+		case u.Removed && (u.Email == email || u.ID == ref):
 			ids[u.ID] = true
+		case len(ids) == 0 && (strings.Contains(u.Email, email) || strings.Contains(strings.ToLower(u.Name), email)):
+			if partial == nil {
+				partial = map[string]bool{}
+			}
+			partial[u.ID] = true
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(ids) == 0 {
+		ids = partial // no one by that exact email or ID: everyone it is part of
 	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w: no such user %q, now or removed", models.ErrNotFound, models.Sanitize(ref))

@@ -26,6 +26,7 @@ type TokenView struct {
 	HolderName  string             `json:"holder_name"`
 	HolderEmail string             `json:"holder_email"`
 	CreatorName string             `json:"created_by_name"`
+	RevokerName string             `json:"revoked_by_name,omitempty"`
 }
 
 // CreateToken generates a refresh token for the actor and returns its metadata
@@ -283,6 +284,38 @@ func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
 	})
 	return tok, secret, err
 }
+
+// RenameToken gives one of the actor's usable tokens a new name; the secret
+// stays the same. The name follows the rules of a new token's.
+func (s *Store) RenameToken(a Actor, id, name string) (models.Token, error) {
+	var out models.Token
+	name, err := models.ValidateName("token name", name)
+	if err != nil {
+		return out, err
+	}
+	err = s.change(func(t *txn) (Event, error) {
+		me, tok, err := t.ownToken(a, id, models.ActTokenRenameOwn)
+		if err != nil {
+			return Event{}, err
+		}
+		if !tok.Status(t.now).Usable() {
+			return Event{}, fmt.Errorf("%w: token %s is %s; only a usable token can be renamed", models.ErrTokenInactive, tok.ID, tok.Status(t.now))
+		}
+		old := tok.Name
+		tok.Name = name
+		if err := t.putToken(tok); err != nil {
+			return Event{}, err
+		}
+		out = tok
+		e := entry(models.AuditTokenRenamed, a, me, me)
+		e.TokenID, e.Detail = tok.ID, fmt.Sprintf("%q → %q", old, name)
+		return Event{Type: models.AuditTokenRenamed, UserIDs: []string{me.ID}, TokenIDs: []string{tok.ID}}, t.audit(e)
+	})
+	return out, err
+}
+
+// RotationGrace is how long a rotated secret keeps working.
+func (s *Store) RotationGrace() time.Duration { return s.opts.RotationGrace }
 
 // RevokeToken revokes one token: the actor's own, or anyone's for the owner.
 // Access tokens minted from it stop working the moment this returns.
@@ -620,8 +653,12 @@ func (s *Store) view1(tok models.Token, now time.Time, names *userNames) TokenVi
 	}
 	h := names.get(tok.HolderID)
 	c := names.get(tok.CreatedBy)
-	return TokenView{Token: tok, Status: tok.Status(now), Masked: tok.Masked(),
+	v := TokenView{Token: tok, Status: tok.Status(now), Masked: tok.Masked(),
 		HolderName: h.Name, HolderEmail: h.Email, CreatorName: c.Name}
+	if tok.RevokedBy != "" {
+		v.RevokerName = names.get(tok.RevokedBy).Name
+	}
+	return v
 }
 
 func (v TokenView) matches(filter string) bool {

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,11 +28,19 @@ const File = "keydesk.db"
 // ErrLocked means another process holds the file's lock.
 var ErrLocked = errors.New("held by another keydesk process")
 
-// lockedError names the file another process holds.
-type lockedError struct{ path string }
+// lockedError names the file another process holds, and that process when
+// the system says (see holder).
+type lockedError struct{ path, holder string }
 
 func (e lockedError) Error() string {
-	return e.path + " is held by another keydesk process (is `keydesk serve` running?)"
+	if e.holder == "" {
+		return e.path + " is held by another keydesk process (a console or `keydesk serve`); quit it, or if it is `keydesk serve`, run the command over SSH"
+	}
+	what := "quit it first"
+	if strings.Contains(e.holder, "the server") {
+		what = "run the command over SSH instead (ssh -p PORT host COMMAND)"
+	}
+	return e.path + " is held by " + e.holder + "; " + what
 }
 func (e lockedError) Unwrap() error { return ErrLocked }
 
@@ -70,7 +79,7 @@ func Open(path string, buckets []kv.Bucket, opts Options) (*Engine, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, lockedError{path: path}
+			return nil, lockedError{path: path, holder: holder(path)}
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
