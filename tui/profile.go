@@ -253,7 +253,7 @@ func (p *profilePage) can(k key.Binding) bool {
 		return t.Status.Usable() && p.env.may(models.ActTokenRevokeOwn, p.self())
 	case sameKey(k, p.keys.Rename):
 		_, renamer := p.env.be.(tokenRenamer)
-		return renamer && t.Status.Usable() && p.env.may(models.ActTokenRotateOwn, p.self())
+		return renamer && t.Status.Usable() && p.env.may(models.ActTokenRenameOwn, p.self())
 	}
 	return false
 }
@@ -554,6 +554,8 @@ func revokedText(t store.TokenView, me string) string {
 	switch {
 	case t.RevokedBy == me:
 		by = " by you"
+	case t.RevokerName != "":
+		by = " by " + clean(t.RevokerName)
 	case t.RevokedBy != "":
 		by = " by someone else"
 	}

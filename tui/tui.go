@@ -922,7 +922,11 @@ func bannerLines(me models.User, toks []store.TokenView, now time.Time) []string
 		case t.Status == models.StatusAwaitingReveal:
 			waiting = append(waiting, quote(t.Name))
 		case t.Status == models.StatusRevoked && t.RevokedBy != "" && t.RevokedBy != me.ID && now.Sub(t.RevokedAt) <= 7*24*time.Hour:
-			revoked = append(revoked, quote(t.Name))
+			by := "someone else"
+			if t.RevokerName != "" {
+				by = clean(t.RevokerName)
+			}
+			revoked = append(revoked, quote(t.Name)+" by "+by)
 		}
 		if t.Status != models.StatusActive && t.Status != models.StatusAwaitingReveal {
 			continue
@@ -948,7 +952,7 @@ func bannerLines(me models.User, toks []store.TokenView, now time.Time) []string
 		out = append(out, "● Assigned to you, awaiting your reveal: "+joinShort(waiting, 3))
 	}
 	if len(revoked) > 0 {
-		out = append(out, "✗ Revoked by someone else this week: "+joinShort(revoked, 3))
+		out = append(out, "✗ Your tokens revoked this week: "+joinShort(revoked, 3))
 	}
 	if len(soon) > 0 {
 		out = append(out, "⚠ Expiring within 7 days: "+joinShort(soon, 3))

@@ -25,6 +25,8 @@ func TestFirstRunFormValidatesAndSubmits(t *testing.T) {
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("no organization")) }, teatest.WithDuration(5*time.Second))
 	tm.Type("Olive Owner")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	// huh moves focus with a command: wait for it, as a person would.
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("┃ Email")) }, teatest.WithDuration(5*time.Second))
 	tm.Type("not-an-email")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 	// A bad email is refused in the field, before the form moves on.
