@@ -35,7 +35,8 @@ func (f *firstFrames) View() string {
 }
 
 // Update keeps the wrapper around the model and tells the painter the
-// terminal's size, which the renderer also learns from this message.
+// terminal's size, which the model and the renderer also learn from this
+// message; the painter paints nothing before it.
 func (f *firstFrames) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if w, ok := msg.(tea.WindowSizeMsg); ok {
 		f.out.resize(w.Width, w.Height)
@@ -52,14 +53,13 @@ type paintWriter struct {
 	w             io.Writer
 	width, height int
 	armed         bool   // the program has asked for its first View: setup output is done
+	sized         bool   // the model has its window size: its views are real frames
 	done          bool   // the renderer has written: no more paints
 	last          string // the view painted last
 	lines         int    // how many lines it had
 }
 
-func newPaintWriter(w io.Writer, width, height int) *paintWriter {
-	return &paintWriter{w: w, width: width, height: height}
-}
+func newPaintWriter(w io.Writer) *paintWriter { return &paintWriter{w: w} }
 
 // Write is every write of the program. Before the first View they set up the
 // terminal (alternate screen, cursor, bracketed paste); after it, the
@@ -67,15 +67,15 @@ func newPaintWriter(w io.Writer, width, height int) *paintWriter {
 func (p *paintWriter) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.armed {
-		p.done = true
+	if p.armed && !p.done {
+		p.done, p.last = true, "" // the frame kept for comparison is no longer needed
 	}
 	return p.w.Write(b)
 }
 
 func (p *paintWriter) resize(w, h int) {
 	p.mu.Lock()
-	p.width, p.height = w, h
+	p.width, p.height, p.sized = w, h, true
 	p.mu.Unlock()
 }
 
@@ -87,7 +87,9 @@ func (p *paintWriter) paint(view string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.armed = true
-	if p.done || view == p.last {
+	// Before its size arrives the model can only say the terminal is too
+	// small (0×0): that is no frame to show anyone.
+	if p.done || !p.sized || view == p.last {
 		return
 	}
 	if view == "" {

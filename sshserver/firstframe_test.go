@@ -13,7 +13,7 @@ import (
 // and draws them the way the renderer's full repaint does.
 func TestPaintWriterPaintsUntilTheRendererWrites(t *testing.T) {
 	var out bytes.Buffer
-	p := newPaintWriter(&out, 10, 3)
+	p := newPaintWriter(&out)
 
 	// Terminal setup written before the first View does not stop painting.
 	if _, err := p.Write([]byte("\x1b[?1049h")); err != nil {
@@ -21,6 +21,12 @@ func TestPaintWriterPaintsUntilTheRendererWrites(t *testing.T) {
 	}
 	out.Reset()
 
+	// Before the model knows its size its view is no frame: not painted.
+	p.paint("Terminal too small")
+	if out.Len() != 0 {
+		t.Fatalf("painted before the size: %q", out.String())
+	}
+	p.resize(10, 3)
 	p.paint("hello\nworld, wide line")
 	got := out.String()
 	want := ansi.CursorHomePosition + "\r" + "hello" + ansi.EraseLineRight + "\r\n" + "world, wid" + ansi.CursorPosition(0, 2)
@@ -55,7 +61,7 @@ func TestPaintWriterPaintsUntilTheRendererWrites(t *testing.T) {
 // renderer drops them; sizes follow the program's WindowSizeMsg.
 func TestPaintWriterFollowsTheWindow(t *testing.T) {
 	var out bytes.Buffer
-	p := newPaintWriter(&out, 80, 24)
+	p := newPaintWriter(&out)
 	f := &firstFrames{Model: viewModel("1\n2\n3"), out: p}
 	if _, cmd := f.Update(tea.WindowSizeMsg{Width: 1, Height: 2}); cmd != nil {
 		t.Fatal("unexpected command")

@@ -94,7 +94,7 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	first := clampWindow(pty.Window)
 	// The first frames are painted as soon as they exist, not at the
 	// renderer's first tick (see firstFrames).
-	out := newPaintWriter(sess, first.Width, first.Height)
+	out := newPaintWriter(sess)
 	p := tea.NewProgram(&firstFrames{Model: model, out: out},
 		tea.WithInput(sess),
 		tea.WithOutput(out),
