@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/keydesk/keydesk/api"
 	"github.com/keydesk/keydesk/cli"
+	"github.com/keydesk/keydesk/internal/memreturn"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/sshserver"
 	"github.com/keydesk/keydesk/store"
@@ -156,6 +157,14 @@ func orDefault(v, def string) string {
 // Serve runs the SSH server and, when cfg.HTTPAddr is set, the HTTP server
 // over the one store until ctx is done, then shuts both down within
 // cfg.ShutdownTimeout. A failure of either server stops the other.
+// Freed heap held beyond memReturnOver at a check, made every
+// memReturnEvery, goes back to the OS: at most one forced collection every
+// ten seconds, and only after a burst left that much behind.
+const (
+	memReturnEvery = 10 * time.Second
+	memReturnOver  = 32 << 20
+)
+
 func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = log.Default()
@@ -225,6 +234,9 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 
 	errc := make(chan error, 3)
 	go func() { errc <- sshSrv.Serve() }()
+	// Console logins come in bursts whose garbage the runtime would keep
+	// for minutes after collecting it; give it back (internal/memreturn).
+	go memreturn.Run(ctx, memReturnEvery, memReturnOver)
 	var httpAddr net.Addr
 	if httpSrv != nil {
 		httpAddr = httpLn.Addr()
