@@ -36,10 +36,11 @@ type config struct {
 	cpuprofile  string
 	sessions    int // idle consoles held open for the rss group
 	scaleUsers  int
-	scaleTokens int // per user
-	sshRounds   int // connect → first frame samples per server
-	nRounds     int // alternating baseline/keydesk rounds in the throughput groups
-	rssRounds   int // alternating keydesk/hello servers in the rss group
+	scaleTokens int           // per user
+	sshRounds   int           // connect → first frame samples per server
+	nRounds     int           // alternating baseline/keydesk rounds in the throughput groups
+	rssRounds   int           // alternating keydesk/hello servers in the rss group
+	settle      time.Duration // idle time before a loaded server's memory is read
 	cacheDir    string
 	repoRoot    string
 }
@@ -87,6 +88,7 @@ func run() int {
 	flag.IntVar(&cfg.scaleTokens, "scale-tokens", 10, "tokens per person in the scale organization")
 	flag.IntVar(&cfg.nRounds, "rounds", 0, "alternating baseline/keydesk rounds that share -duration in the create and http groups (default 10, -short 4)")
 	flag.IntVar(&cfg.rssRounds, "rss-rounds", 0, "alternating keydesk/hello servers in the rss group (default 3, -short 1)")
+	flag.DurationVar(&cfg.settle, "settle", 0, "how long sessions sit idle before a server's memory is read (default 12s, -short 1s)")
 	flag.StringVar(&prebuilt, "keydesk", "", "run this keydesk binary as the server subprocess instead of building one from the tree (for before/after comparisons)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -165,6 +167,12 @@ func (c *config) defaults() {
 		c.duration = 3 * time.Second
 		if c.short {
 			c.duration = 300 * time.Millisecond
+		}
+	}
+	if c.settle <= 0 {
+		c.settle = 12 * time.Second
+		if c.short {
+			c.settle = time.Second
 		}
 	}
 	if c.concurrency <= 0 {

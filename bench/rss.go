@@ -70,24 +70,30 @@ func openMany(addr string, key gossh.Signer, n int, markers ...string) (*heldSes
 }
 
 // rssWith measures a server's resident memory with no session, then with n
-// idle consoles open.
-func rssWith(p *proc, key gossh.Signer, n int, markers ...string) (idle, loaded memory, err error) {
+// idle consoles open: once they have all drawn (atOpen) and again after
+// they sat idle for settle (loaded), the figure the rows report.
+func rssWith(p *proc, key gossh.Signer, n int, settle time.Duration, markers ...string) (idle, atOpen, loaded memory, err error) {
 	if idle, err = p.mem(); err != nil {
-		return memory{}, memory{}, err
+		return
 	}
 	h, err := openMany(p.sshAddr, key, n, markers...)
 	if err != nil {
-		return memory{}, memory{}, err
+		return
 	}
 	defer h.closeAll()
+	if atOpen, err = p.mem(); err != nil {
+		return
+	}
+	time.Sleep(settle) // idle is the point: nothing to poll for
 	loaded, err = p.mem()
-	return idle, loaded, err
+	return
 }
 
 // rssRound is one keydesk server and one hello server, each holding the
 // same number of idle consoles.
 type rssRound struct {
 	kdIdle, kdLoaded, hIdle, hLoaded memory
+	kdOpen, hOpen                    memory        // the moment the last console drew
 	opened                           time.Duration // keydesk's consoles, all open
 	kdStats                          runtimeStats  // keydesk's Go runtime with them open
 }
@@ -105,7 +111,7 @@ func benchRSS(cfg *config, rep *report) error {
 	n := cfg.sessions
 	var rs []rssRound
 	for range cfg.rssRounds {
-		r, err := rssOnce(key, n)
+		r, err := rssOnce(key, n, cfg.settle)
 		if err != nil {
 			return err
 		}
@@ -140,14 +146,15 @@ func benchRSS(cfg *config, rep *report) error {
 	for _, r := range rs {
 		opened = append(opened, r.opened.Round(time.Millisecond).String())
 	}
-	rep.note("RSS: both servers run as subprocesses, a fresh pair each round (%d rounds: keydesk, then hello); VmRSS and RssAnon from /proc/PID/status with 0 sessions (keydesk %s / %s private, hello %s / %s private, last round) and with %d consoles, each counted once its first full frame arrived; keydesk's %d consoles opened in %s. keydesk allows 32 connections and a burst of 12 sessions per source address, so the harness spreads its connections over 127.0.x.1 source addresses, 8 per address, rather than raising the limits; the server runs with its defaults.",
-		len(rs), fmtBytes(last.kdIdle.rss), fmtBytes(last.kdIdle.anon), fmtBytes(last.hIdle.rss), fmtBytes(last.hIdle.anon), n, n, strings.Join(opened, ", "))
+	rep.note("RSS: both servers run as subprocesses, a fresh pair each round (%d %s: keydesk, then hello); VmRSS and RssAnon from /proc/PID/status with 0 sessions (keydesk %s / %s private, hello %s / %s private, last round) and with %d consoles, each counted once its first full frame arrived, read after the consoles sat idle for %v (the moment the last one drew: keydesk %s, hello %s VmRSS, last round); keydesk's %d consoles opened in %s. keydesk allows 32 connections and a burst of 12 sessions per source address, so the harness spreads its connections over 127.0.x.1 source addresses, 8 per address, rather than raising the limits; the server runs with its defaults.",
+		len(rs), plural(len(rs), "round", "rounds"), fmtBytes(last.kdIdle.rss), fmtBytes(last.kdIdle.anon), fmtBytes(last.hIdle.rss), fmtBytes(last.hIdle.anon), n,
+		cfg.settle, fmtBytes(last.kdOpen.rss), fmtBytes(last.hOpen.rss), n, strings.Join(opened, ", "))
 	return nil
 }
 
 // rssOnce runs one round: a fresh keydesk with n consoles, then a fresh
 // hello server with n sessions.
-func rssOnce(key gossh.Signer, n int) (rssRound, error) {
+func rssOnce(key gossh.Signer, n int, settle time.Duration) (rssRound, error) {
 	var r rssRound
 	dir, err := os.MkdirTemp("", "keydesk-bench-rss-")
 	if err != nil {
@@ -172,7 +179,11 @@ func rssOnce(key gossh.Signer, n int) (rssRound, error) {
 		return r, fmt.Errorf("keydesk: %w", err)
 	}
 	r.opened = time.Since(t0)
-	r.kdLoaded, err = kd.mem()
+	r.kdOpen, err = kd.mem()
+	if err == nil {
+		time.Sleep(settle) // idle is the point: nothing to poll for
+		r.kdLoaded, err = kd.mem()
+	}
 	r.kdStats = kd.runtimeStats()
 	r.kdStats.goroutinesIdle = idleStats.goroutines
 	h.closeAll()
@@ -188,10 +199,17 @@ func rssOnce(key gossh.Signer, n int) (rssRound, error) {
 		return r, err
 	}
 	defer hello.stop()
-	if r.hIdle, r.hLoaded, err = rssWith(hello, key, n, helloText); err != nil {
+	if r.hIdle, r.hOpen, r.hLoaded, err = rssWith(hello, key, n, settle, helloText); err != nil {
 		return r, fmt.Errorf("hello: %w", err)
 	}
 	return r, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func medianInt(xs []int64) int64 {
