@@ -58,6 +58,7 @@ type Globals struct {
 	DataDir string
 	JSON    bool
 	As      string
+	Etcd    StoreFlags // --store and its TLS and KEK flags (etcdstore.go)
 
 	env   Env
 	prog  string // "keydesk", or over SSH "ssh -p PORT HOST"
@@ -194,8 +195,9 @@ keydesk help roles`,
 		root.PersistentFlags().StringVar(&g.DataDir, "data", "", "data directory (env KEYDESK_DATA; default $XDG_DATA_HOME/keydesk)")
 		root.PersistentFlags().StringVar(&g.As, "as", "", "act as this user's email (default: the owner)")
 		_ = root.RegisterFlagCompletionFunc("as", g.completeEmails(anyone))
+		g.addStoreFlags(root)
 		root.RunE = func(cmd *cobra.Command, _ []string) error { return runConsole(g) }
-		root.AddCommand(initCmd(g), demoCmd(g), checkCmd(g), compactCmd(g))
+		root.AddCommand(initCmd(g), demoCmd(g), checkCmd(g), compactCmd(g), copyCmd(g))
 		for _, e := range ext {
 			root.AddCommand(e(g))
 		}
@@ -323,6 +325,14 @@ func (g *Globals) open(create bool) (*store.Store, error) {
 	if g.env.Session != nil {
 		g.store = g.env.Session.Store
 		return g.store, nil
+	}
+	if g.StoreURL() != "" {
+		s, err := g.openEtcd(create)
+		if err != nil {
+			return nil, err
+		}
+		g.store, g.owned = s, true
+		return s, nil
 	}
 	dir, err := g.ResolveDataDir()
 	if err != nil {

@@ -153,6 +153,10 @@ func backupToFile(g *Globals, s *store.Store, a store.Actor, target string, cmd 
 	if g.JSON {
 		return writeJSON(cmd.OutOrStdout(), wire.Backup{File: target, Bytes: n})
 	}
+	if s.SecretsDir() == "" { // etcd: the secrets stay in etcd, sealed under the KEK
+		fmt.Fprintf(cmd.OutOrStdout(), "Wrote %s (%d bytes), one consistent revision of %s. Its tokens are checked with the secrets sealed in etcd: keep a copy of your KEK file too (`keydesk copy` moves secrets with the data).\n", target, n, s.Location())
+		return nil
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Wrote %s (%d bytes). Keep a copy of %s too: without it the backup's tokens cannot be checked.\n", target, n, s.SecretsDir())
 	return nil
 }

@@ -155,3 +155,86 @@ func (t *tx) rawScan(base []byte, fn func(k, v []byte)) error {
 		start = succ(r.Kvs[len(r.Kvs)-1].Key)
 	}
 }
+
+// Import writes the buckets of a bbolt file in keydesk's backup format (what
+// Export and the bbolt engine's Export write) into this engine, with their
+// sequences, in transactions sized from Limits. It refuses when the
+// organization's prefix holds any bucket key already. A failed import leaves
+// what it wrote; the prefix is then not empty and must be cleared
+// (`etcdctl del --prefix`) before importing again.
+func (e *Engine) Import(ctx context.Context, path string) (keys int, err error) {
+	c, cancel := e.rpc(ctx)
+	r, err := e.cli.Get(c, string(e.prefix)+nsData, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if r.Count > 0 {
+		return 0, fmt.Errorf("%s already holds an organization (%d keys); copy only into an empty prefix", e.prefix, r.Count)
+	}
+	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("import: %w", err)
+	}
+	defer db.Close()
+	lim := e.Limits()
+	type kvp struct{ k, v []byte }
+	err = db.View(func(btx *bbolt.Tx) error {
+		for _, b := range e.sortedBuckets() {
+			bb := btx.Bucket([]byte(b))
+			if bb == nil {
+				continue
+			}
+			var batch []kvp
+			size := 0
+			flush := func() error {
+				if len(batch) == 0 {
+					return nil
+				}
+				err := e.Update(ctx, func(t kv.Tx) error {
+					for _, p := range batch {
+						if err := t.Put(b, p.k, p.v); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				keys += len(batch)
+				batch, size = batch[:0], 0
+				return err
+			}
+			err := bb.ForEach(func(k, v []byte) error {
+				if v == nil {
+					return fmt.Errorf("bucket %s: nested bucket %q is not keydesk's format", b, k)
+				}
+				if len(batch) >= lim.MaxOps || size+len(k)+len(v) > lim.MaxBytes/2 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				batch = append(batch, kvp{bytes.Clone(k), bytes.Clone(v)})
+				size += len(k) + len(v)
+				return nil
+			})
+			if err == nil {
+				err = flush()
+			}
+			if err != nil {
+				return err
+			}
+			if n := bb.Sequence(); n > 0 {
+				c, cancel := e.rpc(ctx)
+				_, err := e.cli.Put(c, string(e.seqKey(b)), string(u64(n)))
+				cancel()
+				if err != nil {
+					return unavailable(err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return keys, fmt.Errorf("import: %w", err)
+	}
+	return keys, nil
+}
