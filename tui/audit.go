@@ -18,9 +18,9 @@ type auditKeys struct {
 
 func newAuditKeys() auditKeys {
 	return auditKeys{
-		Type:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "filter by type")),
+		Type:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "type filter")),
 		TypeBack: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "previous type")),
-		User:     key.NewBinding(key.WithKeys("u", "/"), key.WithHelp("u", "filter by person")),
+		User:     key.NewBinding(key.WithKeys("u", "/"), key.WithHelp("u", "person filter")),
 		Clear:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "clear filters")),
 		Apply:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
 		Cancel:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),

@@ -19,10 +19,10 @@ type tokensKeys struct {
 func newTokensKeys() tokensKeys {
 	return tokensKeys{
 		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Sort:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "newest/oldest first")),
-		Assign:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign token to users")),
+		Sort:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "newest/oldest")),
+		Assign:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign")),
 		Revoke:    key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "revoke")),
-		RevokeAll: key.NewBinding(key.WithKeys("X"), key.WithHelp("X", "revoke all of holder")),
+		RevokeAll: key.NewBinding(key.WithKeys("X"), key.WithHelp("X", "revoke all theirs")),
 		Rename:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "rename")),
 		Clear:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 		Apply:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),

@@ -752,8 +752,7 @@ func (m *Model) View() string {
 	if m.showHelp {
 		b.WriteString(indent(strings.Join(m.fullHelpLines(w-2), "\n"), 1))
 	} else {
-		m.help.Width = w - 2
-		b.WriteString(indent(m.help.ShortHelpView(m.shortKeys()), 1))
+		b.WriteString(" " + m.shortHelp(w-2))
 	}
 	return b.String()
 }
@@ -871,10 +870,26 @@ func (m *Model) globalKeys(full bool) []key.Binding {
 	return append(ks, help, m.keys.Quit)
 }
 
-// shortKeys is the help bar: the active screen's keys, then the global ones
-// unless a field has the keyboard.
-func (m *Model) shortKeys() []key.Binding {
-	return append(append([]key.Binding(nil), m.activePage().ShortHelp()...), m.globalKeys(false)...)
+// shortHelp is the help bar: the active screen's keys, then the global ones
+// unless a field has the keyboard. The global ones always show; the page's
+// get the rest of the width, and those that do not fit give way to "…"
+// (? lists them all).
+func (m *Model) shortHelp(width int) string {
+	global := m.globalKeys(false)
+	h := m.help
+	h.Width = 0
+	right := h.ShortHelpView(global)
+	sep := m.env.st.HelpSep.Render(" • ")
+	if right == "" {
+		h.Width = width
+		return h.ShortHelpView(m.activePage().ShortHelp())
+	}
+	h.Width = max(width-lipgloss.Width(right)-lipgloss.Width(sep), 0)
+	left := h.ShortHelpView(m.activePage().ShortHelp())
+	if left == "" {
+		return right
+	}
+	return left + sep + right
 }
 
 // fullHelpLines lays out every key that acts here in as many columns as fit
