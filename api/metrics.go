@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/keydesk/keydesk/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,7 +30,37 @@ type metrics struct {
 	gatherer     prometheus.Gatherer
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// storeMetrics are the store's series: commit latency (total time and
+// count, so rate() gives the mean) and, on etcd, the watch's lag and whether
+// the access cache is proven fresh.
+func storeMetrics(health func() store.Health) []prometheus.Collector {
+	if health == nil {
+		return nil
+	}
+	g := func(name, help string, f func(store.Health) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "keydesk", Name: name, Help: help},
+			func() float64 { return f(health()) })
+	}
+	c := func(name, help string, f func(store.Health) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "keydesk", Name: name, Help: help},
+			func() float64 { return f(health()) })
+	}
+	return []prometheus.Collector{
+		c("store_commits_total", "Store transactions committed (etcd engine).", func(h store.Health) float64 { return float64(h.Commits) }),
+		c("store_commit_seconds_total", "Time spent in store commit round trips (etcd engine).", func(h store.Health) float64 { return h.CommitTime.Seconds() }),
+		c("store_conflicts_total", "Store commits that lost to another server's and re-ran (etcd engine).", func(h store.Health) float64 { return float64(h.Conflicts) }),
+		g("store_watch_lag_revisions", "Revisions the etcd watch is behind the last linearizable read.", func(h store.Health) float64 { return float64(h.WatchLag) }),
+		g("store_watch_age_seconds", "Age of the linearizable read the watch is compared with.", func(h store.Health) float64 { return h.WatchAge.Seconds() }),
+		g("store_cache_fresh", "1 while the access cache is proven current (etcd), else 0: checks read through.", func(h store.Health) float64 {
+			if h.Cache == "fresh" || h.Engine == "bbolt" {
+				return 1
+			}
+			return 0
+		}),
+	}
+}
+
+func newMetrics(reg prometheus.Registerer, health func() store.Health) (*metrics, error) {
 	m := &metrics{
 		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "keydesk", Name: "token_exchanges_total",
@@ -72,7 +103,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		m.gatherer = g
 	}
-	for _, c := range []prometheus.Collector{m.exchanges, m.duration, m.inFlight, m.authFailures, sessions} {
+	for _, c := range append([]prometheus.Collector{m.exchanges, m.duration, m.inFlight, m.authFailures, sessions}, storeMetrics(health)...) {
 		if reg != own {
 			// Keep our own copy too, so /metrics works even when the caller's
 			// Registerer cannot be gathered.

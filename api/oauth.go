@@ -277,7 +277,10 @@ func (srv *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "store unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, struct {
+		Status string       `json:"status"`
+		Store  store.Health `json:"store"`
+	}{"ok", srv.store.Health()})
 }
 
 // formValue parses an OAuth form and returns the required field name, or

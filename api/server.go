@@ -97,7 +97,7 @@ func New(s *store.Store, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(opts.Registry)
+	m, err := newMetrics(opts.Registry, s.Health)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}

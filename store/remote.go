@@ -1,7 +1,10 @@
 package store
 
 import (
+	"time"
+
 	"github.com/keydesk/keydesk/store/kv"
+	"github.com/keydesk/keydesk/store/kv/etcd"
 )
 
 // NewestFirst lists the buckets the store pages newest first. An engine that
@@ -108,3 +111,42 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 // EventReload is the type of an event that says anything may have changed
 // (another server's changes could not be followed one by one).
 const EventReload = "reload"
+
+// Health is the store as /healthz and /metrics report it.
+type Health struct {
+	Store  string `json:"store"`  // where: a data directory or an etcd URL
+	Engine string `json:"engine"` // "bbolt" or "etcd"
+	// Cache is "fresh" when the access cache is proven current, "reading
+	// through" when it is not (every check then reads etcd, and fails closed
+	// if etcd cannot answer); empty for bbolt.
+	Cache string `json:"cache,omitempty"`
+	// WatchLag is how many revisions the watch is behind the last
+	// linearizable read, and WatchAge how long ago that read was.
+	WatchLag int64         `json:"watch_lag_revisions,omitempty"`
+	WatchAge time.Duration `json:"-"`
+	// Commits, CommitTime, Conflicts and Ambiguous count engine commits.
+	Commits, Conflicts, Ambiguous int64         `json:"-"`
+	CommitTime                    time.Duration `json:"-"`
+}
+
+// Health reports the store's engine and, for etcd, whether its cache is
+// fresh. It reads nothing.
+func (s *Store) Health() Health {
+	h := Health{Store: s.Location(), Engine: "bbolt"}
+	e, ok := s.engine.(*etcd.Engine)
+	if !ok {
+		return h
+	}
+	h.Engine = "etcd"
+	f := e.Freshness()
+	h.Cache = "reading through"
+	if f.Fresh {
+		h.Cache = "fresh"
+	}
+	h.WatchLag = max(0, f.Linearizable-f.Caught)
+	h.WatchAge = f.Age
+	st := e.Stats()
+	h.Commits, h.Conflicts, h.Ambiguous = st.Commits.Load(), st.Conflicts.Load(), st.Ambiguous.Load()
+	h.CommitTime = time.Duration(st.CommitNano.Load())
+	return h
+}

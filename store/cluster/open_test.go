@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -125,6 +126,42 @@ func TestSharedSecretsAndJWTAcrossServers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("B answers a JWT minted on A with %d, want 200", resp.StatusCode)
+	}
+	// /healthz names the store and says whether B's cache is proven fresh;
+	// /metrics has the store's latency and watch lag.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(hb.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h struct {
+			Status string       `json:"status"`
+			Store  store.Health `json:"store"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		if err != nil || h.Status != "ok" || h.Store.Engine != "etcd" || !strings.HasPrefix(h.Store.Store, "etcd://") {
+			t.Fatalf("healthz: %+v %v", h, err)
+		}
+		if h.Store.Cache == "fresh" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's cache never reported fresh: %+v", h)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err = http.Get(hb.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"keydesk_store_commit_seconds_total", "keydesk_store_watch_lag_revisions", "keydesk_store_cache_fresh 1"} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
 	}
 	// The SSH host key is shared too.
 	k1, err := a.ServerKey("ssh_host_ed25519", func() ([]byte, error) { return []byte("first"), nil })
