@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/x/term"
@@ -60,10 +61,12 @@ type Globals struct {
 	As      string
 	Etcd    StoreFlags // --store and its TLS and KEK flags (etcdstore.go)
 
-	env   Env
-	prog  string // "keydesk", or over SSH "ssh -p PORT HOST"
-	store *store.Store
-	owned bool // the store was opened here and must be closed here
+	env  Env
+	prog string // "keydesk", or over SSH "ssh -p PORT HOST"
+	// completing is a local shell-completion request (completeFlag).
+	completing bool
+	store      *store.Store
+	owned      bool // the store was opened here and must be closed here
 }
 
 // Extension adds a local-only command (such as serve) that lives in a package
@@ -87,7 +90,8 @@ func Run(args []string, env Env, ext ...Extension) int {
 	if !env.Interactive && env.Session == nil {
 		env.Interactive = isTerminal(env.Stdin) && isTerminal(env.Stderr)
 	}
-	g := &Globals{env: env, prog: progName(env.Session)}
+	g := &Globals{env: env, prog: progName(env.Session),
+		completing: env.Session == nil && slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, cobra.ShellCompRequestCmd) })}
 	root := newRoot(g, ext)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
@@ -194,7 +198,7 @@ keydesk help roles`,
 	if !remote {
 		root.PersistentFlags().StringVar(&g.DataDir, "data", "", "data directory (env KEYDESK_DATA; default $XDG_DATA_HOME/keydesk)")
 		root.PersistentFlags().StringVar(&g.As, "as", "", "act as this user's email (default: the owner)")
-		_ = root.RegisterFlagCompletionFunc("as", g.completeEmails(anyone))
+		g.completeFlag(root, "as", g.completeEmails(anyone))
 		g.addStoreFlags(root)
 		root.RunE = func(cmd *cobra.Command, _ []string) error { return runConsole(g) }
 		root.AddCommand(initCmd(g), demoCmd(g), checkCmd(g), compactCmd(g), copyCmd(g))

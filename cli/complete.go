@@ -27,6 +27,20 @@ func assignable(u models.User) bool {
 
 const noFiles = cobra.ShellCompDirectiveNoFileComp
 
+// completeFlag registers fn to complete a flag's value, but only in a local
+// run that is a completion request. cobra keeps flag completions in a
+// package-level map keyed by flag that nothing ever clears: registered on
+// every run, each SSH session's whole command tree would stay in memory for
+// the life of the server. A local `keydesk __complete` exits right after;
+// over SSH, flag values are not completed (the script is for a local
+// keydesk; positional completions, held by the commands themselves, still
+// answer).
+func (g *Globals) completeFlag(cmd *cobra.Command, name string, fn completer) {
+	if g.completing {
+		_ = cmd.RegisterFlagCompletionFunc(name, fn)
+	}
+}
+
 // completeEmails offers, for a flag, the emails of the people the actor may
 // list (only their own for a user).
 func (g *Globals) completeEmails(keep peopleFilter) completer {

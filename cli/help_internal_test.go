@@ -38,3 +38,27 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 		}
 	}
 }
+
+// cobra keeps flag completions in a map nothing clears: a server's runs
+// (and any run that is not a completion request) must not add to it, or
+// every SSH session's command tree stays in memory (e2e's soak test caught
+// it). A local completion request still gets them.
+func TestFlagCompletionsOnlyForCompletionRequests(t *testing.T) {
+	for _, c := range []struct {
+		g    *Globals
+		want bool
+	}{
+		{&Globals{prog: "ssh -p 1 localhost", env: Env{Session: &Session{Addr: "127.0.0.1:1"}}}, false},
+		{&Globals{prog: "keydesk"}, false},
+		{&Globals{prog: "keydesk", completing: true}, true},
+	} {
+		root := newRoot(c.g, nil)
+		create, _, err := root.Find([]string{"token", "create"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := create.GetFlagCompletionFunc("expires"); ok != c.want {
+			t.Fatalf("remote=%v completing=%v: --expires completion registered %v, want %v", c.g.Remote(), c.g.completing, ok, c.want)
+		}
+	}
+}

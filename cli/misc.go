@@ -56,8 +56,8 @@ keydesk audit --user uma@example.com --type token_revoked --json`,
 	cmd.Flags().IntVar(&q.Limit, "limit", 50, "at most this many entries")
 	cmd.Flags().StringVar(&q.User, "user", "", "entries by or about this person's email (also after they were removed)")
 	cmd.Flags().StringVar(&q.Type, "type", "", "only entries of this type, e.g. token_revoked")
-	_ = cmd.RegisterFlagCompletionFunc("user", g.completeEmails(anyone))
-	_ = cmd.RegisterFlagCompletionFunc("type", fixed(words(models.AuditTypes)))
+	g.completeFlag(cmd, "user", g.completeEmails(anyone))
+	g.completeFlag(cmd, "type", fixed(words(models.AuditTypes)))
 	return cmd
 }
 

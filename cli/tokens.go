@@ -210,8 +210,8 @@ keydesk token create --for uma@example.com --for ann@example.com --name deploy`,
 	cmd.Flags().StringVar(&name, "name", "api-token", "a name that says where the token is used")
 	cmd.Flags().StringVar(&expires, "expires", "never", "lifetime: "+strings.Join(models.Expiries, ", "))
 	cmd.Flags().StringArrayVar(&forUsers, "for", nil, "assign to this user's or admin's email (owner; repeatable)")
-	_ = cmd.RegisterFlagCompletionFunc("expires", fixed(words(models.Expiries)))
-	_ = cmd.RegisterFlagCompletionFunc("for", g.completeEmails(assignable))
+	g.completeFlag(cmd, "expires", fixed(words(models.Expiries)))
+	g.completeFlag(cmd, "for", g.completeEmails(assignable))
 	return cmd
 }
 
@@ -270,7 +270,7 @@ keydesk token list --user uma@example.com --json`,
 	cmd.Flags().StringVar(&filter, "filter", "", "only tokens whose name, id, holder or status contains this text")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many (0: all)")
 	cmd.Flags().BoolVar(&oldest, "oldest", false, "oldest first")
-	_ = cmd.RegisterFlagCompletionFunc("user", g.completeEmails(tokenHolders))
+	g.completeFlag(cmd, "user", g.completeEmails(tokenHolders))
 	return cmd
 }
 
@@ -389,7 +389,7 @@ keydesk token revoke-all --user uma@example.com --yes`,
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would be revoked, and change nothing")
 	_ = cmd.MarkFlagRequired("user")
-	_ = cmd.RegisterFlagCompletionFunc("user", g.completeEmails(tokenHolders))
+	g.completeFlag(cmd, "user", g.completeEmails(tokenHolders))
 	return cmd
 }
 

@@ -394,7 +394,7 @@ keydesk user add --name "Ada Admin" --email ada@example.com --role admin --key ~
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "SSH public key (text, or locally a .pub file); repeatable")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("email")
-	_ = cmd.RegisterFlagCompletionFunc("role", fixed(grantable))
+	g.completeFlag(cmd, "role", fixed(grantable))
 	return cmd
 }
 

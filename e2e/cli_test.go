@@ -160,7 +160,7 @@ func TestCLIOverSSH(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, w.users[0].Email+"\tUser 00 (user)") {
 		t.Fatalf("__complete over SSH: %v", r)
 	}
-	if r := w.ssh(w.users[0], `__complete token list --user=`); strings.Contains(r.stdout, "olive@example.com") || !strings.Contains(r.stdout, w.users[0].Email) {
+	if r := w.ssh(w.users[0], `__complete user remove u`); strings.Contains(r.stdout, "olive@example.com") || !strings.Contains(r.stdout, w.users[0].Email) {
 		t.Fatalf("a user's completion offers others: %v", r)
 	}
 	// The script over SSH is for a local keydesk: it loads in bash.
