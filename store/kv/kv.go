@@ -67,7 +67,9 @@ type Tx interface {
 	// Scan calls fn for each key in r, in order. fn returning ErrStop ends the
 	// scan early with a nil error; any other error ends it and is returned.
 	Scan(b Bucket, r Range, fn func(k, v []byte) error) error
-	// Put sets k to v. An empty v is stored as an empty, present value.
+	// Put sets k to v. An empty v is stored as an empty, present value. The
+	// engine may keep k and v until the transaction ends (bbolt references
+	// them until commit), so the caller must not change them meanwhile.
 	Put(b Bucket, k, v []byte) error
 	// Delete removes k; deleting an absent key is not an error.
 	Delete(b Bucket, k []byte) error
