@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates docs/screenshots/*.svg: the real console, on a freshly seeded
-# demo organization, at 80×24, captured from tmux and rendered with
+# demo organization, at 80×23 (tmux in an 80×24 terminal), captured from tmux and rendered with
 # charmbracelet/freeze v0.2.2. Needs Go and tmux. Run from anywhere:
 #
 #   docs/screenshots.sh
@@ -18,7 +18,7 @@ go build -o "$work/keydesk" .
 "$work/keydesk" demo --data "$work/data" --seed-only >/dev/null
 freeze() { go run github.com/charmbracelet/freeze@v0.2.2 "$@"; }
 
-tmux new-session -d -s "$session" -x 80 -y 24 \
+tmux new-session -d -s "$session" -x 80 -y 23 \
   "env TERM=xterm-256color COLORTERM=truecolor '$work/keydesk' --data '$work/data'"
 
 # wait_for TEXT: until the pane shows TEXT (10 s at most).

@@ -480,6 +480,14 @@ func TestDefect18BurstKeys(t *testing.T) {
 	if c := m.pages[pgProfile].(*profilePage).sc.cursor; c != 4 {
 		t.Fatalf("jjjj moved to row %d, want 4", c)
 	}
+	// esc then 2, typed fast, arrive as alt+2: both keys act.
+	s, owner := demoOrg(t)
+	d := newDriven(t, s, owner, 80, 23)
+	_, cmd = d.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("2"), Alt: true})
+	drive(t, d, cmd)
+	if len(d.banner) != 0 || d.PageTitles()[d.active] != "API Tokens" {
+		t.Fatalf("alt+2 did not dismiss the banner and open API Tokens:\n%s", d.View())
+	}
 }
 
 // Defect 19: one quote style, sentence case, "your" to yourself, and ?

@@ -529,6 +529,13 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	capturing := p.Capturing()
 	// Bubble Tea v1 hands a burst of typed runes ("jjjj" in one read) over
 	// as one message; outside a text field each rune is a key of its own.
+	// esc and a key typed quickly after it arrive as one alt+key; outside a
+	// text field (where alt+b/f move by words) nothing is bound to alt, so
+	// it is the two keys the person pressed.
+	if !capturing && msg.Alt && msg.Type == tea.KeyRunes && !msg.Paste {
+		first := m.handleKey(tea.KeyMsg{Type: tea.KeyEsc})
+		return tea.Batch(first, m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: msg.Runes}))
+	}
 	if !capturing && msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
 		var cmds []tea.Cmd
 		for _, r := range msg.Runes {
