@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/wire"
 	"github.com/keydesk/keydesk/wire/wiretest"
 	gossh "golang.org/x/crypto/ssh"
@@ -288,4 +289,34 @@ func sshRunPty(t *testing.T, addr string, key gossh.Signer, command, input strin
 		res.code, res.err = -1, err
 	}
 	return res
+}
+
+// Over SSH too, tables line up by display width, and an empty list's hint
+// goes to stderr while stdout stays empty.
+func TestTablesOverSSH(t *testing.T) {
+	w := newWorld(t, worldOpts{users: 1})
+	if r := w.ssh(w.owner, `user add --name "李小龍 🚀" --email li@example.com`); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	r := w.ssh(w.owner, "user list")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	col := -1
+	for _, l := range lines {
+		i := strings.Index(l, "  ")
+		for i >= 0 && i < len(l) && l[i] == ' ' {
+			i++
+		}
+		if c := models.CellWidth(l[:i]); col >= 0 && c != col {
+			t.Fatalf("EMAIL starts at cell %d on %q, %d above:\n%s", c, l, col, r.stdout)
+		} else {
+			col = c
+		}
+	}
+	if len(lines) != 6 || !strings.Contains(r.stdout, "李小龍 🚀") {
+		t.Fatalf("%v", r)
+	}
+	empty := w.ssh(w.users[0], "token list")
+	if empty.code != 0 || empty.stdout != "" || !strings.Contains(empty.stderr, "No tokens yet — create one with: ssh -p ") {
+		t.Fatalf("empty list over SSH: %v", empty)
+	}
 }
