@@ -2,7 +2,9 @@ package tui
 
 import (
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/keydesk/keydesk/models"
@@ -102,4 +104,43 @@ func TestMouse(t *testing.T) {
 	if m.PageTitles()[m.active] != "Users" {
 		t.Fatalf("tab click opened %q", m.PageTitles()[m.active])
 	}
+}
+
+// TestReuseNotice: a rotated secret used after its grace period revokes the
+// chain, and the holder's banner says why.
+func TestReuseNotice(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	o := newOrg(t, clock)
+	tok, oldSecret, err := o.s.CreateToken(o.act(o.ann), store.TokenSpec{Name: "cron"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.s.RotateToken(o.act(o.ann), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	if _, err := o.s.Exchange(oldSecret, "10.9.9.9"); err == nil {
+		t.Fatal("a rotated secret past its grace was accepted")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pg, err := o.s.ListTokens(o.act(o.ann), store.TokenQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pg.Tokens[0].Status == models.StatusRevoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rotation chain was never revoked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m := newDriven(t, o.s, o.ann, 100, 30)
+	mustView(t, m, "Reuse detected", "\u201ccron\u201d")
+	mustView(t, m, "revoked on", "(reuse)")
 }

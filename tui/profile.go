@@ -558,6 +558,8 @@ func revokedText(t store.TokenView, me string) string {
 		by = " by " + clean(t.RevokerName)
 	case t.RevokedBy != "":
 		by = " by someone else"
+	default:
+		by = " by keydesk: a rotated secret of it was used after its grace period (reuse)"
 	}
 	return "revoked on " + day(t.RevokedAt) + by
 }

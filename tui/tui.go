@@ -938,12 +938,16 @@ func (m *Model) fullHelpLines(width int) []string {
 // for 90 days: the ways a forgotten token bites. It is recomputed on every
 // load, so it never warns about a token that is gone.
 func bannerLines(me models.User, toks []store.TokenView, now time.Time) []string {
-	var soon, idle, waiting, revoked []string
+	var soon, idle, waiting, revoked, reused []string
 	for _, t := range toks {
 		switch {
 		case t.Status == models.StatusAwaitingReveal:
 			waiting = append(waiting, quote(t.Name))
-		case t.Status == models.StatusRevoked && t.RevokedBy != "" && t.RevokedBy != me.ID && now.Sub(t.RevokedAt) <= 7*24*time.Hour:
+		case t.Status == models.StatusRevoked && t.RevokedBy == "" && now.Sub(t.RevokedAt) <= 7*24*time.Hour:
+			// Only the store itself revokes with no one as the revoker: a
+			// rotated secret of this chain was used after its grace period.
+			reused = append(reused, quote(t.Name))
+		case t.Status == models.StatusRevoked && t.RevokedBy != me.ID && now.Sub(t.RevokedAt) <= 7*24*time.Hour:
 			by := "someone else"
 			if t.RevokerName != "" {
 				by = clean(t.RevokerName)
@@ -972,6 +976,9 @@ func bannerLines(me models.User, toks []store.TokenView, now time.Time) []string
 	var out []string
 	if len(waiting) > 0 {
 		out = append(out, "● Assigned to you, awaiting your reveal: "+joinShort(waiting, 3))
+	}
+	if len(reused) > 0 {
+		out = append(out, "⚠ Reuse detected: an old secret was used after rotation, so keydesk revoked "+joinShort(reused, 3))
 	}
 	if len(revoked) > 0 {
 		out = append(out, "✗ Your tokens revoked this week: "+joinShort(revoked, 3))
