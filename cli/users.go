@@ -67,7 +67,7 @@ func userCmd(g *Globals) *cobra.Command {
 keydesk user set-role uma@example.com admin
 keydesk help roles`
 	cmd.AddCommand(userListCmd(g), userAddCmd(g), userRemoveCmd(g), userSetRoleCmd(g), userAddKeyCmd(g),
-		userRemoveKeyCmd(g), userImportCmd(g), userTransferCmd(g))
+		userRemoveKeyCmd(g), userApproveKeyCmd(g), userImportCmd(g), userTransferCmd(g))
 	return cmd
 }
 
@@ -211,7 +211,35 @@ keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`),
 			if g.JSON {
 				return g.printUser(cmd, s, args[0])
 			}
+			if k.Pending {
+				fmt.Fprintf(cmd.OutOrStdout(), "Added %s %s to %s, pending: it logs in once they approve it from a key they hold (user approve-key %s).\n", k.Type, k.Fingerprint, models.Sanitize(args[0]), k.Fingerprint)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Added %s %s to %s.\n", k.Type, k.Fingerprint, models.Sanitize(args[0]))
+			return nil
+		},
+	}
+}
+
+// userApproveKeyCmd approves one of your own pending keys: a key someone
+// else registered for you after you already had one.
+func userApproveKeyCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "approve-key FINGERPRINT", Short: "Approve a key someone else added for you, so it can log in", Args: exactArgs(1, "the key's FINGERPRINT"),
+		Example: `keydesk user approve-key SHA256:7pVt2mA0cHn3WbU8Ghk7KhS0dqfTqYt1cWVJmWq4xQE`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, a, err := g.Actor()
+			if err != nil {
+				return err
+			}
+			k, err := s.ApproveKey(a, args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				return g.printUser(cmd, s, a.UserID)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Approved %s %s: it can log in now.\n", k.Type, k.Fingerprint)
 			return nil
 		},
 	}

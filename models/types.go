@@ -30,6 +30,10 @@ type User struct {
 	// name a holder; they cannot log in and their email may be reused.
 	Removed   bool      `json:"removed,omitempty"`
 	RemovedAt time.Time `json:"removed_at,omitzero"`
+	// HadKey is set once the person has had a working key. From then on a
+	// key someone else adds for them waits for their approval (SSHKey.Pending):
+	// nobody may make themselves another existing person by managing keys.
+	HadKey bool `json:"-"`
 }
 
 // Subject returns the user as the permission rules see them.
@@ -42,6 +46,27 @@ type SSHKey struct {
 	Comment     string    `json:"comment,omitempty"`
 	Authorized  string    `json:"authorized"` // the key in authorized_keys form, without comment
 	AddedAt     time.Time `json:"added_at"`
+	// AddedBy is the user id of whoever registered the key for this person
+	// (empty: the person themselves).
+	AddedBy string `json:"added_by,omitempty"`
+	// Pending keys were added by someone else to a person who already had a
+	// key; they do not log in until the person approves them from a key they
+	// hold (`user approve-key`).
+	Pending bool `json:"pending,omitempty"`
+	// Acknowledged is set once the person was told, at a login, that someone
+	// else registered this key for them.
+	Acknowledged bool `json:"acknowledged,omitempty"`
+}
+
+// ActiveKeys is how many of u's keys can log in.
+func (u User) ActiveKeys() int {
+	n := 0
+	for _, k := range u.Keys {
+		if !k.Pending {
+			n++
+		}
+	}
+	return n
 }
 
 // Token is a refresh token's metadata. The secret itself is never part of it.
@@ -116,6 +141,7 @@ const (
 	AuditRoleChanged       = "role_changed"
 	AuditKeyAdded          = "key_added"
 	AuditKeyRemoved        = "key_removed"
+	AuditKeyApproved       = "key_approved"
 	AuditUsersImported     = "users_imported"
 	AuditOwnershipMoved    = "ownership_transferred"
 	AuditTokenCreated      = "token_created"
@@ -137,5 +163,5 @@ var AuditTypes = []string{
 	AuditKeyRemoved, AuditUsersImported, AuditOwnershipMoved, AuditTokenCreated,
 	AuditTokenAssigned, AuditTokenRevealed, AuditTokenRotated, AuditTokenRevoked,
 	AuditTokenReuse, AuditBackup, AuditSSHSessionOpened, AuditSSHAuthRefused,
-	AuditTokenRevokedOAuth, AuditTokenRenamed,
+	AuditTokenRevokedOAuth, AuditTokenRenamed, AuditKeyApproved,
 }

@@ -3,6 +3,7 @@ package sshserver
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,4 +108,31 @@ func (l *refusalLimiter) allow(host, fp string) bool {
 	l.seen[k] = struct{}{}
 	l.count++
 	return true
+}
+
+// keyNotices is what a person must know about their keys when they log in
+// to the console: that someone else registered the key they logged in with
+// (said once), and which keys others added for them wait for approval. Empty
+// when there is nothing to say. Command sessions are not told: their stderr
+// belongs to scripts.
+func (s *Server) keyNotices(u models.User, fp string) string {
+	n, err := s.store.LoginNotices(u.ID, fp)
+	if err != nil {
+		s.log.Error("key notices", "err", err)
+		return ""
+	}
+	who := func(id string) string {
+		by := n.Adders[id]
+		return models.Sanitize(by.Name) + " <" + models.Sanitize(by.Email) + ">"
+	}
+	var b strings.Builder
+	if n.AddedBy.ID != "" {
+		fmt.Fprintf(&b, "keydesk: the key you logged in with (%s) was registered for you by %s. If it is not yours, remove it: user remove-key %s %s\r\n",
+			fp, who(n.AddedBy.ID), u.Email, fp)
+	}
+	for _, k := range n.Pending {
+		fmt.Fprintf(&b, "keydesk: %s added key %s %s for you on %s; it cannot log in until you approve it: user approve-key %s (or remove it: user remove-key %s %s)\r\n",
+			who(k.AddedBy), k.Type, k.Fingerprint, k.AddedAt.UTC().Format("2006-01-02"), k.Fingerprint, u.Email, k.Fingerprint)
+	}
+	return b.String()
 }

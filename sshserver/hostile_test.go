@@ -244,7 +244,12 @@ func TestWeakKeysAndCertificatesDoNotLogIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	strongSigner, _ := gossh.NewSignerFromKey(strong)
-	if _, err := o.s.AddKey(store.Actor{UserID: o.owner.ID, Via: "test"}, o.user.ID, authorized(strongSigner)); err != nil {
+	ownerA := store.Actor{UserID: o.owner.ID, Via: "test"}
+	rita, err := o.s.AddUser(ownerA, store.NewUser{Name: "Rita Rsa", Email: "rita@example.com", Role: models.RoleUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.s.AddKey(ownerA, rita.ID, authorized(strongSigner)); err != nil { // her first key: active at once
 		t.Fatal(err)
 	}
 	for _, alg := range []string{gossh.KeyAlgoRSASHA256, gossh.KeyAlgoRSASHA512} {
@@ -458,5 +463,106 @@ func TestRotationChainOverSSH(t *testing.T) {
 	_, errOut, code = run(t, c, "token rotate "+newest)
 	if code == 0 || !strings.Contains(errOut, "grace period") {
 		t.Fatalf("a 26th usable secret by rotation: exit %d, %q", code, errOut)
+	}
+}
+
+// TestKeyManagementCannotImpersonate is item 2, the attack: the
+// owner (or an admin) adds a fresh key of their own to another person, logs
+// in as them and reveals or rotates their tokens. A key someone else adds to
+// a person who already had one is pending until that person approves it
+// from a key they hold; a first key at onboarding works at once and its
+// person is told who added it.
+func TestKeyManagementCannotImpersonate(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	owner := mustDial(t, r.addr, o.ownerKey)
+	attacker := newKey(t)
+	fp := gossh.FingerprintSHA256(attacker.PublicKey())
+
+	out, errOut, code := run(t, owner, fmt.Sprintf("user add-key uma@example.com %q", authorized(attacker)))
+	if code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("add-key: %d %q %q", code, out, errOut)
+	}
+	if c, err := dial(t, r.addr, gossh.PublicKeys(attacker)); err == nil {
+		c.Close()
+		t.Fatal("a key the owner added to Uma logs in as Uma before she approved it")
+	}
+	// Removing all her keys first does not make the next one a "first key".
+	if _, errOut, code := run(t, owner, "user remove-key --yes uma@example.com "+gossh.FingerprintSHA256(o.userKey.PublicKey())); code != 0 {
+		t.Fatalf("remove-key: %q", errOut)
+	}
+	attacker2 := newKey(t)
+	if out, _, code := run(t, owner, fmt.Sprintf("user add-key uma@example.com %q", authorized(attacker2))); code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("after removing her keys, a new key is not pending: %q", out)
+	}
+	if c, err := dial(t, r.addr, gossh.PublicKeys(attacker2)); err == nil {
+		c.Close()
+		t.Fatal("remove-all-then-add logged in as Uma")
+	}
+
+	// Onboarding and approval, with a new person (Uma, left without a key
+	// she holds, can only be removed and added again: a new identity, none
+	// of her tokens).
+	newbie := newKey(t)
+	out, errOut, code = run(t, owner, fmt.Sprintf("user add --name %q --email nell@example.com --role user --key %q", "Nell Newton", authorized(newbie)))
+	if code != 0 {
+		t.Fatalf("user add: %d %q %q", code, out, errOut)
+	}
+	nell := mustDial(t, r.addr, newbie) // onboarding key: works at once
+	_, scr := openConsole(t, nell, 100, 30)
+	scr.waitFor(t, "was registered for you by Olive Owner", 5*time.Second)
+	// Told once.
+	nell2 := mustDial(t, r.addr, newbie)
+	sess2, scr2 := openConsole(t, nell2, 100, 30)
+	scr2.waitFor(t, "Nell Newton", 5*time.Second)
+	if strings.Contains(scr2.Text(), "registered for you") {
+		t.Fatal("the onboarding notice was shown twice")
+	}
+	_ = sess2.Close()
+
+	second := newKey(t)
+	sfp := gossh.FingerprintSHA256(second.PublicKey())
+	if out, _, code := run(t, owner, fmt.Sprintf("user add-key nell@example.com %q", authorized(second))); code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("second key for Nell: %q", out)
+	}
+	if c, err := dial(t, r.addr, gossh.PublicKeys(second)); err == nil {
+		c.Close()
+		t.Fatal("pending key logged in")
+	}
+	// The owner cannot approve it for her.
+	if _, _, code := run(t, owner, "user approve-key "+sfp); code == 0 {
+		t.Fatal("the owner approved a key of someone else")
+	}
+	// Nell sees it waiting at her next console login, and approves it.
+	nell3 := mustDial(t, r.addr, newbie)
+	_, scr3 := openConsole(t, nell3, 100, 30)
+	scr3.waitFor(t, "user approve-key "+sfp, 5*time.Second)
+	if out, errOut, code := run(t, nell3, "user approve-key "+sfp); code != 0 || !strings.Contains(out, "Approved") {
+		t.Fatalf("approve: %d %q %q", code, out, errOut)
+	}
+	c, err := dial(t, r.addr, gossh.PublicKeys(second))
+	if err != nil {
+		t.Fatalf("approved key: %v", err)
+	}
+	c.Close()
+
+	entries, err := o.s.Audit(store.Actor{UserID: o.owner.ID, Via: "test"}, store.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending, approved int
+	for _, e := range entries {
+		if e.Type == models.AuditKeyAdded && strings.Contains(e.Detail, "pending") {
+			pending++
+		}
+		if e.Type == models.AuditKeyApproved && strings.Contains(e.Detail, sfp) {
+			approved++
+		}
+	}
+	if pending != 3 || approved != 1 {
+		t.Fatalf("audit: %d pending key_added, %d key_approved; want 3 and 1", pending, approved)
+	}
+	if strings.Contains(fmt.Sprint(entries), fp+" was approved") {
+		t.Fatal("the attacker's key was approved")
 	}
 }

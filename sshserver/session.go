@@ -14,6 +14,7 @@ import (
 	"github.com/keydesk/keydesk/tui"
 	"github.com/lucasb-eyer/go-colorful"
 	"github.com/muesli/termenv"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // noSCP is the answer to scp and sftp.
@@ -81,6 +82,14 @@ func (c *console) stop() {
 }
 
 func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
+	// Key notices go on the terminal before the console takes the screen and
+	// again once it gives it back, where they stay readable.
+	if k := sess.PublicKey(); k != nil {
+		if notes := s.keyNotices(u, gossh.FingerprintSHA256(k)); notes != "" {
+			fmt.Fprint(sess, notes)
+			defer fmt.Fprint(sess, notes)
+		}
+	}
 	r := newRenderer(sess, pty)
 	// The console reads NO_COLOR and COLORFGBG from the client's environment,
 	// and its change subscription ends with the session.

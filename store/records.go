@@ -207,6 +207,7 @@ type userRecord struct {
 	CreatedAt time.Time   `json:"created_at"`
 	Removed   bool        `json:"removed,omitempty"`
 	RemovedAt time.Time   `json:"removed_at,omitzero"`
+	HadKey    bool        `json:"had_key,omitempty"`
 }
 
 // keyRecord is a stored SSH public key.
@@ -216,14 +217,17 @@ type keyRecord struct {
 	Comment     string    `json:"comment,omitempty"`
 	Authorized  string    `json:"authorized"`
 	AddedAt     time.Time `json:"added_at"`
+	AddedBy     string    `json:"added_by,omitempty"`
+	Pending     bool      `json:"pending,omitempty"`
+	Ack         bool      `json:"acknowledged,omitempty"`
 }
 
 func encodeUser(u models.User) ([]byte, error) {
 	r := userRecord{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
-		Removed: u.Removed, RemovedAt: u.RemovedAt}
+		Removed: u.Removed, RemovedAt: u.RemovedAt, HadKey: u.HadKey}
 	for _, k := range u.Keys {
 		r.Keys = append(r.Keys, keyRecord{Fingerprint: k.Fingerprint, Type: k.Type, Comment: k.Comment,
-			Authorized: k.Authorized, AddedAt: k.AddedAt})
+			Authorized: k.Authorized, AddedAt: k.AddedAt, AddedBy: k.AddedBy, Pending: k.Pending, Ack: k.Acknowledged})
 	}
 	return json.Marshal(r)
 }
@@ -235,10 +239,13 @@ func decodeUser(data []byte) (models.User, error) {
 		return models.User{}, fmt.Errorf("damaged user record: %w", err)
 	}
 	u := models.User{ID: r.ID, Name: r.Name, Email: r.Email, Role: r.Role, CreatedAt: r.CreatedAt,
-		Removed: r.Removed, RemovedAt: r.RemovedAt}
+		Removed: r.Removed, RemovedAt: r.RemovedAt, HadKey: r.HadKey}
 	for _, k := range r.Keys {
 		u.Keys = append(u.Keys, models.SSHKey{Fingerprint: k.Fingerprint, Type: k.Type, Comment: k.Comment,
-			Authorized: k.Authorized, AddedAt: k.AddedAt})
+			Authorized: k.Authorized, AddedAt: k.AddedAt, AddedBy: k.AddedBy, Pending: k.Pending, Acknowledged: k.Ack})
+		if !k.Pending {
+			u.HadKey = true // records from before HadKey was stored
+		}
 	}
 	if u.ID == "" || !u.Role.Valid() {
 		return u, fmt.Errorf("damaged user record: missing id or role")

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store/kv"
@@ -89,6 +92,7 @@ func (t *txn) insertUser(nu NewUser) (models.User, error) {
 			return models.User{}, err
 		}
 	}
+	u.HadKey = len(u.Keys) > 0
 	if err := t.Put(bucketUsersByEmail, []byte(email), []byte(id)); err != nil {
 		return models.User{}, err
 	}
@@ -139,6 +143,9 @@ func (s *Store) UserByKey(fingerprint string) (models.User, error) {
 		u, err = s.txn(tx).user(string(id))
 		if err == nil && u.Removed {
 			err = fmt.Errorf("%w: no user holds key %s", models.ErrNotFound, fingerprint)
+		}
+		if err == nil && slices.ContainsFunc(u.Keys, func(k models.SSHKey) bool { return k.Fingerprint == fingerprint && k.Pending }) {
+			err = fmt.Errorf("%w: key %s waits for %s's approval", models.ErrNotFound, fingerprint, u.Email)
 		}
 		return err
 	})
@@ -258,6 +265,16 @@ func (t *txn) addUser(a Actor, nu NewUser) (models.User, error) {
 	if err != nil {
 		return models.User{}, err
 	}
+	// Keys given at onboarding work at once, marked with who added them;
+	// the person is told at their first login.
+	if len(u.Keys) > 0 {
+		for i := range u.Keys {
+			u.Keys[i].AddedBy = me.ID
+		}
+		if err := t.putUser(u); err != nil {
+			return models.User{}, err
+		}
+	}
 	e := entry(models.AuditUserAdded, a, me, u)
 	e.Detail = "role " + string(u.Role)
 	return u, t.audit(e)
@@ -363,15 +380,32 @@ func (s *Store) AddKey(a Actor, ref, keyText string) (models.SSHKey, error) {
 		if err != nil {
 			return Event{}, err
 		}
+		// Someone else's key for a person who already had a working key
+		// waits for that person's approval: otherwise an admin (or the
+		// owner) could add a key of their own, log in as them and reveal
+		// or rotate their tokens. A first key (onboarding) works at once.
+		how := ""
+		if me.ID != u.ID {
+			key.AddedBy = me.ID
+			if u.HadKey {
+				key.Pending = true
+				how = "; pending until " + u.Email + " approves it from a key they hold"
+			} else {
+				how = "; their first key, active at once, added by " + me.Email
+			}
+		}
 		if err := t.attachKey(&u, key); err != nil {
 			return Event{}, err
 		}
 		added = u.Keys[len(u.Keys)-1]
+		if !key.Pending {
+			u.HadKey = true
+		}
 		if err := t.putUser(u); err != nil {
 			return Event{}, err
 		}
 		e := entry(models.AuditKeyAdded, a, me, u)
-		e.Detail = key.Type + " " + key.Fingerprint
+		e.Detail = key.Type + " " + key.Fingerprint + how
 		return Event{Type: models.AuditKeyAdded, UserIDs: []string{u.ID}}, t.audit(e)
 	})
 	return added, err
@@ -381,6 +415,10 @@ func (s *Store) AddKey(a Actor, ref, keyText string) (models.SSHKey, error) {
 func (s *Store) RemoveKey(a Actor, ref, fingerprint string) error {
 	return s.change(func(t *txn) (Event, error) {
 		me, u, err := t.keyManager(a, ref)
+		if err != nil && errors.Is(err, models.ErrPermission) && me.ID != "" && me.ID == u.ID &&
+			slices.ContainsFunc(u.Keys, func(k models.SSHKey) bool { return k.Fingerprint == fingerprint && k.Pending }) {
+			err = nil // anyone may refuse a key someone else registered for them
+		}
 		if err != nil {
 			return Event{}, err
 		}
@@ -404,6 +442,100 @@ func (s *Store) RemoveKey(a Actor, ref, fingerprint string) error {
 		e.Detail = fingerprint
 		return Event{Type: models.AuditKeyRemoved, UserIDs: []string{u.ID}}, t.audit(e)
 	})
+}
+
+// ApproveKey makes one of the actor's own pending keys (added for them by
+// someone else) able to log in. Only the person may approve, from a session
+// or command that authenticated with a key they already hold; nobody can
+// approve a key for someone else.
+func (s *Store) ApproveKey(a Actor, fingerprint string) (models.SSHKey, error) {
+	var out models.SSHKey
+	err := s.change(func(t *txn) (Event, error) {
+		me, err := t.actor(a)
+		if err != nil {
+			return Event{}, err
+		}
+		// Any role may approve (or refuse) a key registered for them: it is
+		// consent, not key management.
+		fingerprint = strings.TrimSpace(fingerprint)
+		i := slices.IndexFunc(me.Keys, func(k models.SSHKey) bool { return k.Fingerprint == fingerprint })
+		if i < 0 {
+			return Event{}, fmt.Errorf("%w: you have no key %s; `keydesk whoami` lists yours", models.ErrNotFound, models.Sanitize(fingerprint))
+		}
+		if !me.Keys[i].Pending {
+			return Event{}, fmt.Errorf("%w: key %s is already active", models.ErrConflict, fingerprint)
+		}
+		me.Keys[i].Pending, me.Keys[i].Acknowledged = false, true
+		out = me.Keys[i]
+		if err := t.putUser(me); err != nil {
+			return Event{}, err
+		}
+		e := entry(models.AuditKeyApproved, a, me, me)
+		e.Detail = me.Keys[i].Type + " " + fingerprint
+		if by, err := t.user(me.Keys[i].AddedBy); err == nil {
+			e.Detail += ", added by " + by.Email
+		}
+		return Event{Type: models.AuditKeyApproved, UserIDs: []string{me.ID}}, t.audit(e)
+	})
+	return out, err
+}
+
+// KeyNotices is what a person should be told when they log in with the key
+// fingerprint: whether someone else registered that key for them (not yet
+// acknowledged: said once, then marked), and which keys others added for
+// them wait for their approval.
+type KeyNotices struct {
+	AddedBy models.User     // who registered the login key, if it is to be told
+	Pending []models.SSHKey // keys waiting for approval
+	Adders  map[string]models.User
+}
+
+// LoginNotices returns the notices for u logging in with fingerprint and
+// marks the login key's notice as given.
+func (s *Store) LoginNotices(userID, fingerprint string) (KeyNotices, error) {
+	var out KeyNotices
+	collect := func(t *txn) (models.User, bool, error) {
+		out = KeyNotices{Adders: map[string]models.User{}}
+		u, err := t.user(userID)
+		if err != nil {
+			return u, false, err
+		}
+		mark := false
+		for i, k := range u.Keys {
+			if k.AddedBy == "" {
+				continue
+			}
+			by, err := t.user(k.AddedBy)
+			if err != nil {
+				by = models.User{ID: k.AddedBy, Name: "(removed)"}
+			}
+			out.Adders[k.AddedBy] = by
+			switch {
+			case k.Pending:
+				out.Pending = append(out.Pending, k)
+			case k.Fingerprint == fingerprint && !k.Acknowledged:
+				out.AddedBy = by
+				u.Keys[i].Acknowledged, mark = true, true
+			}
+		}
+		return u, mark, nil
+	}
+	var mark bool
+	if err := s.view(func(tx kv.Tx) error {
+		var err error
+		_, mark, err = collect(s.txn(tx))
+		return err
+	}); err != nil || !mark {
+		return out, err // most logins: one read, no write
+	}
+	err := s.change(func(t *txn) (Event, error) {
+		u, mark, err := collect(t)
+		if err != nil || !mark {
+			return Event{}, err
+		}
+		return Event{}, t.putUser(u)
+	})
+	return out, err
 }
 
 func (t *txn) keyManager(a Actor, ref string) (models.User, models.User, error) {
