@@ -338,6 +338,22 @@ func TestConfirmation(t *testing.T) {
 	if r := ask("n\n", "token", "revoke", s.ID); r.code != 1 || !strings.Contains(r.stderr, "Revoke "+s.ID) {
 		t.Fatalf("revoke no: %+v", r)
 	}
+	if r := ask("n\n", "token", "rotate", s.ID); r.code != 1 || !strings.Contains(r.stderr, "Rotate "+s.ID+` "ci"? Its secret stops working 10 minutes from now. [y/N] `) {
+		t.Fatalf("rotate no: %+v", r)
+	}
+	b := filepath.Join(t.TempDir(), "b.db")
+	if err := os.WriteFile(b, []byte("yesterday's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := ask("n\n", "backup", b); r.code != 1 || !strings.Contains(r.stderr, "Replace the existing "+b) {
+		t.Fatalf("backup over a file, no: %+v", r)
+	}
+	if data, _ := os.ReadFile(b); string(data) != "yesterday's" {
+		t.Fatal("a declined backup replaced the file")
+	}
+	if r := ask("", "backup", b, "--yes"); r.code != 0 {
+		t.Fatalf("backup --yes: %+v", r)
+	}
 	if r := run(t, dir, "token", "revoke", s.ID); r.code != 0 { // no terminal: no question
 		t.Fatalf("revoke from a script: %+v", r)
 	}

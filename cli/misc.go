@@ -71,7 +71,8 @@ func knownAuditType(t string) bool {
 }
 
 func backupCmd(g *Globals) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "backup FILE|-",
 		Short: "Write a hot, consistent copy of the database (owner); - for stdout",
 		Example: remoteOr(g, `(umask 077; keydesk backup > keydesk-backup.db)`, `keydesk backup keydesk-backup.db
@@ -99,9 +100,18 @@ func backupCmd(g *Globals) *cobra.Command {
 				_, err := s.Backup(a, cmd.OutOrStdout())
 				return err
 			}
+			if _, err := os.Stat(target); err == nil {
+				if err := g.confirm(yes, fmt.Sprintf("Replace the existing %s with a new backup?", target)); err != nil {
+					return err
+				}
+			}
 			return backupToFile(g, s, a, target, cmd)
 		},
 	}
+	if !g.Remote() {
+		cmd.Flags().BoolVarP(&yes, "yes", "y", false, "replace an existing FILE without asking")
+	}
+	return cmd
 }
 
 // backupToFile writes to a temporary file beside target and renames it into

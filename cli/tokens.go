@@ -49,14 +49,24 @@ func tokenRevealCmd(g *Globals) *cobra.Command {
 }
 
 func tokenRotateCmd(g *Globals) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use: "rotate ID", Short: "Replace a token's secret; the old one works for a grace period", Args: exactArgs(1, "one token ID"),
-		Example:           `NEW=$(keydesk token rotate tok_0SdX1x6W3pQrZ1)`,
+		Example:           `NEW=$(keydesk token rotate tok_0SdX1x6W3pQrZ1 --yes)`,
 		ValidArgsFunction: g.completeTokenIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, a, err := g.Actor()
 			if err != nil {
 				return err
+			}
+			if g.env.Interactive && !yes {
+				v, err := s.Token(a, args[0])
+				if err != nil {
+					return err
+				}
+				if err := g.confirm(false, fmt.Sprintf("Rotate %s %q? Its secret stops working 10 minutes from now.", v.ID, v.Name)); err != nil {
+					return err
+				}
 			}
 			tok, secret, err := s.RotateToken(a, args[0])
 			if err != nil {
@@ -68,6 +78,8 @@ func tokenRotateCmd(g *Globals) *cobra.Command {
 			return printSecret(g, cmd, s, a, tok.ID, secret)
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
 }
 
 func tokenRevokeCmd(g *Globals) *cobra.Command {
