@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/keydesk/keydesk/models"
@@ -71,5 +72,48 @@ func TestAuditUserPartial(t *testing.T) {
 	}
 	if _, err := o.s.Audit(o.ownerA, store.AuditQuery{User: "nobody-like-this"}); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("no match: %v", err)
+	}
+}
+
+// TestSortedPages: a sorted listing pages through every token exactly once,
+// in order, both ways, with the filter applied to the whole list.
+func TestSortedPages(t *testing.T) {
+	o := newOrg(t)
+	names := []string{"delta", "Alpha", "charlie", "bravo", "echo", "alpha2", "foxtrot"}
+	for _, n := range names {
+		mustCreate(t, o.s, o.userA, n)
+	}
+	mustCreate(t, o.s, o.adminA, "zulu")
+	for _, desc := range []bool{false, true} {
+		var got []string
+		q := store.TokenQuery{All: true, Sort: "name", Desc: desc, Limit: 3, Filter: "uma"}
+		for {
+			pg, err := o.s.ListTokens(o.ownerA, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range pg.Tokens {
+				got = append(got, v.Name)
+			}
+			if pg.Next == "" {
+				break
+			}
+			q.After = pg.Next
+		}
+		want := []string{"Alpha", "alpha2", "bravo", "charlie", "delta", "echo", "foxtrot"}
+		if desc {
+			for i, j := 0, len(want)-1; i < j; i, j = i+1, j-1 {
+				want[i], want[j] = want[j], want[i]
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("desc=%v: %v, want %v", desc, got, want)
+		}
+	}
+	if _, err := o.s.ListTokens(o.ownerA, store.TokenQuery{All: true, Sort: "bogus", Limit: 3}); !errors.Is(err, models.ErrInvalid) {
+		t.Fatalf("bogus sort: %v", err)
+	}
+	if _, err := o.s.ListTokens(o.userA, store.TokenQuery{All: true, Sort: "name", Limit: 3}); !errors.Is(err, models.ErrPermission) {
+		t.Fatalf("a user sorted everyone's tokens: %v", err)
 	}
 }

@@ -481,8 +481,96 @@ type TokenQuery struct {
 	Holder string // one person's tokens, by ID or email (self, or owner for anyone)
 	Filter string // case-insensitive substring of name, id, masked form, holder or status
 	Oldest bool   // oldest first instead of newest first
-	After  string // paging cursor: the last ID of the previous page
+	After  string // paging cursor: the previous page's Next
 	Limit  int    // page size; 0 means no limit
+	// Sort orders an All listing by "name", "holder", "status" or
+	// "expires" instead of creation (ascending; Desc reverses), ties by ID.
+	// It reads every token the filter keeps for each page (ListTokens only,
+	// with a Limit): the console's column sort over the whole list.
+	Sort string
+	Desc bool
+}
+
+// tokenSortKeys are the orders TokenQuery.Sort knows.
+var tokenSortKeys = map[string]func(v TokenView) string{
+	"name":   func(v TokenView) string { return strings.ToLower(v.Name) },
+	"holder": func(v TokenView) string { return strings.ToLower(v.HolderName) + "\x00" + v.HolderEmail },
+	"status": func(v TokenView) string { return string(v.Status) },
+	"expires": func(v TokenView) string {
+		if v.ExpiresAt.IsZero() {
+			return "~" // never: after every date
+		}
+		return v.ExpiresAt.UTC().Format(time.RFC3339Nano)
+	},
+}
+
+// sortedPage is ListTokens for a Sort: one pass over the tokens (in
+// EachToken's short transactions), keeping the Limit that come first after
+// the cursor. The cursor is the last row's sort key and ID.
+func (s *Store) sortedPage(a Actor, q TokenQuery) (TokenPage, error) {
+	keyOf, ok := tokenSortKeys[q.Sort]
+	if !ok {
+		return TokenPage{}, fmt.Errorf("%w: unknown sort %q; use name, holder, status or expires", models.ErrInvalid, models.Sanitize(q.Sort))
+	}
+	if q.Limit <= 0 {
+		return TokenPage{}, fmt.Errorf("%w: a sorted listing needs a page size", models.ErrInvalid)
+	}
+	type row struct {
+		key string
+		v   TokenView
+	}
+	less := func(x, y row) bool {
+		switch {
+		case x.key != y.key:
+			return (x.key < y.key) != q.Desc
+		case x.v.ID == y.v.ID:
+			return false
+		}
+		return (x.v.ID < y.v.ID) != q.Desc
+	}
+	var cur *row
+	if q.After != "" {
+		i := strings.LastIndexByte(q.After, 0)
+		if i < 0 {
+			return TokenPage{}, fmt.Errorf("%w: not a cursor of this sort", models.ErrInvalid)
+		}
+		cur = &row{key: q.After[:i], v: TokenView{Token: models.Token{ID: q.After[i+1:]}}}
+	}
+	// best holds the Limit+1 smallest rows after the cursor, kept sorted:
+	// pages are small, so insertion beats a heap.
+	var best []row
+	inner := q
+	inner.Sort, inner.After, inner.Limit, inner.Oldest = "", "", 0, true
+	err := s.EachToken(a, inner, func(v TokenView) error {
+		r := row{key: keyOf(v), v: v}
+		if cur != nil && !less(*cur, r) {
+			return nil
+		}
+		if len(best) > q.Limit && !less(r, best[len(best)-1]) {
+			return nil
+		}
+		i := sort.Search(len(best), func(i int) bool { return less(r, best[i]) })
+		best = append(best, row{})
+		copy(best[i+1:], best[i:])
+		best[i] = r
+		if len(best) > q.Limit+1 {
+			best = best[:q.Limit+1]
+		}
+		return nil
+	})
+	if err != nil {
+		return TokenPage{}, err
+	}
+	var page TokenPage
+	for i, r := range best {
+		if i == q.Limit {
+			last := best[i-1]
+			page.Next = last.key + "\x00" + last.v.ID
+			break
+		}
+		page.Tokens = append(page.Tokens, r.v)
+	}
+	return page, nil
 }
 
 // TokenPage is one page of a listing; Next is the cursor for the following
@@ -495,6 +583,9 @@ type TokenPage struct {
 // ListTokens returns one page of tokens. Pages walk the ID order, which is
 // creation order, so the first page of a million tokens costs a page's work.
 func (s *Store) ListTokens(a Actor, q TokenQuery) (TokenPage, error) {
+	if q.Sort != "" {
+		return s.sortedPage(a, q)
+	}
 	var page TokenPage
 	err := s.EachToken(a, q, func(v TokenView) error {
 		if q.Limit > 0 && len(page.Tokens) == q.Limit {

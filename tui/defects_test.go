@@ -510,3 +510,37 @@ func TestDefect19Wording(t *testing.T) {
 	send(t, m, "esc", "?")
 	mustView(t, m, "close help")
 }
+
+// Defect 13, column sort: o sorts the whole list (every page) by the next
+// column, s reverses it, and the header shows which way.
+func TestDefect13ColumnSortWholeList(t *testing.T) {
+	o := newOrg(t, nil)
+	for i, n := range []string{"kilo", "alpha", "mike", "bravo", "lima", "charlie", "juliet", "delta", "india", "echo", "hotel", "foxtrot", "golf"} {
+		u := []models.User{o.ann, o.bob, o.carl}[i%3]
+		if _, _, err := o.s.CreateToken(o.act(u), store.TokenSpec{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newDriven(t, o.s, o.owner, 80, 23)
+	send(t, m, "2", "o")
+	p := m.pages[pgTokens].(*tokensPage)
+	mustView(t, m, "NAME ↑", "by name A→Z")
+	var all []string
+	for {
+		for _, r := range p.rows {
+			all = append(all, r.Name)
+		}
+		if p.next == "" {
+			break
+		}
+		send(t, m, "right")
+	}
+	if got := strings.Join(all, ","); got != "alpha,bravo,charlie,delta,echo,foxtrot,golf,hotel,india,juliet,kilo,lima,mike" {
+		t.Fatalf("pages by name: %s", got)
+	}
+	send(t, m, "s")
+	mustView(t, m, "NAME ↓", "by name Z→A")
+	if p.rows[0].Name != "mike" {
+		t.Fatalf("Z→A starts with %q", p.rows[0].Name)
+	}
+}

@@ -13,13 +13,14 @@ import (
 )
 
 type tokensKeys struct {
-	Filter, Sort, Assign, Revoke, RevokeAll, Rename, Clear, Apply key.Binding
+	Filter, Sort, SortCol, Assign, Revoke, RevokeAll, Rename, Clear, Apply key.Binding
 }
 
 func newTokensKeys() tokensKeys {
 	return tokensKeys{
 		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Sort:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "newest/oldest")),
+		Sort:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "reverse order")),
+		SortCol:   key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "sort by next column")),
 		Assign:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign")),
 		Revoke:    key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "revoke")),
 		RevokeAll: key.NewBinding(key.WithKeys("X"), key.WithHelp("X", "revoke all theirs")),
@@ -51,13 +52,16 @@ type tokensPage struct {
 
 	seq     int
 	loaded  bool
+	loading bool // a query is out; the rows shown are the previous ones
 	err     string
 	rows    []store.TokenView
 	now     time.Time
 	next    string   // cursor of the following page, "" on the last
 	cursors []string // After value of each page visited; cursors[pageNo] is this page's
 	pageNo  int
-	oldest  bool
+	oldest  bool // creation order: oldest first
+	sortCol int  // index into tokenSortCols; 0 is creation order
+	desc    bool // for a column sort: Z→A
 	sc      scroller
 
 	filter liveInput
@@ -104,6 +108,16 @@ type revokeAllAskMsg struct {
 	err    error
 }
 
+// tokenSortCols are the orders o cycles through: creation (the store's
+// natural order, the fast one), then by column over the whole list.
+var tokenSortCols = []struct{ key, column, label string }{
+	{"", "CREATED", "created"},
+	{"name", "NAME", "name"},
+	{"holder", "HOLDER", "holder"},
+	{"status", "STATUS", "status"},
+	{"expires", "EXPIRES", "expiry"},
+}
+
 // tokensFilterMsg applies the filter once typing paused (gen matches).
 type tokensFilterMsg struct{ gen int }
 
@@ -137,8 +151,10 @@ func (p *tokensPage) tableHeight() int { return max(p.h-tokensTop-1-tokensBottom
 
 func (p *tokensPage) Reload() tea.Cmd {
 	p.seq++
+	p.loading = true
 	seq, be, a := p.seq, p.env.be, p.env.actor
-	q := store.TokenQuery{All: true, Filter: p.filter.applied, Oldest: p.oldest, After: p.cursors[p.pageNo], Limit: p.tableHeight()}
+	q := store.TokenQuery{All: true, Filter: p.filter.applied, Oldest: p.oldest, After: p.cursors[p.pageNo], Limit: p.tableHeight(),
+		Sort: tokenSortCols[p.sortCol].key, Desc: p.desc}
 	return func() tea.Msg {
 		pg, err := be.ListTokens(a, q)
 		return tokensLoadedMsg{seq: seq, page: pg, now: be.Now(), err: err}
@@ -179,6 +195,7 @@ func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.seq != p.seq {
 			return p, nil
 		}
+		p.loading = false
 		if msg.err != nil {
 			p.err = errText(msg.err)
 			return p, nil
@@ -349,7 +366,15 @@ func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			return p.restart()
 		}
 	case key.Matches(msg, p.keys.Sort):
-		p.oldest = !p.oldest
+		if p.sortCol == 0 {
+			p.oldest = !p.oldest
+		} else {
+			p.desc = !p.desc
+		}
+		return p.restart()
+	case key.Matches(msg, p.keys.SortCol):
+		p.sortCol = (p.sortCol + 1) % len(tokenSortCols)
+		p.desc = false
 		return p.restart()
 	case key.Matches(msg, p.keys.Assign):
 		p.picked, p.assignName, p.assignExp = nil, "", ""
@@ -517,11 +542,11 @@ func (p *tokensPage) View() string {
 	if p.mode == tokPicker {
 		return "\n" + indent(p.picker.view(), 2)
 	}
-	order := "newest first"
-	if p.oldest {
-		order = "oldest first"
+	busy := ""
+	if p.loading && p.loaded {
+		busy = " · loading…" // a sort or filter over a million tokens takes seconds
 	}
-	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(clip(" · the whole organization · "+order, max(p.w-14, 0)))
+	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(clip(" · the whole organization · "+p.orderText()+busy, max(p.w-14, 0)))
 	var filterLine string
 	switch {
 	case p.mode == tokFilter:
@@ -529,7 +554,7 @@ func (p *tokensPage) View() string {
 	case p.filter.applied != "":
 		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clip(clean(p.filter.applied), p.w-30)) + st.Subtle.Render("  (esc clears)")
 	default:
-		filterLine = "  " + st.Subtle.Render("/ filter · s order · a assign")
+		filterLine = "  " + st.Subtle.Render("/ filter · o sort by column · s reverse · a assign")
 	}
 	lines := []string{"", head, filterLine, ""}
 	switch {
@@ -549,15 +574,42 @@ func (p *tokensPage) View() string {
 	return strings.Join(lines, "\n")
 }
 
+// orderText says the order in words.
+func (p *tokensPage) orderText() string {
+	if p.sortCol == 0 {
+		if p.oldest {
+			return "oldest first"
+		}
+		return "newest first"
+	}
+	dir := "A→Z"
+	if p.desc {
+		dir = "Z→A"
+	}
+	return "by " + tokenSortCols[p.sortCol].label + " " + dir
+}
+
+// arrow marks the sorted column's header with its direction.
+func (p *tokensPage) arrow(column string) string {
+	sc := tokenSortCols[p.sortCol]
+	if sc.column != column {
+		return column
+	}
+	up := p.oldest
+	if p.sortCol != 0 {
+		up = !p.desc
+	}
+	if up {
+		return column + " ↑"
+	}
+	return column + " ↓"
+}
+
 func (p *tokensPage) table() string {
 	st := p.env.st
-	created := "CREATED ↓"
-	if p.oldest {
-		created = "CREATED ↑"
-	}
 	wide := p.w >= 110
 	mins, weights := []int{14, 16, 17, 10, 10}, []int{3, 2, 0, 0, 0}
-	titles := []string{"NAME", "HOLDER", "STATUS", created, "EXPIRES"}
+	titles := []string{p.arrow("NAME"), p.arrow("HOLDER"), p.arrow("STATUS"), p.arrow("CREATED"), p.arrow("EXPIRES")}
 	if wide {
 		mins, weights, titles = append(mins, 10), append(weights, 1), append(titles, "LAST USED")
 	}
@@ -642,7 +694,7 @@ func (p *tokensPage) FullHelp() [][]key.Binding {
 	if p.pageNo > 0 || p.next != "" {
 		nav = append(nav, p.list.PageUp, p.list.PageDown)
 	}
-	list := []key.Binding{p.keys.Filter, p.keys.Sort}
+	list := []key.Binding{p.keys.Filter, p.keys.Sort, p.keys.SortCol}
 	if p.filter.applied != "" {
 		list = append(list, p.keys.Clear)
 	}
