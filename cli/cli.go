@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/keydesk/keydesk/models"
@@ -347,7 +348,13 @@ func (g *Globals) open(create bool) (*store.Store, error) {
 			return nil, fmt.Errorf("%w in %s; run `keydesk init --owner-name NAME --owner-email EMAIL`, `keydesk` for the first-run form, or `keydesk demo`", models.ErrNotInitialized, dir)
 		}
 	}
-	s, err := store.Open(dir, store.Options{})
+	var opts store.Options
+	if g.completing {
+		// A TAB must not wait the second a held file gets: a server holding
+		// the directory means nothing to offer, at once.
+		opts.OpenTimeout = 100 * time.Millisecond
+	}
+	s, err := store.Open(dir, opts)
 	if err != nil {
 		return nil, err
 	}

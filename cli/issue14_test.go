@@ -13,6 +13,7 @@ import (
 
 	"github.com/keydesk/keydesk/cli"
 	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
 	"github.com/keydesk/keydesk/wire"
 	"github.com/keydesk/keydesk/wire/wiretest"
 )
@@ -487,6 +488,21 @@ func TestDynamicCompletion(t *testing.T) {
 				t.Errorf("__complete %q offers %q:\n%s", c.args, w, r.stdout)
 			}
 		}
+	}
+}
+
+// A data directory a server holds offers nothing to complete, and says so
+// to no one: completion never prints an error into a shell line.
+func TestCompletionBesideAServer(t *testing.T) {
+	dir := initOrg(t)
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := run(t, dir, "__complete", "user", "remove", "")
+	if r.code != 0 || strings.Contains(r.stdout, "@") || !strings.HasSuffix(r.stdout, ":4\n") {
+		t.Fatalf("%+v", r)
 	}
 }
 
