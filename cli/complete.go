@@ -138,6 +138,28 @@ func (g *Globals) completeFingerprints(cmd *cobra.Command, args []string, prefix
 	return out, noFiles
 }
 
+// completePendingKeys offers the actor's own keys that wait for approval.
+func (g *Globals) completePendingKeys(_ *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, noFiles
+	}
+	s, a, err := g.Actor()
+	if err != nil {
+		return nil, noFiles
+	}
+	me, err := s.Profile(a)
+	if err != nil {
+		return nil, noFiles
+	}
+	var out []cobra.Completion
+	for _, k := range me.Keys {
+		if k.Pending && strings.HasPrefix(k.Fingerprint, prefix) {
+			out = append(out, cobra.CompletionWithDesc(k.Fingerprint, k.Type+" "+models.SanitizeLine(k.Comment)+" (pending)"))
+		}
+	}
+	return out, noFiles
+}
+
 // grantable roles: what set-role and add may give (never owner).
 var grantable = []cobra.Completion{
 	cobra.CompletionWithDesc("admin", "manages people, reads the audit log"),

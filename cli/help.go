@@ -166,6 +166,7 @@ With --json every command prints what it read or changed as JSON on stdout,
 in the same shapes as the HTTP API's /v3 bodies ("data" there):
 
   user       id, name, email, role, keys, created_at, removed, removed_at
+  key        fingerprint, type, comment, added_at, added_by, pending
   token      id, name, status, masked, role, holder_id, holder_name,
              holder_email, created_at, created_by, created_by_name, assigned,
              revealed, expires_at, revoked_at, revoked_by, rotated_at,

@@ -117,7 +117,7 @@ keydesk token revoke tok_0SdX1x6W3pQrZ1 --yes --json`,
 						}
 						out = append(out, wireToken(v))
 					}
-					return writeJSON(cmd.OutOrStdout(), out)
+					return writeList(cmd.OutOrStdout(), out)
 				}
 				for _, tok := range toks {
 					fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s (%s).\n", tok.ID, models.Sanitize(tok.Name))

@@ -226,7 +226,8 @@ keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`),
 func userApproveKeyCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "approve-key FINGERPRINT", Short: "Approve a key someone else added for you, so it can log in", Args: exactArgs(1, "the key's FINGERPRINT"),
-		Example: `keydesk user approve-key SHA256:7pVt2mA0cHn3WbU8Ghk7KhS0dqfTqYt1cWVJmWq4xQE`,
+		Example:           `keydesk user approve-key SHA256:7pVt2mA0cHn3WbU8Ghk7KhS0dqfTqYt1cWVJmWq4xQE`,
+		ValidArgsFunction: g.completePendingKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, a, err := g.Actor()
 			if err != nil {

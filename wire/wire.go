@@ -80,11 +80,15 @@ type Key struct {
 	Type        string `json:"type"`
 	Comment     string `json:"comment"`
 	AddedAt     Time   `json:"added_at"`
+	// AddedBy is who registered it for this person ("" for themself).
+	AddedBy string `json:"added_by"`
+	// Pending keys wait for their person's approval and do not log in.
+	Pending bool `json:"pending"`
 }
 
 // FromKey is k as clients see it.
 func FromKey(k models.SSHKey) Key {
-	return Key{Fingerprint: k.Fingerprint, Type: k.Type, Comment: k.Comment, AddedAt: At(k.AddedAt)}
+	return Key{Fingerprint: k.Fingerprint, Type: k.Type, Comment: k.Comment, AddedAt: At(k.AddedAt), AddedBy: k.AddedBy, Pending: k.Pending}
 }
 
 // User is a person. Removed people appear only where history names them.

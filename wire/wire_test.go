@@ -52,4 +52,8 @@ func TestEveryFieldPresent(t *testing.T) {
 	if !strings.Contains(string(u), `"keys":[]`) {
 		t.Fatalf("user without keys: %s", u)
 	}
+	k, _ := json.Marshal(FromUser(models.User{ID: "usr_1", Keys: []models.SSHKey{{Fingerprint: "SHA256:x", Type: "ssh-ed25519", AddedBy: "usr_2", Pending: true}}}))
+	if !strings.Contains(string(k), `"added_at":null,"added_by":"usr_2","pending":true`) {
+		t.Fatalf("a pending key: %s", k)
+	}
 }
