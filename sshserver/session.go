@@ -101,15 +101,18 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
 	first := clampWindow(pty.Window)
-	// The first frames are painted as soon as they exist, not at the
-	// renderer's first tick (see firstFrames).
-	out := newPaintWriter(sess)
-	p := tea.NewProgram(&firstFrames{Model: model, out: out},
+	// The console is drawn by display, not Bubble Tea's renderer (see
+	// render.go): frames go out the moment they exist, and an idle console
+	// costs no ticker, no wake-ups and no garbage. The mouse mode that
+	// WithMouseCellMotion would set is display's too; the option still tells
+	// the program it may see mouse input.
+	scr := newDisplay(sess)
+	p := tea.NewProgram(&drawn{Model: model, scr: scr},
 		tea.WithInput(sess),
-		tea.WithOutput(out),
+		tea.WithOutput(sess),
 		tea.WithContext(ctx),
 		tea.WithEnvironment(sess.Environ()),
-		tea.WithAltScreen(),
+		tea.WithoutRenderer(),
 		tea.WithMouseCellMotion(),
 		tea.WithoutSignalHandler(),
 	)
@@ -148,7 +151,12 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 		}
 	}()
 
-	if _, err := p.Run(); err != nil && ctx.Err() == nil {
+	if err := scr.start(); err != nil {
+		return // the session is gone
+	}
+	_, err := p.Run()
+	scr.stop()
+	if err != nil && ctx.Err() == nil {
 		s.log.Error("console ended with an error", "remote", hostOf(sess.RemoteAddr()), "err", err)
 	}
 	select {
