@@ -1,20 +1,29 @@
 package tui
 
 import (
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/lucasb-eyer/go-colorful"
 	"github.com/muesli/termenv"
 )
 
-// Styles holds every style the console draws with. They are built from the
-// session's renderer, never from lipgloss's global one, so two SSH sessions
-// with different terminals (colour depth, light or dark background) each get
-// colours their own terminal understands. One Styles value is built per
-// console and shared by its screens, forms and inputs.
-type Styles struct {
+// Styles holds every style the console draws with. They fit the session's
+// terminal, never lipgloss's global renderer, so two SSH sessions with
+// different terminals (colour depth, light or dark background) each get
+// colours their own terminal understands.
+//
+// A Styles is a handle on one immutable set: copying it copies a pointer.
+// Consoles on the same kind of terminal share one set (SharedStyles), which
+// saves the ~16 KB of lipgloss.Style values every console would otherwise
+// carry; nothing may assign to a style of a set once it is built.
+type Styles struct{ *styleSet }
+
+// styleSet is the styles themselves; see Styles.
+type styleSet struct {
 	App        lipgloss.Style
 	Brand      lipgloss.Style
 	Tab        lipgloss.Style
@@ -157,6 +166,41 @@ func NewStyles(r *lipgloss.Renderer) Styles { return NewThemedStyles(r, Theme{})
 // (bold, underline, reverse) and every colour is dropped: NO_COLOR removes
 // colour, not emphasis.
 func NewThemedStyles(r *lipgloss.Renderer, th Theme) Styles {
+	return buildStyles(r, pickPalette(r, th))
+}
+
+// stylesKey is everything a style set depends on: the palette, and the
+// renderer's colour profile and background, which is all lipgloss reads from
+// a renderer to draw a style.
+type stylesKey struct {
+	p       palette
+	profile termenv.Profile
+	dark    bool
+}
+
+// shared holds one style set per stylesKey: a handful at most.
+var shared sync.Map // stylesKey → Styles
+
+// SharedStyles is NewThemedStyles for a console among many: styles for r's
+// kind of terminal, built once per kind on a renderer of their own (same
+// profile and background as r, writing nowhere) and shared by every console
+// that asks for that kind.
+func SharedStyles(r *lipgloss.Renderer, th Theme) Styles {
+	p := pickPalette(r, th)
+	k := stylesKey{p: p, profile: r.ColorProfile(), dark: r.HasDarkBackground()}
+	if st, ok := shared.Load(k); ok {
+		return st.(Styles)
+	}
+	own := lipgloss.NewRenderer(io.Discard)
+	own.SetColorProfile(k.profile)
+	own.SetHasDarkBackground(k.dark)
+	st, _ := shared.LoadOrStore(k, buildStyles(own, p))
+	return st.(Styles)
+}
+
+// pickPalette chooses the palette for r and th (moving r to the ANSI profile
+// for NoColor, see NewThemedStyles).
+func pickPalette(r *lipgloss.Renderer, th Theme) palette {
 	p := paletteEither
 	switch {
 	case th.NoColor:
@@ -174,7 +218,7 @@ func NewThemedStyles(r *lipgloss.Renderer, th Theme) Styles {
 	case th.Background == BackgroundLight:
 		p = paletteLight
 	}
-	return buildStyles(r, p)
+	return p
 }
 
 func buildStyles(r *lipgloss.Renderer, p palette) Styles {
@@ -183,7 +227,7 @@ func buildStyles(r *lipgloss.Renderer, p palette) Styles {
 	if p.selReverse {
 		sel = s().Bold(true).Reverse(true)
 	}
-	return Styles{
+	return Styles{&styleSet{
 		App:         s(),
 		Brand:       s().Bold(true).Foreground(p.accent),
 		Tab:         s().Foreground(p.subtle).Padding(0, 1),
@@ -218,7 +262,7 @@ func buildStyles(r *lipgloss.Renderer, p palette) Styles {
 		Cursor:      s().Reverse(true),
 		Plain:       r.ColorProfile() == termenv.Ascii,
 		r:           r,
-	}
+	}}
 }
 
 // Renderer is the renderer the styles were built on.

@@ -206,7 +206,7 @@ func New(opts Options) tea.Model {
 	if th.Background == BackgroundUnknown {
 		th.Background = BackgroundFromEnv(getenv)
 	}
-	e := &env{be: opts.Backend, actor: store.Actor{UserID: opts.UserID, Via: opts.Via}, st: NewThemedStyles(r, th), renderer: r,
+	e := &env{be: opts.Backend, actor: store.Actor{UserID: opts.UserID, Via: opts.Via}, st: SharedStyles(r, th), renderer: r,
 		flashFor: opts.FlashFor, debounce: opts.Debounce}
 	if e.flashFor == 0 {
 		e.flashFor = 5 * time.Second
@@ -306,10 +306,9 @@ func (m *Model) subscribe() tea.Cmd {
 	be, ctx := m.env.be, m.ctx
 	return func() tea.Msg {
 		ch, cancel := be.Subscribe()
-		go func() {
-			<-ctx.Done()
-			cancel()
-		}()
+		// Not a goroutine parked on ctx.Done for the console's lifetime:
+		// with a thousand consoles open that is a thousand stacks.
+		context.AfterFunc(ctx, cancel)
 		return subscribedMsg{ch: ch}
 	}
 }
