@@ -157,11 +157,12 @@ func orDefault(v, def string) string {
 // Serve runs the SSH server and, when cfg.HTTPAddr is set, the HTTP server
 // over the one store until ctx is done, then shuts both down within
 // cfg.ShutdownTimeout. A failure of either server stops the other.
-// Freed heap held beyond memReturnOver at a check, made every
-// memReturnEvery, goes back to the OS: at most one forced collection every
-// ten seconds, and only after a burst left that much behind.
+// Heap held beyond the live objects goes back to the OS when more than
+// memReturnOver of it is held at a check, made every memReturnEvery, and
+// less than that was allocated since the previous one: after a burst, once
+// the server is quiet again; never more than one forced collection a check.
 const (
-	memReturnEvery = 10 * time.Second
+	memReturnEvery = 5 * time.Second
 	memReturnOver  = 32 << 20
 )
 
