@@ -210,8 +210,9 @@ func bareScan(dir string) (time.Duration, int64, error) {
 
 // serverFigures starts `keydesk serve` on dir, times it to its first
 // /healthz, then opens the owner's console, goes to API Tokens and opens the
-// picker (which loads every assignee) and reads the server's memory there.
-func serverFigures(dir string, key gossh.Signer) (start time.Duration, idle, used memory, err error) {
+// picker (which loads every assignee) and reads the server's memory there,
+// once the console has sat idle for settle.
+func serverFigures(dir string, key gossh.Signer, settle time.Duration) (start time.Duration, idle, used memory, err error) {
 	p, start, err := startKeydesk(dir)
 	if err != nil {
 		return 0, idle, used, err
@@ -239,6 +240,7 @@ func serverFigures(dir string, key gossh.Signer) (start time.Duration, idle, use
 			return 0, idle, used, fmt.Errorf("console never showed %q: %s", step.want, w.tail())
 		}
 	}
+	time.Sleep(settle) // idle is the point: nothing to poll for
 	used, err = p.mem()
 	return start, idle, used, err
 }
@@ -280,10 +282,10 @@ func benchScale(cfg *config, rep *report) error {
 	var srv []serverRound
 	for range nRounds {
 		var r serverRound
-		if r.bigStart, r.bigIdle, r.bigUsed, err = serverFigures(big.dir, big.key); err != nil {
+		if r.bigStart, r.bigIdle, r.bigUsed, err = serverFigures(big.dir, big.key, cfg.settle); err != nil {
 			return fmt.Errorf("server on %s: %w", sizeLabel, err)
 		}
-		if r.smallStart, r.smallIdle, r.smallUsed, err = serverFigures(small.dir, small.key); err != nil {
+		if r.smallStart, r.smallIdle, r.smallUsed, err = serverFigures(small.dir, small.key, cfg.settle); err != nil {
 			return fmt.Errorf("server on the small org: %w", err)
 		}
 		srv = append(srv, r)
