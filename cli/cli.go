@@ -106,6 +106,11 @@ func Run(args []string, env Env, ext ...Extension) int {
 		return 0
 	}
 	msg := oneLine(err.Error())
+	if env.Session != nil {
+		// The store's hints name commands as typed locally; over SSH they
+		// are typed as ssh -p PORT HOST ….
+		msg = strings.ReplaceAll(msg, "`keydesk ", "`"+g.prog+" ")
+	}
 	if isUsage(err) {
 		// One line: what was wrong, and where the right way is written.
 		fmt.Fprintf(env.Stderr, "keydesk: %s (see '%s')\n", msg, g.helpFor(cmd))

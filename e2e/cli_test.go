@@ -177,6 +177,9 @@ func TestCLIOverSSH(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "complete -o default -F __start_keydesk keydesk" {
 		t.Fatalf("bash: %v %s", err, out)
 	}
+	if r := w.ssh(w.owner, "user remove nobody@example.com"); r.code != 1 || !strings.Contains(r.stderr, "see `"+prog+" user list`") {
+		t.Fatalf("a store hint over SSH: %v", r)
+	}
 	if r := w.ssh(w.owner, "audit --user nobody@example.com"); r.code != 1 || !strings.Contains(r.stderr, `no such user "nobody@example.com"`) {
 		t.Fatalf("audit of an unknown email: %v", r)
 	}
