@@ -30,10 +30,10 @@ func TestDefect01AssignFlow(t *testing.T) {
 	send(t, m, "2", "a")
 	typeText(t, m, "archer")
 	send(t, m, "space", "enter")
-	v := mustView(t, m, "New token for 1 person", "e.g. reporting")
+	mustView(t, m, "New token for 1 person", "e.g. reporting")
 	// Empty name: refused in the form, no confirm.
 	send(t, m, "enter")
-	v = mustView(t, m, "name is empty")
+	v := mustView(t, m, "name is empty")
 	if strings.Contains(v, "Assign \u201c") {
 		t.Fatalf("an empty name reached the confirmation:\n%s", v)
 	}

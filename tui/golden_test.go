@@ -185,11 +185,6 @@ func goldenMatrix(t *testing.T, who func(s *store.Store, owner models.User) mode
 	}
 }
 
-func checkGolden(t *testing.T, view string) {
-	t.Helper()
-	checkGoldenSize(t, view, 80, 24, false)
-}
-
 // checkGoldenSize checks that view fits w×h cells (colour codes aside) and
 // matches its golden file.
 func checkGoldenSize(t *testing.T, view string, w, h int, escapes bool) {

@@ -36,16 +36,3 @@ func newListKeys() listKeys {
 		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G", "bottom")),
 	}
 }
-
-// matches is key.Matches for a key's string form, for helpers that only have it.
-func matches(s string, b key.Binding) bool {
-	if !b.Enabled() {
-		return false
-	}
-	for _, k := range b.Keys() {
-		if k == s {
-			return true
-		}
-	}
-	return false
-}
