@@ -140,8 +140,7 @@ func (p *auditPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		p.sc.setLen(len(p.entries))
 		return p, nil
 	case auditFilterMsg:
-		if msg.gen == p.user.gen && p.user.value() != p.user.applied {
-			p.user.commit()
+		if p.user.debounceDue(msg.gen) {
 			return p, p.restart()
 		}
 		return p, nil
@@ -154,17 +153,12 @@ func (p *auditPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (p *auditPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 	switch p.mode {
 	case audUser:
-		changed, done, cmd := p.user.key(msg, p.keys.Apply, p.keys.Cancel)
+		restart, done, cmd := p.user.handle(p.env, msg, p.keys.Apply, p.keys.Cancel, func(gen int) tea.Msg { return auditFilterMsg{gen: gen} })
 		if done {
 			p.mode = audList
 		}
-		switch {
-		case changed && done:
-			p.user.commit()
+		if restart {
 			return p.restart()
-		case changed:
-			p.user.gen++
-			return tea.Batch(cmd, p.env.debounced(auditFilterMsg{gen: p.user.gen}))
 		}
 		return cmd
 	case audDetail:
@@ -377,8 +371,6 @@ func (p *auditPage) Click(y int) tea.Cmd {
 	if p.mode != audList {
 		return nil
 	}
-	if i := y - auditTop - 1 + p.sc.offset; i >= p.sc.offset && i < min(p.sc.offset+p.sc.height, len(p.entries)) {
-		p.sc.to(i)
-	}
+	p.sc.click(y, auditTop)
 	return nil
 }

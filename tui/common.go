@@ -297,3 +297,12 @@ func (k listKeys) handleListKey(msg tea.KeyMsg, s *scroller) bool {
 	}
 	return true
 }
+
+// click moves the cursor to the table row at y (rows of the page's area)
+// for a table whose header is on row top; a click elsewhere does nothing.
+func (s *scroller) click(y, top int) {
+	lo, hi := s.window()
+	if i := y - top - 1 + lo; i >= lo && i < hi {
+		s.to(i)
+	}
+}

@@ -579,3 +579,29 @@ func (a *liveInput) key(msg tea.KeyMsg, apply, cancel key.Binding) (changed, don
 
 // commit makes the input's value the applied one.
 func (a *liveInput) commit() { a.applied = a.value() }
+
+// handle is key for a filter that goes to the store: a change schedules
+// tick(gen) after the debounce; enter or esc with a change applies it at
+// once (restart: reload from the first page). done: editing ended.
+func (a *liveInput) handle(e *env, msg tea.KeyMsg, apply, cancel key.Binding, tick func(gen int) tea.Msg) (restart, done bool, cmd tea.Cmd) {
+	changed, done, cmd := a.key(msg, apply, cancel)
+	switch {
+	case changed && done:
+		a.commit()
+		return true, true, cmd
+	case changed:
+		a.gen++
+		return false, done, tea.Batch(cmd, e.debounced(tick(a.gen)))
+	}
+	return false, done, cmd
+}
+
+// debounceDue reports whether a debounce tick for gen should apply the
+// filter now, and commits it if so.
+func (a *liveInput) debounceDue(gen int) bool {
+	if gen != a.gen || a.value() == a.applied {
+		return false
+	}
+	a.commit()
+	return true
+}

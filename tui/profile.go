@@ -665,9 +665,7 @@ func (p *profilePage) Click(y int) tea.Cmd {
 	if p.mode != profList {
 		return nil
 	}
-	if i := y - profileTop - 1 + p.sc.offset; i >= p.sc.offset && i < min(p.sc.offset+p.sc.height, len(p.toks)) {
-		p.sc.to(i)
-	}
+	p.sc.click(y, profileTop)
 	return nil
 }
 

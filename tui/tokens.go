@@ -218,8 +218,7 @@ func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return p, nil
 
 	case tokensFilterMsg:
-		if msg.gen == p.filter.gen && p.filter.value() != p.filter.applied {
-			p.filter.commit()
+		if p.filter.debounceDue(msg.gen) {
 			return p, p.restart()
 		}
 		return p, nil
@@ -320,17 +319,12 @@ func (p *tokensPage) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	case tokFilter:
-		changed, done, cmd := p.filter.key(msg, p.keys.Apply, p.keys.Clear)
+		restart, done, cmd := p.filter.handle(p.env, msg, p.keys.Apply, p.keys.Clear, func(gen int) tea.Msg { return tokensFilterMsg{gen: gen} })
 		if done {
 			p.mode = tokList
 		}
-		switch {
-		case changed && done:
-			p.filter.commit()
+		if restart {
 			return p.restart()
-		case changed:
-			p.filter.gen++
-			return tea.Batch(cmd, p.env.debounced(tokensFilterMsg{gen: p.filter.gen}))
 		}
 		return cmd
 	}
@@ -712,8 +706,6 @@ func (p *tokensPage) Click(y int) tea.Cmd {
 	if p.mode != tokList {
 		return nil
 	}
-	if i := y - tokensTop - 1 + p.sc.offset; i >= p.sc.offset && i < min(p.sc.offset+p.sc.height, len(p.rows)) {
-		p.sc.to(i)
-	}
+	p.sc.click(y, tokensTop)
 	return nil
 }

@@ -609,8 +609,6 @@ func (p *usersPage) Click(y int) tea.Cmd {
 	if p.mode != usrList {
 		return nil
 	}
-	if i := y - usersTop - 1 + p.sc.offset; i >= p.sc.offset && i < min(p.sc.offset+p.sc.height, len(p.rows)) {
-		p.sc.to(i)
-	}
+	p.sc.click(y, usersTop)
 	return nil
 }
