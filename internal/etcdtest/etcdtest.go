@@ -6,7 +6,7 @@
 // (10 ms heartbeat, 100 ms election) so a member starts in tens of
 // milliseconds and a lost leader is replaced quickly. etcd's zap logs go to a
 // no-op logger unless KEYDESK_ETCD_LOG is set (then to stderr), so test output
-// stays readable.
+// stays readable. fsync is off unless KEYDESK_ETCD_FSYNC is set (see startMember).
 package etcdtest
 
 import (
@@ -150,6 +150,11 @@ func (c *Cluster) startMember(m *Member, state string) error {
 	// Progress notifications let a watcher prove it is caught up (the etcd
 	// engine's freshness signal); make them frequent in tests.
 	cfg.WatchProgressNotifyInterval = 100 * time.Millisecond
+	// Tests run many small commits on a shared 2-core machine: fsync would
+	// make them wait on the disk, not on etcd. Members in one process share
+	// the page cache, so HardStop loses nothing fsync would have kept; set
+	// KEYDESK_ETCD_FSYNC=1 to measure with fsync on.
+	cfg.UnsafeNoFsync = os.Getenv("KEYDESK_ETCD_FSYNC") == ""
 	cfg.Logger = "zap"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(Logger())
 	e, err := embed.StartEtcd(cfg)

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"flag"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -36,10 +37,13 @@ import (
 // 2×FreshEvery (100 ms); an exchange is therefore checked as if invoked that
 // much earlier. Anything staler is an anomaly.
 //
-// -short runs a few seconds with a handful of faults (CI); the long run:
+// By default (CI) it runs a few seconds with four faults; the long run, twelve
+// faults and about ten thousand operations:
 //
 //	go test -race -run Linearizable -v ./store/cluster -args -faults.long
 const staleness = 100 * time.Millisecond
+
+var longFaults = flag.Bool("faults.long", false, "run the long fault harness (12 faults)")
 
 type lifeIn struct {
 	Kind   string // "exchange" or "revoke"
@@ -379,7 +383,7 @@ func check(t *testing.T, rec *recorder, name string) (porcupine.CheckResult, str
 
 func TestLinearizableUnderFaults(t *testing.T) {
 	faults, tokens := 4, 20
-	if !testing.Short() {
+	if *longFaults {
 		faults, tokens = 12, 24
 	}
 	start := time.Now()
