@@ -81,7 +81,11 @@ func (p *auditPage) Title() string { return "Audit Log" }
 func (p *auditPage) Init() tea.Cmd { return p.Reload() }
 
 // Concerns: every change writes an audit entry.
-func (p *auditPage) Concerns(store.Event) bool { return true }
+func (p *auditPage) Concerns(ev store.Event) bool { return auditConcerned(ev) }
+
+// auditConcerned is Concerns without a page (see lazyPage): every change is
+// in the log.
+func auditConcerned(store.Event) bool { return true }
 
 const (
 	auditTop    = 4

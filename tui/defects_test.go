@@ -216,7 +216,7 @@ func TestDefect08Paging(t *testing.T) {
 	for h := MinHeight; h <= 40; h += 3 {
 		m := newDriven(t, o.s, o.owner, 80, h)
 		send(t, m, "2")
-		p := m.pages[pgTokens].(*tokensPage)
+		p := unwrap(m.pages[pgTokens]).(*tokensPage)
 		if len(p.rows) != p.tableHeight() {
 			t.Errorf("height %d: page holds %d rows for %d visible", h, len(p.rows), p.tableHeight())
 		}
@@ -534,7 +534,7 @@ func TestDefect13ColumnSortWholeList(t *testing.T) {
 	}
 	m := newDriven(t, o.s, o.owner, 80, 23)
 	send(t, m, "2", "o")
-	p := m.pages[pgTokens].(*tokensPage)
+	p := unwrap(m.pages[pgTokens]).(*tokensPage)
 	mustView(t, m, "NAME ↑", "by name A→Z")
 	var all []string
 	for {

@@ -126,9 +126,10 @@ func (p *tokensPage) Title() string { return "API Tokens" }
 func (p *tokensPage) Init() tea.Cmd { return p.Reload() }
 
 // Concerns: any token change, and people changes (names and emails shown).
-func (p *tokensPage) Concerns(ev store.Event) bool {
-	return len(ev.TokenIDs) > 0 || peopleChanged(ev.Type)
-}
+func (p *tokensPage) Concerns(ev store.Event) bool { return tokensConcerned(ev) }
+
+// tokensConcerned is Concerns without a page (see lazyPage).
+func tokensConcerned(ev store.Event) bool { return len(ev.TokenIDs) > 0 || peopleChanged(ev.Type) }
 
 // peopleChanged: event types that change names, roles or membership.
 func peopleChanged(typ string) bool {

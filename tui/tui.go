@@ -229,7 +229,10 @@ func New(opts Options) tea.Model {
 		env:   e,
 		keys:  newGlobalKeys(),
 		help:  h,
-		pages: []page{newProfilePage(e), newTokensPage(e), newUsersPage(e), newAuditPage(e)},
+		pages: []page{newProfilePage(e),
+			lazy("API Tokens", tokensConcerned, func() page { return newTokensPage(e) }),
+			lazy("Users", usersConcerned, func() page { return newUsersPage(e) }),
+			lazy("Audit Log", auditConcerned, func() page { return newAuditPage(e) })},
 		shown: []int{pgProfile},
 		ctx:   ctx,
 		live:  &liveState{cancel: cancel},
@@ -446,7 +449,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case showTokensMsg:
 		for i, idx := range m.shown {
 			if idx == pgTokens {
-				tp := m.pages[pgTokens].(*tokensPage)
+				tp := unwrap(m.pages[pgTokens]).(*tokensPage)
 				tp.filter.input.SetValue(msg.filter)
 				tp.filter.commit()
 				m.stale[pgTokens] = false

@@ -98,7 +98,10 @@ func (p *usersPage) Title() string { return "Users" }
 func (p *usersPage) Init() tea.Cmd { return p.Reload() }
 
 // Concerns: changes to names, roles, keys or membership.
-func (p *usersPage) Concerns(ev store.Event) bool { return peopleChanged(ev.Type) }
+func (p *usersPage) Concerns(ev store.Event) bool { return usersConcerned(ev) }
+
+// usersConcerned is Concerns without a page (see lazyPage).
+func usersConcerned(ev store.Event) bool { return peopleChanged(ev.Type) }
 
 func (p *usersPage) Reload() tea.Cmd {
 	p.seq++
