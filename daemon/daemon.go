@@ -154,18 +154,18 @@ func orDefault(v, def string) string {
 	return def
 }
 
-// Serve runs the SSH server and, when cfg.HTTPAddr is set, the HTTP server
-// over the one store until ctx is done, then shuts both down within
-// cfg.ShutdownTimeout. A failure of either server stops the other.
 // Heap held beyond the live objects goes back to the OS when more than
 // memReturnOver of it is held at a check, made every memReturnEvery, and
 // less than that was allocated since the previous one: after a burst, once
 // the server is quiet again; never more than one forced collection a check.
 const (
 	memReturnEvery = 5 * time.Second
-	memReturnOver  = 32 << 20
+	memReturnOver  = 8 << 20
 )
 
+// Serve runs the SSH server and, when cfg.HTTPAddr is set, the HTTP server
+// over the one store until ctx is done, then shuts both down within
+// cfg.ShutdownTimeout. A failure of either server stops the other.
 func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = log.Default()
