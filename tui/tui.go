@@ -225,14 +225,16 @@ func New(opts Options) tea.Model {
 		ctx = context.Background()
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	// Hidden tabs are built when first shown (lazyPage).
+	pages := []page{newProfilePage(e),
+		lazy("API Tokens", tokensConcerned, func() page { return newTokensPage(e) }),
+		lazy("Users", usersConcerned, func() page { return newUsersPage(e) }),
+		lazy("Audit Log", auditConcerned, func() page { return newAuditPage(e) })}
 	m := &Model{
 		env:   e,
 		keys:  newGlobalKeys(),
 		help:  h,
-		pages: []page{newProfilePage(e),
-			lazy("API Tokens", tokensConcerned, func() page { return newTokensPage(e) }),
-			lazy("Users", usersConcerned, func() page { return newUsersPage(e) }),
-			lazy("Audit Log", auditConcerned, func() page { return newAuditPage(e) })},
+		pages: pages,
 		shown: []int{pgProfile},
 		ctx:   ctx,
 		live:  &liveState{cancel: cancel},
