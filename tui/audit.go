@@ -87,12 +87,29 @@ func (p *auditPage) Concerns(ev store.Event) bool { return auditConcerned(ev) }
 // in the log.
 func auditConcerned(store.Event) bool { return true }
 
-const (
-	auditTop    = 4
-	auditBottom = 3
-)
+func (p *auditPage) tableHeight() int { return tableRows(p.h, p.top(), p.bottom()) }
 
-func (p *auditPage) tableHeight() int { return max(p.h-auditTop-1-auditBottom, 1) }
+// top is what the list draws above the table.
+func (p *auditPage) top() []string {
+	st := p.env.st
+	typ := "all types"
+	if t := p.typeFilter(); t != "" {
+		typ = t
+	}
+	user := "everyone"
+	if p.user.applied != "" {
+		user = clip(clean(p.user.applied), 30)
+	}
+	head := "  " + st.Section.Render("Audit Log") + st.Subtle.Render(" · newest first · enter shows an entry whole")
+	filterLine := "  " + st.Subtle.Render("type: ") + st.Bold.Render(typ) + st.Subtle.Render(" (t)  person: ") + st.Bold.Render(user) + st.Subtle.Render(" (u)")
+	if p.mode == audUser {
+		filterLine = "  " + p.user.input.View()
+	}
+	return []string{"", head, filterLine, ""}
+}
+
+// bottom is what the list draws below the table.
+func (p *auditPage) bottom() []string { return []string{"", p.detailLine(), p.pager()} }
 
 func (p *auditPage) typeFilter() string {
 	if p.typeIdx == 0 {
@@ -247,20 +264,7 @@ func (p *auditPage) View() string {
 		head := "  " + st.Section.Render("Audit entry") + st.Subtle.Render(" · esc goes back · ↑/↓ scroll")
 		return strings.Join([]string{"", head, "", indent(p.detail.View(), 2)}, "\n")
 	}
-	typ := "all types"
-	if t := p.typeFilter(); t != "" {
-		typ = t
-	}
-	user := "everyone"
-	if p.user.applied != "" {
-		user = clip(clean(p.user.applied), 30)
-	}
-	head := "  " + st.Section.Render("Audit Log") + st.Subtle.Render(" · newest first · enter shows an entry whole")
-	filterLine := "  " + st.Subtle.Render("type: ") + st.Bold.Render(typ) + st.Subtle.Render(" (t)  person: ") + st.Bold.Render(user) + st.Subtle.Render(" (u)")
-	if p.mode == audUser {
-		filterLine = "  " + p.user.input.View()
-	}
-	lines := []string{"", head, filterLine, ""}
+	lines := p.top()
 	switch {
 	case p.err != "":
 		lines = append(lines, "  "+st.Error.Render(clip(p.err, p.w-4)))
@@ -271,7 +275,7 @@ func (p *auditPage) View() string {
 	case len(p.entries) == 0:
 		lines = append(lines, "  "+st.Empty.Render("Nothing has happened yet — changes made anywhere appear here."))
 	default:
-		lines = append(lines, p.table(), "", p.detailLine(), p.pager())
+		lines = append(append(lines, p.table()), p.bottom()...)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -375,6 +379,6 @@ func (p *auditPage) Click(y int) tea.Cmd {
 	if p.mode != audList {
 		return nil
 	}
-	p.sc.click(y, auditTop)
+	p.sc.click(y, lineCount(p.top()))
 	return nil
 }

@@ -93,7 +93,7 @@ func TestMouse(t *testing.T) {
 		t.Fatalf("wheel down: cursor %d", p.sc.cursor)
 	}
 	// Click the third row: header (2 lines), page top lines, table header.
-	m.Update(tea.MouseMsg{Button: tea.MouseButtonLeft, Action: tea.MouseActionPress, Y: m.bodyTop() + profileTop + 1 + 2})
+	m.Update(tea.MouseMsg{Button: tea.MouseButtonLeft, Action: tea.MouseActionPress, Y: m.bodyTop() + lineCount(p.headerLines()) + 1 + 2})
 	if p.sc.cursor != 2 {
 		t.Fatalf("click on the third row: cursor %d", p.sc.cursor)
 	}

@@ -306,3 +306,18 @@ func (s *scroller) click(y, top int) {
 		s.to(i)
 	}
 }
+
+// tableRows is how many table rows fit in h lines once the lines above the
+// table (top), its header and the lines below it (bottom) are drawn: the
+// layout is measured from what the page draws, not from constants.
+func tableRows(h int, top, bottom []string) int {
+	return max(h-lineCount(top)-1-lineCount(bottom), 1)
+}
+
+func lineCount(ls []string) int {
+	n := 0
+	for _, l := range ls {
+		n += strings.Count(l, "\n") + 1
+	}
+	return n
+}

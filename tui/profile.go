@@ -131,15 +131,9 @@ func (p *profilePage) Reload() tea.Cmd {
 	}
 }
 
-// topLines is how many lines come before the table; bottomLines after it.
-const (
-	profileTop    = 4
-	profileBottom = 3
-)
-
 func (p *profilePage) SetSize(w, h int) bool {
 	p.w, p.h = w, h
-	p.sc.setHeight(max(h-profileTop-1-profileBottom, 1))
+	p.sc.setHeight(tableRows(h, p.headerLines(), p.bottom()))
 	p.resizeDialog(w)
 	return false
 }
@@ -471,6 +465,11 @@ func (p *profilePage) headerLines() []string {
 	}
 }
 
+// bottom is what the list draws below the table.
+func (p *profilePage) bottom() []string {
+	return []string{"", p.detail(), "  " + p.env.st.Subtle.Render(p.sc.position("token", "tokens"))}
+}
+
 func (p *profilePage) View() string {
 	st := p.env.st
 	if !p.loaded {
@@ -490,7 +489,7 @@ func (p *profilePage) View() string {
 	case len(p.toks) == 0:
 		lines = append(lines, "", "  "+st.Empty.Render("No tokens yet — press n to generate one."))
 	default:
-		lines = append(lines, p.table(), "", p.detail(), "  "+st.Subtle.Render(p.sc.position("token", "tokens")))
+		lines = append(append(lines, p.table()), p.bottom()...)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -665,7 +664,7 @@ func (p *profilePage) Click(y int) tea.Cmd {
 	if p.mode != profList {
 		return nil
 	}
-	p.sc.click(y, profileTop)
+	p.sc.click(y, lineCount(p.headerLines()))
 	return nil
 }
 

@@ -141,14 +141,31 @@ func peopleChanged(typ string) bool {
 	return false
 }
 
-// Layout: blank, title, filter line, blank; table; blank, detail, pager.
-const (
-	tokensTop    = 4
-	tokensBottom = 3
-)
-
 // tableHeight is the rows one page holds: the store reads exactly that many.
-func (p *tokensPage) tableHeight() int { return max(p.h-tokensTop-1-tokensBottom, 1) }
+func (p *tokensPage) tableHeight() int { return tableRows(p.h, p.top(), p.bottom()) }
+
+// top is what the list draws above the table.
+func (p *tokensPage) top() []string {
+	st := p.env.st
+	busy := ""
+	if p.loading && p.loaded {
+		busy = " · loading…" // a sort or filter over a million tokens takes seconds
+	}
+	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(clip(" · the whole organization · "+p.orderText()+busy, max(p.w-14, 0)))
+	var filterLine string
+	switch {
+	case p.mode == tokFilter:
+		filterLine = "  " + p.filter.input.View()
+	case p.filter.applied != "":
+		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clip(clean(p.filter.applied), p.w-30)) + st.Subtle.Render("  (esc clears)")
+	default:
+		filterLine = "  " + st.Subtle.Render("/ filter · o sort by column · s reverse · a assign")
+	}
+	return []string{"", head, filterLine, ""}
+}
+
+// bottom is what the list draws below the table.
+func (p *tokensPage) bottom() []string { return []string{"", p.detail(), p.pager()} }
 
 func (p *tokensPage) Reload() tea.Cmd {
 	p.seq++
@@ -537,21 +554,7 @@ func (p *tokensPage) View() string {
 	if p.mode == tokPicker {
 		return "\n" + indent(p.picker.view(), 2)
 	}
-	busy := ""
-	if p.loading && p.loaded {
-		busy = " · loading…" // a sort or filter over a million tokens takes seconds
-	}
-	head := "  " + st.Section.Render("API Tokens") + st.Subtle.Render(clip(" · the whole organization · "+p.orderText()+busy, max(p.w-14, 0)))
-	var filterLine string
-	switch {
-	case p.mode == tokFilter:
-		filterLine = "  " + p.filter.input.View()
-	case p.filter.applied != "":
-		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clip(clean(p.filter.applied), p.w-30)) + st.Subtle.Render("  (esc clears)")
-	default:
-		filterLine = "  " + st.Subtle.Render("/ filter · o sort by column · s reverse · a assign")
-	}
-	lines := []string{"", head, filterLine, ""}
+	lines := p.top()
 	switch {
 	case p.mode == tokDialog:
 		lines = append(lines, p.dialogView(st, p.w))
@@ -564,7 +567,7 @@ func (p *tokensPage) View() string {
 	case len(p.rows) == 0:
 		lines = append(lines, "  "+st.Empty.Render("No tokens in the organization yet — press a to assign one to a user."))
 	default:
-		lines = append(lines, p.table(), "", p.detail(), p.pager())
+		lines = append(append(lines, p.table()), p.bottom()...)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -653,7 +656,7 @@ func (p *tokensPage) detail() string {
 func (p *tokensPage) pager() string {
 	st := p.env.st
 	lo, hi := p.sc.window()
-	s := fmt.Sprintf("page %d · rows %d–%d", p.pageNo+1, p.pageNo*p.tableHeight()+lo+1, p.pageNo*p.tableHeight()+hi)
+	s := fmt.Sprintf("page %d · rows %d–%d", p.pageNo+1, p.pageNo*p.sc.height+lo+1, p.pageNo*p.sc.height+hi)
 	if p.pageNo > 0 {
 		s = "← " + s
 	}
@@ -707,6 +710,6 @@ func (p *tokensPage) Click(y int) tea.Cmd {
 	if p.mode != tokList {
 		return nil
 	}
-	p.sc.click(y, tokensTop)
+	p.sc.click(y, lineCount(p.top()))
 	return nil
 }

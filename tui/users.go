@@ -112,14 +112,34 @@ func (p *usersPage) Reload() tea.Cmd {
 	}
 }
 
-const (
-	usersTop    = 4
-	usersBottom = 3
-)
+// top is what the list draws above the table.
+func (p *usersPage) top() []string {
+	st := p.env.st
+	count := fmt.Sprintf(" · %d people", len(p.all))
+	if p.filter.applied != "" {
+		count = fmt.Sprintf(" · %d of %d people match", len(p.rows), len(p.all))
+	}
+	head := "  " + st.Section.Render("Users") + st.Subtle.Render(clip(count, max(p.w-9, 0)))
+	var filterLine string
+	switch {
+	case p.mode == usrFilter:
+		filterLine = "  " + p.filter.input.View()
+	case p.filter.applied != "":
+		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clip(clean(p.filter.applied), p.w-30)) + st.Subtle.Render("  (esc clears)")
+	default:
+		filterLine = "  " + st.Subtle.Render(clip(p.hint(), p.w-4))
+	}
+	return []string{"", head, filterLine, ""}
+}
+
+// bottom is what the list draws below the table.
+func (p *usersPage) bottom() []string {
+	return []string{"", p.detail(), "  " + p.env.st.Subtle.Render(p.sc.position("person", "people"))}
+}
 
 func (p *usersPage) SetSize(w, h int) bool {
 	p.w, p.h = w, h
-	p.sc.setHeight(max(h-usersTop-1-usersBottom, 1))
+	p.sc.setHeight(tableRows(h, p.top(), p.bottom()))
 	p.filter.input.Width = max(w-8, 10)
 	p.resizeDialog(w)
 	return false
@@ -493,21 +513,7 @@ func (p *usersPage) transfer(u models.User) tea.Cmd {
 
 func (p *usersPage) View() string {
 	st := p.env.st
-	count := fmt.Sprintf(" · %d people", len(p.all))
-	if p.filter.applied != "" {
-		count = fmt.Sprintf(" · %d of %d people match", len(p.rows), len(p.all))
-	}
-	head := "  " + st.Section.Render("Users") + st.Subtle.Render(clip(count, max(p.w-9, 0)))
-	var filterLine string
-	switch {
-	case p.mode == usrFilter:
-		filterLine = "  " + p.filter.input.View()
-	case p.filter.applied != "":
-		filterLine = "  " + st.Subtle.Render("filter: ") + st.Bold.Render(clip(clean(p.filter.applied), p.w-30)) + st.Subtle.Render("  (esc clears)")
-	default:
-		filterLine = "  " + st.Subtle.Render(clip(p.hint(), p.w-4))
-	}
-	lines := []string{"", head, filterLine, ""}
+	lines := p.top()
 	switch {
 	case p.mode == usrDialog:
 		lines = append(lines, p.dialogView(st, p.w))
@@ -518,7 +524,7 @@ func (p *usersPage) View() string {
 	case len(p.rows) == 0:
 		lines = append(lines, "  "+st.Empty.Render("Nobody matches — esc clears the filter."))
 	default:
-		lines = append(lines, p.table(), "", p.detail(), "  "+st.Subtle.Render(p.sc.position("person", "people")))
+		lines = append(append(lines, p.table()), p.bottom()...)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -612,6 +618,6 @@ func (p *usersPage) Click(y int) tea.Cmd {
 	if p.mode != usrList {
 		return nil
 	}
-	p.sc.click(y, usersTop)
+	p.sc.click(y, lineCount(p.top()))
 	return nil
 }
