@@ -15,7 +15,6 @@ import (
 	"github.com/keydesk/keydesk/store"
 	"github.com/keydesk/keydesk/store/kv"
 	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
-	bbolt "go.etcd.io/bbolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -161,17 +160,10 @@ func Copy(ctx context.Context, from, to Place) (CopyResult, error) {
 
 // countKeys counts the records of an export.
 func countKeys(path string) (int, error) {
-	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true})
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
 	n := 0
-	err = db.View(func(tx *bbolt.Tx) error {
-		return tx.ForEach(func(_ []byte, b *bbolt.Bucket) error {
-			n += b.Stats().KeyN
-			return nil
-		})
+	err := kvbolt.ReadBackup(path, func(_ kv.Bucket, _ uint64, keys int, _ func(func(k, v []byte) error) error) error {
+		n += keys
+		return nil
 	})
 	return n, err
 }

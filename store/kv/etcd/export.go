@@ -5,11 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/keydesk/keydesk/store/kv"
-	bbolt "go.etcd.io/bbolt"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -18,35 +17,23 @@ import (
 // the engine's), so a backup of an etcd organization opens like a bbolt one
 // and doubles as the way to move an organization between engines.
 func (e *Engine) Export(ctx context.Context, w io.Writer) (int64, error) {
-	f, err := os.CreateTemp("", "keydesk-export-*.db")
+	f, err := kvbolt.NewBackup()
 	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
+		return 0, err
 	}
-	path := f.Name()
-	f.Close()
-	defer os.Remove(path)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoSync: true})
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	defer db.Close()
+	defer f.Close()
 	err = e.View(ctx, func(t kv.Tx) error {
 		tt := t.(*tx)
-		return db.Update(func(btx *bbolt.Tx) error {
+		return f.Fill(func(bb kvbolt.BackupBuilder) error {
 			for _, b := range e.sortedBuckets() {
-				bb, err := btx.CreateBucketIfNotExists([]byte(b))
-				if err != nil {
-					return err
-				}
-				bb.FillPercent = 1 // keys arrive in order
-				if err := t.Scan(b, kv.Range{}, func(k, v []byte) error { return bb.Put(k, v) }); err != nil {
-					return err
-				}
 				n, err := tt.sequence(b)
 				if err != nil {
 					return err
 				}
-				if err := bb.SetSequence(n); err != nil {
+				if err := bb.SetSequence(b, n); err != nil {
+					return err
+				}
+				if err := t.Scan(b, kv.Range{}, func(k, v []byte) error { return bb.Put(b, k, v) }); err != nil {
 					return err
 				}
 			}
@@ -56,13 +43,7 @@ func (e *Engine) Export(ctx context.Context, w io.Writer) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
-	var n int64
-	err = db.View(func(btx *bbolt.Tx) error {
-		var err error
-		n, err = btx.WriteTo(w)
-		return err
-	})
-	return n, err
+	return f.WriteTo(w)
 }
 
 func (e *Engine) sortedBuckets() []kv.Bucket {
@@ -172,63 +153,52 @@ func (e *Engine) Import(ctx context.Context, path string) (keys int, err error) 
 	if r.Count > 0 {
 		return 0, fmt.Errorf("%s already holds an organization (%d keys); copy only into an empty prefix", e.prefix, r.Count)
 	}
-	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true})
-	if err != nil {
-		return 0, fmt.Errorf("import: %w", err)
-	}
-	defer db.Close()
 	lim := e.Limits()
 	type kvp struct{ k, v []byte }
-	err = db.View(func(btx *bbolt.Tx) error {
-		for _, b := range e.sortedBuckets() {
-			bb := btx.Bucket([]byte(b))
-			if bb == nil {
-				continue
+	err = kvbolt.ReadBackup(path, func(b kv.Bucket, seq uint64, _ int, each func(func(k, v []byte) error) error) error {
+		if !e.buckets[b] {
+			return nil
+		}
+		var batch []kvp
+		size := 0
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
 			}
-			var batch []kvp
-			size := 0
-			flush := func() error {
-				if len(batch) == 0 {
-					return nil
-				}
-				err := e.Update(ctx, func(t kv.Tx) error {
-					for _, p := range batch {
-						if err := t.Put(b, p.k, p.v); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				keys += len(batch)
-				batch, size = batch[:0], 0
-				return err
-			}
-			err := bb.ForEach(func(k, v []byte) error {
-				if v == nil {
-					return fmt.Errorf("bucket %s: nested bucket %q is not keydesk's format", b, k)
-				}
-				if len(batch) >= lim.MaxOps || size+len(k)+len(v) > lim.MaxBytes/2 {
-					if err := flush(); err != nil {
+			err := e.Update(ctx, func(t kv.Tx) error {
+				for _, p := range batch {
+					if err := t.Put(b, p.k, p.v); err != nil {
 						return err
 					}
 				}
-				batch = append(batch, kvp{bytes.Clone(k), bytes.Clone(v)})
-				size += len(k) + len(v)
 				return nil
 			})
-			if err == nil {
-				err = flush()
-			}
-			if err != nil {
-				return err
-			}
-			if n := bb.Sequence(); n > 0 {
-				c, cancel := e.rpc(ctx)
-				_, err := e.cli.Put(c, string(e.seqKey(b)), string(u64(n)))
-				cancel()
-				if err != nil {
-					return unavailable(err)
+			keys += len(batch)
+			batch, size = batch[:0], 0
+			return err
+		}
+		err := each(func(k, v []byte) error {
+			if len(batch) >= lim.MaxOps || size+len(k)+len(v) > lim.MaxBytes/2 {
+				if err := flush(); err != nil {
+					return err
 				}
+			}
+			batch = append(batch, kvp{bytes.Clone(k), bytes.Clone(v)})
+			size += len(k) + len(v)
+			return nil
+		})
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			return err
+		}
+		if seq > 0 {
+			c, cancel := e.rpc(ctx)
+			_, err := e.cli.Put(c, string(e.seqKey(b)), string(u64(seq)))
+			cancel()
+			if err != nil {
+				return unavailable(err)
 			}
 		}
 		return nil
