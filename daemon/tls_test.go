@@ -66,7 +66,6 @@ type served struct {
 	http, ssh net.Addr
 	done      chan error
 	cancel    context.CancelFunc
-	logs      *strings.Builder
 }
 
 func serveIn(t *testing.T, cfg Config) *served {

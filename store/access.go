@@ -255,8 +255,8 @@ func (s *Store) auditReuse(tok models.Token, source string) {
 		ev := Event{Type: models.AuditTokenReuse, UserIDs: []string{holder.ID}, TokenIDs: []string{cur.ID}}
 		var revoked []string
 		system := Actor{Via: source}
-		for i := range chain[1:] {
-			next := &chain[i+1]
+		for i := range chain {
+			next := &chain[i]
 			if !next.RevokedAt.IsZero() {
 				continue
 			}

@@ -434,6 +434,9 @@ func keyLabel(k models.SSHKey) string {
 	if k.Comment != "" {
 		s += " " + clean(k.Comment)
 	}
+	if k.Pending {
+		s += " (pending their approval)"
+	}
 	return s
 }
 
@@ -473,6 +476,10 @@ func (p *usersPage) addKey(u models.User, text string) tea.Cmd {
 		k, err := be.AddKey(a, u.ID, text)
 		if err != nil {
 			return usersDoneMsg{err: err}
+		}
+		if k.Pending {
+			// Someone else's key for a person who has one waits for them.
+			return usersDoneMsg{note: "Added key " + k.Fingerprint + " for " + clean(u.Name) + "; it logs in once they approve it (user approve-key)"}
 		}
 		return usersDoneMsg{note: "Added key " + k.Fingerprint + " for " + clean(u.Name)}
 	}
