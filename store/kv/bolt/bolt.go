@@ -397,7 +397,7 @@ func CompactFile(path string, opts Options) (Compacted, error) {
 	if fi, err := os.Stat(tmp); err == nil {
 		res.After = fi.Size()
 	}
-	res.Original = fmt.Sprintf("%s.bak-compact-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	res.Original = fmt.Sprintf("%s.bak-compact-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
 	if err := os.Link(path, res.Original); err != nil {
 		_ = os.Remove(tmp)
 		return res, fmt.Errorf("keep the original as %s: %w", res.Original, err)
