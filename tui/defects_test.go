@@ -396,7 +396,7 @@ func TestDefect13FilterAsYouType(t *testing.T) {
 	if strings.Contains(v, "beta") {
 		t.Fatalf("typing did not filter:\n%s", v)
 	}
-	p := m.pages[pgTokens].(*tokensPage)
+	p := unwrap(m.pages[pgTokens]).(*tokensPage)
 	newest := []string{p.rows[0].ID, p.rows[1].ID}
 	send(t, m, "enter", "s")
 	mustView(t, m, "CREATED ↑", "oldest first")

@@ -52,6 +52,57 @@ type picker struct {
 	query   string
 	matches []int // indexes into users, best first
 	sc      scroller
+
+	// counts holds each person's usable tokens, asked for the rows on
+	// screen only (a count is one small store read; 100,000 are not);
+	// asked marks those already requested.
+	counts map[string]int
+	asked  map[string]bool
+}
+
+// pickerCountsMsg carries usable-token counts for some people.
+type pickerCountsMsg struct {
+	counts map[string]int
+}
+
+// wantCounts returns a command that counts the usable tokens of the people
+// on screen whose count is not known yet, or nil.
+func (p *picker) wantCounts(e *env) tea.Cmd {
+	if p.loading || len(p.matches) == 0 {
+		return nil
+	}
+	if p.counts == nil {
+		p.counts, p.asked = map[string]int{}, map[string]bool{}
+	}
+	var ids []string
+	lo, hi := p.sc.window()
+	for i := lo; i < hi; i++ {
+		id := p.users[p.matches[i]].ID
+		if !p.asked[id] {
+			p.asked[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	be, a := e.be, e.actor
+	return func() tea.Msg {
+		out := make(map[string]int, len(ids))
+		for _, id := range ids {
+			if n, err := be.LiveTokenCount(a, id); err == nil {
+				out[id] = n
+			}
+		}
+		return pickerCountsMsg{counts: out}
+	}
+}
+
+// addCounts merges counts that arrived.
+func (p *picker) addCounts(c map[string]int) {
+	for id, n := range c {
+		p.counts[id] = n
+	}
 }
 
 func newPicker(st Styles) *picker {
@@ -340,7 +391,7 @@ func (p *picker) view() string {
 		lines = append(lines, st.Empty.Render("Nobody to assign to yet — add users or admins on the Users page."))
 		return strings.Join(lines, "\n")
 	}
-	info := fmt.Sprintf("%d selected · %d of %d match", p.nSel, len(p.matches), len(p.users))
+	info := fmt.Sprintf("%d selected · %d of %d match · n/%d: usable tokens held", p.nSel, len(p.matches), len(p.users), models.MaxTokensActive)
 	if pos := p.sc.position("shown", "shown"); len(p.matches) > p.sc.height && pos != "" {
 		info += " · " + pos
 	}
@@ -354,8 +405,8 @@ func (p *picker) view() string {
 		lines = append(lines, st.Empty.Render("No one matches — backspace to widen the search."))
 		return strings.Join(lines, "\n")
 	}
-	nameW := clamp((w-12)/2, 10, 40)
-	emailW := max(w-12-nameW-8, 10)
+	nameW := clamp((w-19)/2, 10, 40)
+	emailW := max(w-19-nameW-8, 10)
 	lo, hi := p.sc.window()
 	for i := lo; i < hi; i++ {
 		u := p.users[p.matches[i]]
@@ -363,7 +414,11 @@ func (p *picker) view() string {
 		if p.chosen[p.matches[i]] {
 			box = "[x]"
 		}
-		row := box + " " + fit(clean(u.Name), nameW) + "  " + fit(clean(u.Email), emailW) + "  " + fit(string(u.Role), 5)
+		count := ""
+		if n, ok := p.counts[u.ID]; ok {
+			count = fmt.Sprintf("%d/%d", n, models.MaxTokensActive)
+		}
+		row := box + " " + fit(clean(u.Name), nameW) + "  " + fit(clean(u.Email), emailW) + "  " + fit(string(u.Role), 5) + "  " + fit(count, 5)
 		switch {
 		case i == p.sc.cursor:
 			lines = append(lines, st.Key.Render("›")+" "+st.RowSel.Render(row))

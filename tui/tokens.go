@@ -250,6 +250,12 @@ func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return p, flashErr(msg.err)
 		}
 		p.picker.setUsers(msg.users)
+		return p, p.picker.wantCounts(p.env)
+
+	case pickerCountsMsg:
+		if p.picker != nil {
+			p.picker.addCounts(msg.counts)
+		}
 		return p, nil
 
 	case assignCountsMsg:
@@ -437,7 +443,7 @@ func (p *tokensPage) openPicker(keep []models.User) tea.Cmd {
 func (p *tokensPage) pickerKey(msg tea.KeyMsg) tea.Cmd {
 	done, picked, cmd := p.picker.update(msg)
 	if !done {
-		return cmd
+		return tea.Batch(cmd, p.picker.wantCounts(p.env))
 	}
 	if picked == nil {
 		p.picker, p.picked, p.mode = nil, nil, tokList
