@@ -194,7 +194,7 @@ func (s *Store) lookupSecret(secret string) (Principal, models.Token, error) {
 	if _, err := models.ParseRefreshToken(secret); err != nil {
 		return Principal{}, models.Token{}, models.ErrUnauthenticated
 	}
-	digest := s.secrets.digest(secret)
+	digest := s.digest(secret)
 	id, ok := s.access.digestID(string(digest))
 	if !ok {
 		var err error
@@ -284,7 +284,7 @@ func (s *Store) RevokeSecret(secret, via string) error {
 	if _, err := models.ParseRefreshToken(secret); err != nil {
 		return nil
 	}
-	digest := s.secrets.digest(secret)
+	digest := s.digest(secret)
 	// Look first, outside the write queue: an unknown or already revoked
 	// token costs one read, never a durable write or an event to every
 	// console (a flood of made-up tokens would otherwise cost both).

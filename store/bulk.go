@@ -133,7 +133,7 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 				tok.RevokedAt, tok.RevokedBy = now, owner.ID
 			}
 			p.toks = append(p.toks, tok)
-			p.dig = append(p.dig, s.secrets.digest(secret))
+			p.dig = append(p.dig, s.digest(secret))
 		}
 		if len(batch) > 0 && records+1+len(p.toks) > spec.BatchSize {
 			if err := flush(); err != nil {

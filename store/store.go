@@ -84,6 +84,7 @@ type Store struct {
 	engine  kv.Engine
 	opts    Options
 	secrets Secrets
+	macs    sync.Pool // HMAC states keyed with secrets.Pepper (see digest)
 
 	writes  chan *writeReq
 	quit    chan struct{}
@@ -189,6 +190,7 @@ func OpenEngine(e kv.Engine, sec Secrets, opts Options) (*Store, error) {
 	}
 	s := &Store{engine: e, opts: opts, secrets: sec, writes: make(chan *writeReq, 256),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
+	s.macs.New = s.newMAC
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}

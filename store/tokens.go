@@ -102,7 +102,7 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	if err := t.putToken(tok); err != nil {
 		return models.Token{}, "", err
 	}
-	if err := t.Put(bucketTokensByHash, t.s.secrets.digest(secret), []byte(id)); err != nil {
+	if err := t.Put(bucketTokensByHash, t.s.digest(secret), []byte(id)); err != nil {
 		return models.Token{}, "", err
 	}
 	if err := t.Put(bucketTokensByUser, holderKey(holder.ID, id), nil); err != nil {
