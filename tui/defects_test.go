@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -408,7 +409,12 @@ func TestDefect13FilterAsYouType(t *testing.T) {
 // Defect 14: dead tokens do not expire, revoked ones say by whom, the rotate
 // confirm says how long the grace is, and notes go away by themselves.
 func TestDefect14StatusWording(t *testing.T) {
-	o := newOrg(t, nil)
+	// A clock the test moves, so "live" is newer than "r1" whatever the
+	// machine's speed (two tokens made in one instant sort by random ID).
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	o := newOrg(t, clock)
 	tok, _, err := o.s.CreateToken(o.act(o.ann), store.TokenSpec{Name: "r1", Expires: 70 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -416,6 +422,9 @@ func TestDefect14StatusWording(t *testing.T) {
 	if _, err := o.s.RevokeToken(o.act(o.owner), tok.ID); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
 	if _, _, err := o.s.CreateToken(o.act(o.ann), store.TokenSpec{Name: "live"}); err != nil {
 		t.Fatal(err)
 	}
