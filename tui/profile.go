@@ -23,7 +23,7 @@ const myTokensLimit = 200
 const defaultGrace = 10 * time.Minute
 
 type profileKeys struct {
-	New, Reveal, Rotate, Revoke, Rename, Copy, Done key.Binding
+	New, Reveal, Rotate, Revoke, Rename, Copy, Done, Approve key.Binding
 }
 
 func newProfileKeys() profileKeys {
@@ -35,6 +35,35 @@ func newProfileKeys() profileKeys {
 		Rename: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "rename")),
 		Copy:   key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy to clipboard")),
 		Done:   key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "done (hide it for good)")),
+		// Only offered while a key someone else added for me waits.
+		Approve: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "approve SSH key")),
+	}
+}
+
+// keyApprover is a backend that can approve a pending key (the store can).
+type keyApprover interface {
+	ApproveKey(a store.Actor, fingerprint string) (models.SSHKey, error)
+}
+
+// pendingKey is the first of my keys that someone else added and that waits
+// for my approval.
+func (p *profilePage) pendingKey() (models.SSHKey, bool) {
+	if _, ok := p.env.be.(keyApprover); !ok {
+		return models.SSHKey{}, false
+	}
+	for _, k := range p.me.Keys {
+		if k.Pending {
+			return k, true
+		}
+	}
+	return models.SSHKey{}, false
+}
+
+func (p *profilePage) approveKey(k models.SSHKey) tea.Cmd {
+	be, a := p.env.be.(keyApprover), p.env.actor
+	return func() tea.Msg {
+		_, err := be.ApproveKey(a, k.Fingerprint)
+		return profileDoneMsg{note: "Approved SSH key " + k.Fingerprint, err: err}
 	}
 }
 
@@ -271,6 +300,14 @@ func (p *profilePage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			return nil
 		}
 	}
+	if k, ok := p.pendingKey(); ok && key.Matches(msg, p.keys.Approve) {
+		p.mode = profDialog
+		p.openConfirm(newConfirm("Approve SSH key "+k.Fingerprint+"?", []string{
+			"Someone else registered this " + clean(k.Type) + " key for you on " + k.AddedAt.UTC().Format("2006-01-02") +
+				". Once approved it logs in as you and can reveal and rotate your tokens. Approve it only if it is yours; otherwise remove it with: user remove-key " + clean(p.me.Email) + " " + k.Fingerprint,
+		}, func() tea.Cmd { return p.approveKey(k) }), p.w, nil)
+		return nil
+	}
 	t, _ := p.selected()
 	switch {
 	case key.Matches(msg, p.keys.New):
@@ -454,6 +491,15 @@ func (p *profilePage) headerLines() []string {
 		keys = "1 SSH key"
 	} else if n > 1 {
 		keys = fmt.Sprintf("%d SSH keys", n)
+	}
+	pending := 0
+	for _, k := range p.me.Keys {
+		if k.Pending {
+			pending++
+		}
+	}
+	if _, ok := p.pendingKey(); ok {
+		keys += fmt.Sprintf(" · %d waiting for your approval (a)", pending)
 	}
 	w := max(p.w-4, 0)
 	name := clip(clean(p.me.Name), w/2)
@@ -639,6 +685,9 @@ func (p *profilePage) ShortHelp() []key.Binding {
 			ks = append(ks, k)
 		}
 	}
+	if _, ok := p.pendingKey(); ok {
+		ks = append(ks, p.keys.Approve)
+	}
 	return ks
 }
 
@@ -655,6 +704,9 @@ func (p *profilePage) FullHelp() [][]key.Binding {
 		if p.can(k) {
 			acts = append(acts, k)
 		}
+	}
+	if _, ok := p.pendingKey(); ok {
+		acts = append(acts, p.keys.Approve)
 	}
 	return [][]key.Binding{nav, acts}
 }
