@@ -357,6 +357,11 @@ func TestDefect11SmallTerminal(t *testing.T) {
 	if _, ok := cmd().(tea.QuitMsg); !ok {
 		t.Fatal("q did not quit")
 	}
+	// The tallest form, with an error showing, still fits 80×23 whole.
+	own := newDriven(t, o.s, o.owner, 80, 23)
+	send(t, own, "3", "a", "enter")
+	v = mustView(t, own, "Add user", "name is empty", "╰", "esc back")
+	checkFits(t, v, 80, 23)
 }
 
 // Defect 12: enter opens an audit entry whole, with its time.

@@ -252,7 +252,7 @@ func (f *formDialog) failed(err error) tea.Cmd {
 
 func (f *formDialog) view(st Styles, width int) string {
 	w := dialogWidth(width)
-	lines := []string{st.Title.Render(fit(f.title, w)), ""}
+	lines := []string{st.Title.Render(fit(f.title, w))}
 	if f.form != nil {
 		lines = append(lines, FormView(f.form))
 	}

@@ -271,8 +271,8 @@ func (p *tokensPage) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		p.mode = tokDialog
 		p.openConfirm(newTypedConfirm(p.env.st, "Revoke all tokens of "+clean(h.HolderName)+"?",
-			[]string{fmt.Sprintf("%d usable %s of %s will be revoked at once, with every access token made from them. This cannot be undone.",
-				msg.n, plural(msg.n, "token", "tokens"), clean(h.HolderEmail))},
+			[]string{fmt.Sprintf("%d usable %s of %s will be revoked at once, with every access token made from %s. This cannot be undone.",
+				msg.n, plural(msg.n, "token", "tokens"), clean(h.HolderEmail), plural(msg.n, "it", "them"))},
 			clean(h.HolderEmail), func() tea.Cmd { return p.revokeAll(h) }), p.w, nil)
 		return p, nil
 
@@ -560,10 +560,11 @@ func (p *tokensPage) View() string {
 	if p.mode == tokPicker {
 		return "\n" + indent(p.picker.view(), 2)
 	}
+	if p.mode == tokDialog {
+		return "\n" + p.dialogView(st, p.w)
+	}
 	lines := p.top()
 	switch {
-	case p.mode == tokDialog:
-		lines = append(lines, p.dialogView(st, p.w))
 	case p.err != "":
 		lines = append(lines, "  "+st.Error.Render(clip(p.err, p.w-4)))
 	case !p.loaded:

@@ -265,8 +265,8 @@ func (p *usersPage) roleForm(u models.User, n int, role models.Role) tea.Cmd {
 
 func (p *usersPage) demoteConfirm(u models.User, n int) {
 	p.openConfirm(newConfirm("Make "+clean(u.Name)+" a stakeholder?", []string{
-		fmt.Sprintf("Stakeholders hold no tokens: %s\u2019s %d usable %s will be revoked at once, with every access token made from them. This cannot be undone.",
-			clean(u.Name), n, plural(n, "token", "tokens")),
+		fmt.Sprintf("Stakeholders hold no tokens: %s\u2019s %d usable %s will be revoked at once, with every access token made from %s. This cannot be undone.",
+			clean(u.Name), n, plural(n, "token", "tokens"), plural(n, "it", "them")),
 	}, func() tea.Cmd { return p.setRole(u, models.RoleStakeholder) }), p.w, func() tea.Cmd { return p.roleForm(u, n, models.RoleStakeholder) })
 }
 
@@ -520,10 +520,12 @@ func (p *usersPage) transfer(u models.User) tea.Cmd {
 
 func (p *usersPage) View() string {
 	st := p.env.st
+	if p.mode == usrDialog {
+		// A dialog gets the whole page: the add-user form is tall at 80×23.
+		return "\n" + p.dialogView(st, p.w)
+	}
 	lines := p.top()
 	switch {
-	case p.mode == usrDialog:
-		lines = append(lines, p.dialogView(st, p.w))
 	case p.err != "":
 		lines = append(lines, "  "+st.Error.Render(clip(p.err, p.w-4)))
 	case !p.loaded:
