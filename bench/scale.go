@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,6 +110,61 @@ func loadOrGenerate(dir string, users, perUser int) (*scaleOrg, error) {
 		return nil, err
 	}
 	return so, nil
+}
+
+// compactedCopy returns a copy of the organization in so.dir rewritten by
+// `keydesk compact`, cached beside it: the same data with each kind of
+// record on pages of its own, as an operator gets it after compacting.
+func compactedCopy(so *scaleOrg) (*scaleOrg, error) {
+	dir := so.dir + "-compacted"
+	out := *so
+	out.dir, out.generate = dir, 0
+	if _, err := os.Stat(filepath.Join(dir, completeFile)); err == nil {
+		return &out, nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := copyDir(so.dir, dir); err != nil {
+		return nil, fmt.Errorf("copy for compacting: %w", err)
+	}
+	var errb strings.Builder
+	if code := cli.Run([]string{"--data", dir, "compact"}, cli.Env{Stdout: io.Discard, Stderr: &errb}); code != 0 {
+		return nil, fmt.Errorf("keydesk compact exited %d: %s", code, errb.String())
+	}
+	// compact keeps the original beside the new file; the copy needs no backup.
+	olds, _ := filepath.Glob(filepath.Join(dir, kvbolt.File+".bak-compact-*"))
+	for _, f := range olds {
+		_ = os.Remove(f)
+	}
+	return &out, nil
+}
+
+// copyDir copies the files under src to dst with their permissions (the
+// store refuses secrets others may read).
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(to, info.Mode().Perm())
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, info.Mode().Perm())
+	})
 }
 
 // consoleFigures drives the console in-process on the organization in dir
@@ -250,6 +306,7 @@ type serverRound struct {
 	bigStart, smallStart time.Duration
 	bigIdle, bigUsed     memory
 	smallIdle, smallUsed memory
+	packedUsed           memory // the large organization after keydesk compact
 }
 
 // benchScale measures the generated large organization beside a small one
@@ -271,6 +328,10 @@ func benchScale(cfg *config, rep *report) error {
 	if err != nil {
 		return err
 	}
+	packed, err := compactedCopy(big)
+	if err != nil {
+		return err
+	}
 	sizeLabel := fmt.Sprintf("%dk users, %s tokens", big.users/1000, humanCount(big.tokens))
 	base := "100 users, 1k tokens"
 	nRounds := 2
@@ -288,11 +349,15 @@ func benchScale(cfg *config, rep *report) error {
 		if r.smallStart, r.smallIdle, r.smallUsed, err = serverFigures(small.dir, small.key, cfg.settle); err != nil {
 			return fmt.Errorf("server on the small org: %w", err)
 		}
+		if _, _, r.packedUsed, err = serverFigures(packed.dir, packed.key, cfg.settle); err != nil {
+			return fmt.Errorf("server on the compacted %s: %w", sizeLabel, err)
+		}
 		srv = append(srv, r)
 	}
 	var startR, vmR, anonR rounds
 	var bigStarts, smallStarts latencies
-	var bigVM, smallVM, bigAnon, smallAnon []int64
+	var bigVM, smallVM, bigAnon, smallAnon, packedVM, packedAnon []int64
+	var packedVMR, packedAnonR rounds
 	for _, r := range srv {
 		startR = append(startR, ratio(float64(r.bigStart), float64(r.smallStart)))
 		vmR = append(vmR, ratio(float64(r.bigUsed.rss), float64(r.smallUsed.rss)))
@@ -300,6 +365,9 @@ func benchScale(cfg *config, rep *report) error {
 		bigStarts, smallStarts = append(bigStarts, r.bigStart), append(smallStarts, r.smallStart)
 		bigVM, smallVM = append(bigVM, r.bigUsed.rss), append(smallVM, r.smallUsed.rss)
 		bigAnon, smallAnon = append(bigAnon, r.bigUsed.anon), append(smallAnon, r.smallUsed.anon)
+		packedVM, packedAnon = append(packedVM, r.packedUsed.rss), append(packedAnon, r.packedUsed.anon)
+		packedVMR = append(packedVMR, ratio(float64(r.packedUsed.rss), float64(r.smallUsed.rss)))
+		packedAnonR = append(packedAnonR, ratio(float64(r.packedUsed.anon), float64(r.smallUsed.anon)))
 	}
 	bigStart := medianDur(bigStarts)
 	rep.addRounds("scale: server start (exec → first /healthz), "+sizeLabel, fmtDur(bigStart), fmtDur(medianDur(smallStarts))+" "+base,
@@ -364,7 +432,14 @@ func benchScale(cfg *config, rep *report) error {
 		return err
 	}
 	r = ratio(float64(fi.Size()), float64(scanBytes))
-	rep.add("scale: database file size, "+sizeLabel, fmtBytes(fi.Size()), fmtBytes(scanBytes)+" keys + values it holds",
+	rep.add("scale: database file size, "+sizeLabel+", as store.BulkLoad wrote it", fmtBytes(fi.Size()), fmtBytes(scanBytes)+" keys + values it holds",
+		r, "≤ 1.3×", ptr(r <= 1.3))
+	pfi, err := os.Stat(filepath.Join(packed.dir, kvbolt.File))
+	if err != nil {
+		return err
+	}
+	r = ratio(float64(pfi.Size()), float64(scanBytes))
+	rep.add("scale: database file size, "+sizeLabel+", after `keydesk compact`", fmtBytes(pfi.Size()), fmtBytes(scanBytes)+" keys + values it holds",
 		r, "≤ 1.3×", ptr(r <= 1.3))
 
 	bigVMm, bigAnonM := medianInt(bigVM), medianInt(bigAnon)
@@ -372,6 +447,15 @@ func benchScale(cfg *config, rep *report) error {
 		vmR, "≤ 100 MiB", func(float64) bool { return bigVMm <= 100<<20 })
 	rep.addRounds("scale: server private memory (RssAnon), the same console, "+sizeLabel, fmtBytes(bigAnonM), fmtBytes(medianInt(smallAnon))+" "+base,
 		anonR, "≤ 50 MiB", func(float64) bool { return bigAnonM <= 50<<20 })
+	packedVMm, packedAnonM := medianInt(packedVM), medianInt(packedAnon)
+	rep.addRounds("scale: server RSS (VmRSS), the same console, "+sizeLabel+" after `keydesk compact`", fmtBytes(packedVMm), fmtBytes(medianInt(smallVM))+" "+base,
+		packedVMR, "≤ 100 MiB", func(float64) bool { return packedVMm <= 100<<20 })
+	rep.addRounds("scale: server private memory (RssAnon), the same console, "+sizeLabel+" after `keydesk compact`", fmtBytes(packedAnonM), fmtBytes(medianInt(smallAnon))+" "+base,
+		packedAnonR, "≤ 50 MiB", func(float64) bool { return packedAnonM <= 50<<20 })
+	if bigVMm > 100<<20 {
+		rep.note("Scale VmRSS misses 100 MiB on the file as store.BulkLoad wrote it: private memory is %s; the rest is the database file's pages the server touched through its read-only mmap. The picker reads every person's record (the users bucket holds 13 MiB of values on ~20 MiB of pages), but BulkLoad's transactions wrote user and token pages side by side, and the kernel maps up to 16 neighbouring pages (fault-around) that are already in the page cache on each fault: scanning the users bucket alone measured 77.5 MiB of RssFile (bbolt directly, MADV_RANDOM changes nothing). After `keydesk compact` each bucket's pages are contiguous, the same scan measured 18.4 MiB, and the server measures %s.",
+			fmtBytes(bigAnonM), fmtBytes(packedVMm))
+	}
 	last := srv[len(srv)-1]
 	rep.note("Scale memory: `keydesk serve` subprocess, %d rounds alternating the large and the small organization; %s VmRSS (%s private) just after start (%s / %s on the small org), %s VmRSS (%s private) with the owner's console on API Tokens and the picker holding every assignee (last round). VmRSS counts the database file's pages the server has touched through its read-only mmap, which the kernel may drop; RssAnon is the heap and stacks.",
 		len(srv), fmtBytes(last.bigIdle.rss), fmtBytes(last.bigIdle.anon), fmtBytes(last.smallIdle.rss), fmtBytes(last.smallIdle.anon), fmtBytes(last.bigUsed.rss), fmtBytes(last.bigUsed.anon))
