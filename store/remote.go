@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/keydesk/keydesk/store/kv"
@@ -84,6 +85,14 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 		case "":
 			s.access.reset()
 			pending = append(pending, Event{Type: EventReload})
+		case bucketMeta:
+			if string(c.Key) == string(keySchema) && len(c.Value) == 8 {
+				if v := binary.BigEndian.Uint64(c.Value); v > SchemaVersion && s.schemaAhead.Load() != v {
+					s.schemaAhead.Store(v)
+					s.opts.Logger.Error("another server moved the data to a newer schema; this server refuses writes until it is upgraded",
+						"schema", v, "this", SchemaVersion)
+				}
+			}
 		case bucketUsers:
 			users = append(users, string(c.Key))
 		case bucketTokens:

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keydesk/keydesk/internal/keyfile"
@@ -95,6 +96,9 @@ type Store struct {
 	access accessCache
 	remote <-chan kv.Change // other processes' commits (nil: no one else writes)
 	fresh  fresher          // proves the cache caught up with them (nil: never trusted)
+	// schemaAhead is the schema another server moved the data to, when newer
+	// than SchemaVersion (0: not); writes are then refused.
+	schemaAhead atomic.Uint64
 	usage  usageBuffer
 
 	closeOnce sync.Once
@@ -286,6 +290,11 @@ type writeReq struct {
 // store's, not the engine's (bbolt's DB.Batch waits up to 10 ms for company and
 // exists only for bbolt): see BenchmarkGroupCommit in group_bench_test.go.
 func (s *Store) update(fn func(tx kv.Tx) error) error {
+	if v := s.schemaAhead.Load(); v != 0 {
+		// Another server migrated the shared data past what this one
+		// writes (remote.go): never write an older layout into it.
+		return fmt.Errorf("%w: another server moved the data to schema %d, this keydesk writes %d; upgrade keydesk", models.ErrSchemaTooNew, v, SchemaVersion)
+	}
 	req := &writeReq{fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- req:

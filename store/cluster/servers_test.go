@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -361,4 +362,39 @@ func TestStoreBehaviourOnThreeMembers(t *testing.T) {
 	}, "AssignRevealOnce", "RemovalAndDemotionRevoke", "RotationGraceAndReuse", "ExpiryAndLimit",
 		"FaultBeforeCommitLeavesNothing", "BackupDuringWrites", "ImportAllOrNothing", "EventsAfterCommit",
 		"Paging", "AuditPaging", "BulkLoadMatchesOrdinaryRecords")
+}
+
+// When another server moves the shared data to a newer schema, this one
+// refuses to write (it would write an older layout into it).
+func TestNewerSchemaElsewhereStopsWrites(t *testing.T) {
+	c := etcdtest.Shared(t)
+	prefix := c.Prefix(t)
+	sec := store.Secrets{Dir: t.TempDir(), Pepper: key(t), Seal: key(t)}
+	s, _ := openStore(t, c, prefix, sec)
+	owner, err := s.Init(store.NewUser{Name: "Olive Owner", Email: "olive@example.com"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := engine(t, c, prefix, cluster.EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	err = raw.Update(context.Background(), func(tx kv.Tx) error {
+		return tx.Put("meta", []byte("schema_version"), binary.BigEndian.AppendUint64(nil, store.SchemaVersion+1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, err := s.CreateToken(store.Actor{UserID: owner.ID, Via: "test"}, store.TokenSpec{Name: "x"})
+		if errors.Is(err, models.ErrSchemaTooNew) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writes still accepted 10 s after the schema moved ahead: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
