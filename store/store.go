@@ -99,7 +99,7 @@ type Store struct {
 	// schemaAhead is the schema another server moved the data to, when newer
 	// than SchemaVersion (0: not); writes are then refused.
 	schemaAhead atomic.Uint64
-	usage  usageBuffer
+	usage       usageBuffer
 
 	closeOnce sync.Once
 	closeErr  error
