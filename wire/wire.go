@@ -52,7 +52,10 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	if t.t.IsZero() {
 		return []byte("null"), nil
 	}
-	return []byte(`"` + t.t.Format(TimeLayout) + `"`), nil
+	b := make([]byte, 0, len(TimeLayout)+2) // one allocation: every /v3 body has times
+	b = append(b, '"')
+	b = t.t.AppendFormat(b, TimeLayout)
+	return append(b, '"'), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, and refuses any other layout
