@@ -129,8 +129,12 @@ func (s *Store) CheckAccess(tokenID, userID string) (Principal, error) {
 // cachedToken returns a token and its holder from the access cache, reading
 // disk on a miss.
 func (s *Store) cachedToken(tokenID string) (models.Token, models.User, error) {
+	// Freshness first, then the entry: an entry read after the cache proved
+	// current includes every change up to that proof; one read before it
+	// might predate an invalidation the proof already counted.
+	trust := s.trustCache()
 	tok, u, gen, ok := s.access.get(tokenID)
-	if ok && s.trustCache() {
+	if ok && trust {
 		return tok, u, nil
 	}
 	return s.loadToken(tokenID, gen)

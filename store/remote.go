@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/keydesk/keydesk/internal/faultinject"
 	"github.com/keydesk/keydesk/store/kv"
 	"github.com/keydesk/keydesk/store/kv/etcd"
 )
@@ -20,13 +21,29 @@ func NewestFirst() []kv.Bucket { return []kv.Bucket{bucketTokens, bucketAudit} }
 type fresher interface {
 	Fresh() bool
 	Applied(rev int64)
+	// FreshBound is how old a linearizable read may be and still prove a
+	// cache fresh.
+	FreshBound() time.Duration
+}
+
+// settle returns once no other server can still answer from a cache that
+// predates the change just committed: a server trusts its cache only while
+// it has caught up with a linearizable read taken at most FreshBound ago, so
+// once FreshBound has passed since the commit, any such read came after it.
+// Called after changes that take access away, it makes "revoked" mean what
+// the caller is told when RevokeToken returns: refused by every server, not
+// only by this one (the price is FreshBound, 100 ms by default, on revokes).
+func (s *Store) settle() {
+	if s.fresh != nil {
+		time.Sleep(s.fresh.FreshBound())
+	}
 }
 
 // trustCache says whether a cached answer may be used: always for an engine
 // no one else writes (bbolt); for a shared engine only while it is fresh, else
 // the caller reads through, and fails closed if that fails.
 func (s *Store) trustCache() bool {
-	if s.remote == nil {
+	if s.remote == nil || faultinject.TrustStaleCache.Load() {
 		return true
 	}
 	return s.fresh != nil && s.fresh.Fresh()

@@ -22,16 +22,26 @@ func (s *Store) txn(tx kv.Tx) *txn { return &txn{Tx: tx, s: s, now: s.opts.Now()
 // change runs fn as one write: fn makes the change and returns the event to
 // publish once it is durable.
 func (s *Store) change(fn func(t *txn) (Event, error)) error {
-	return s.update(func(tx kv.Tx) error {
+	var committed Event
+	err := s.update(func(tx kv.Tx) error {
 		t := s.txn(tx)
 		ev, err := fn(t)
 		if err != nil {
 			return err
 		}
-		tx.OnCommit(func() { s.afterCommit(ev) })
+		tx.OnCommit(func() { committed = ev; s.afterCommit(ev) })
 		return nil
 	})
+	if err == nil && takesAccess[committed.Type] {
+		s.settle()
+	}
+	return err
 }
+
+// takesAccess are the changes after which some credential that worked may no
+// longer work (so other servers' caches must not answer for it, see settle).
+var takesAccess = map[string]bool{models.AuditTokenRevoked: true, models.AuditTokenRevokedOAuth: true,
+	models.AuditUserRemoved: true, models.AuditRoleChanged: true, models.AuditOwnershipMoved: true}
 
 // afterCommit refreshes the access cache and tells subscribers. It runs only
 // once the transaction is durable, before the writer's call returns, so a revoke

@@ -63,10 +63,16 @@ func (e *Engine) Freshness() Freshness {
 	f := Freshness{Linearizable: e.watch.lin, Caught: caught}
 	if !e.watch.linAt.IsZero() {
 		f.Age = time.Since(e.watch.linAt)
-		f.Fresh = caught >= e.watch.lin && f.Age <= 2*e.opts.FreshEvery
+		f.Fresh = caught >= e.watch.lin && f.Age <= e.FreshBound()
 	}
 	return f
 }
+
+// FreshBound is how long a linearizable read proves the watch current: a
+// cache is trusted only while its last proof is younger than this (2×FreshEvery).
+// A change that takes access away is refused by every server once this long
+// has passed since it committed (store.settle relies on it).
+func (e *Engine) FreshBound() time.Duration { return 2 * e.opts.FreshEvery }
 
 // WaitFresh polls until Fresh or ctx ends.
 func (e *Engine) WaitFresh(ctx context.Context) error {
@@ -95,11 +101,20 @@ func (e *Engine) freshLoop() {
 	defer e.wg.Done()
 	tick := time.NewTicker(e.opts.FreshEvery)
 	defer tick.Stop()
+	reachable, lostAt := true, time.Time{} // logged once per change, not per tick
 	for {
 		start := time.Now()
 		c, cancel := e.rpc(e.ctx)
 		r, err := e.cli.Get(c, string(e.prefix)+nsSeq, clientv3.WithCountOnly())
 		cancel()
+		if err != nil && reachable && e.ctx.Err() == nil {
+			reachable, lostAt = false, start
+			e.log.Warn("etcd does not answer: the cache is no longer proven fresh; access checks read through and fail closed until it does", "err", err)
+		}
+		if err == nil && !reachable {
+			reachable = true
+			e.log.Warn("etcd answers again: the watch is catching up", "revision", r.Header.Revision, "unreachable_for", time.Since(lostAt).Round(time.Millisecond))
+		}
 		if err == nil {
 			e.watch.mu.Lock()
 			if r.Header.Revision >= e.watch.lin {
