@@ -1,0 +1,590 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/keydesk/keydesk/internal/etcdtest"
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/store/cluster"
+	"github.com/keydesk/keydesk/store/kv"
+	"github.com/keydesk/keydesk/store/kv/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// staleness is how far back a cached acceptance may look (see Porcupine):
+// none, because a store settles every change that takes access away
+// (store.settle) until no other server can still trust a cache from before it.
+// A positive value here would check the weaker promise of a bounded-stale cache.
+const staleness = 0
+
+// logBuf is a goroutine-safe log sink, so tests can read what a server logged.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// server is one keydesk store on the cluster, reaching each member through
+// its own proxy, so it can be cut off alone.
+type server struct {
+	i       int
+	proxies []*Proxy
+	url     string
+	skew    atomic.Int64 // nanoseconds added to its clock
+	log     *logBuf
+
+	mu  sync.RWMutex
+	st  *store.Store
+	eng *etcd.Engine
+}
+
+func (s *server) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
+
+// get returns the open store, or nil while the server is down.
+func (s *server) get() (*store.Store, *etcd.Engine) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st, s.eng
+}
+
+// rig is three etcd members and n keydesk servers on them, one organization.
+type rig struct {
+	t       testing.TB
+	c       *etcdtest.Cluster
+	prefix  string
+	kek     string
+	servers []*server
+	hist    *History
+	owner   store.Actor
+	faults  []string // what was injected, for the report
+	faultMu sync.Mutex
+	stalls  []time.Duration
+	holders int // holders added so far
+}
+
+func newRig(t testing.TB, nServers int) *rig {
+	t.Helper()
+	r := &rig{t: t, c: etcdtest.NewCluster(t, 3), prefix: "/faults", kek: filepath.Join(t.TempDir(), "kek")}
+	for i := 0; i < nServers; i++ {
+		s := &server{i: i, log: &logBuf{}}
+		var hosts []string
+		for _, m := range r.c.Members {
+			p, err := NewProxy(strings.TrimPrefix(m.ClientURL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Close)
+			s.proxies = append(s.proxies, p)
+			hosts = append(hosts, p.Addr())
+		}
+		s.url = "etcd://" + strings.Join(hosts, ",") + r.prefix
+		r.servers = append(r.servers, s)
+	}
+	for _, s := range r.servers {
+		if err := r.open(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, s := range r.servers {
+			if st, _ := s.get(); st != nil {
+				st.Close()
+			}
+		}
+	})
+	st, _ := r.servers[0].get()
+	owner, err := st.Init(store.NewUser{Name: "Olive Owner", Email: "olive@example.com"}, "faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.owner = store.Actor{UserID: owner.ID, Via: "faults"}
+	r.hist = NewHistory()
+	return r
+}
+
+// open (re)starts server s: a new client, engine and store, as a restarted
+// process would make.
+func (r *rig) open(s *server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, eng, err := cluster.Open(ctx, cluster.Config{URL: s.url, KEKFile: r.kek, Logger: logger, CompactRetention: -1},
+		true, store.Options{Now: s.now, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("server %d: %w", s.i, err)
+	}
+	s.mu.Lock()
+	s.st, s.eng = st, eng
+	s.mu.Unlock()
+	return nil
+}
+
+// crash kills server s as a process crash would: its connection to etcd
+// goes first (whatever it had in flight is left unconfirmed), then the store.
+func (r *rig) crash(s *server) {
+	s.mu.Lock()
+	st, eng := s.st, s.eng
+	s.st, s.eng = nil, nil
+	s.mu.Unlock()
+	if st == nil {
+		return
+	}
+	eng.Client().Close()
+	st.Close()
+}
+
+func (r *rig) fault(format string, args ...any) {
+	r.faultMu.Lock()
+	defer r.faultMu.Unlock()
+	msg := fmt.Sprintf("%6.2fs ", r.hist.Now().Seconds()) + fmt.Sprintf(format, args...)
+	r.faults = append(r.faults, msg)
+	if testing.Verbose() {
+		r.t.Logf("fault: %s", msg)
+	}
+}
+
+// partition cuts (or heals) server s from every member.
+func (s *server) partition(on bool) {
+	for _, p := range s.proxies {
+		p.Blackhole(on)
+		if on {
+			p.Reset() // open connections die too; new ones hang in the hole
+		}
+	}
+}
+
+// holder is one token holder and what its clients know of its tokens.
+type holder struct {
+	id    string
+	actor store.Actor
+	mu    sync.Mutex
+	toks  []*known
+}
+
+type known struct {
+	id, secret string
+	assigned   bool
+	dead       bool // revoked or rotated, as far as this holder's clients know
+}
+
+func (h *holder) add(k *known) {
+	h.mu.Lock()
+	h.toks = append(h.toks, k)
+	h.mu.Unlock()
+}
+
+func (h *holder) pick(rng *rand.Rand, want func(*known) bool) *known {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var c []*known
+	for _, k := range h.toks {
+		if want(k) {
+			c = append(c, k)
+		}
+	}
+	if len(c) == 0 {
+		return nil
+	}
+	// Mostly recent tokens: that is where the interesting races are.
+	if len(c) > 8 && rng.IntN(4) > 0 {
+		c = c[len(c)-8:]
+	}
+	return c[rng.IntN(len(c))]
+}
+
+func (r *rig) addHolders(n int) []*holder {
+	st, _ := r.servers[0].get()
+	var hs []*holder
+	for j := 0; j < n; j++ {
+		i := r.holders
+		r.holders++
+		u, err := st.AddUser(r.owner, store.NewUser{Name: fmt.Sprintf("Holder %d", i),
+			Email: fmt.Sprintf("holder-%d@example.com", i), Role: models.RoleUser})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		hs = append(hs, &holder{id: u.ID, actor: store.Actor{UserID: u.ID, Via: "faults"}})
+	}
+	return hs
+}
+
+// classify maps a write's error to the model's result; drop is true for an
+// error that proves nothing happened and the model need not see it (the
+// engine could not reach etcd before committing, or gave up on conflicts).
+func classify(err error) (res Result, drop bool) {
+	switch {
+	case err == nil:
+		return OK, false
+	case errors.Is(err, models.ErrLimit):
+		return Limit, false
+	case errors.Is(err, models.ErrTokenInactive), errors.Is(err, models.ErrAlreadyRevealed),
+		errors.Is(err, models.ErrConflict), errors.Is(err, models.ErrNotFound):
+		return Refused, false
+	case errors.Is(err, kv.ErrUnavailable), errors.Is(err, kv.ErrConflict):
+		return 0, true
+	}
+	return Unknown, false
+}
+
+var statusOf = map[models.TokenStatus]uint8{models.StatusAwaitingReveal: Awaiting, models.StatusActive: Active,
+	models.StatusRotated: Rotated, models.StatusRevoked: Revoked}
+
+// runHolder is one client working one holder's tokens on random servers
+// until ctx ends.
+func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, uint64(client)))
+	key := "h:" + h.id
+	any := func(*known) bool { return true }
+	lb := newBalancer(len(r.servers))
+	for ctx.Err() == nil {
+		sv := r.servers[lb.pick(rng)]
+		st, _ := sv.get()
+		if st == nil {
+			lb.failed(sv.i)
+			time.Sleep(5 * time.Millisecond) // that server is down: a client backs off
+			continue
+		}
+		op := Op{Client: client, Server: sv.i, Holder: h.id, In: Input{Key: key}}
+		// Pick the operation, and the token it works on; with no such token
+		// yet the client creates one instead.
+		x := rng.IntN(100)
+		var k *known
+		switch {
+		case x < 16:
+		case x < 24:
+			op.In.Kind = Assign
+		case x < 32:
+			op.In.Kind, k = Reveal, h.pick(rng, func(k *known) bool { return k.assigned && k.secret == "" })
+		case x < 40:
+			op.In.Kind, k = Rotate, h.pick(rng, liveMostly(rng))
+		case x < 54:
+			op.In.Kind, k = Revoke, h.pick(rng, liveMostly(rng))
+		case x < 90:
+			op.In.Kind, k = Accept, h.pick(rng, any)
+		default:
+			op.In.Kind, k = Status, h.pick(rng, any)
+		}
+		if op.In.Kind != Assign && k == nil {
+			op.In.Kind = Create
+		}
+		if k != nil {
+			op.TokenID = k.id
+		}
+		var err error
+		call := r.hist.Now()
+		switch op.In.Kind {
+		case Create:
+			var tok models.Token
+			var secret string
+			tok, secret, err = st.CreateToken(h.actor, store.TokenSpec{Name: "c"})
+			if err == nil {
+				op.NewID = tok.ID
+				h.add(&known{id: tok.ID, secret: secret})
+			}
+		case Assign:
+			var toks []models.Token
+			toks, err = st.AssignTokens(r.owner, []string{h.id}, store.TokenSpec{Name: "a"})
+			if err == nil {
+				op.NewID = toks[0].ID
+				h.add(&known{id: toks[0].ID, assigned: true})
+			}
+		case Reveal:
+			var secret string
+			secret, err = st.RevealToken(h.actor, k.id)
+			if err == nil {
+				h.mu.Lock()
+				k.secret = secret
+				h.mu.Unlock()
+			}
+		case Rotate:
+			var tok models.Token
+			var secret string
+			tok, secret, err = st.RotateToken(h.actor, k.id)
+			h.mu.Lock()
+			k.dead = k.dead || err == nil || errors.Is(err, models.ErrTokenInactive)
+			h.mu.Unlock()
+			if err == nil {
+				op.NewID = tok.ID
+				h.add(&known{id: tok.ID, secret: secret})
+			}
+		case Revoke:
+			_, err = st.RevokeToken(h.actor, k.id)
+			h.mu.Lock()
+			k.dead = k.dead || err == nil || errors.Is(err, models.ErrTokenInactive)
+			h.mu.Unlock()
+		case Accept:
+			// Half by token id (every API request), half by exchanging the
+			// secret (the token endpoint).
+			h.mu.Lock()
+			secret := k.secret
+			h.mu.Unlock()
+			var p store.Principal
+			if secret != "" && rng.IntN(2) == 0 {
+				p, err = st.Exchange(secret, "faults")
+			} else {
+				p, err = st.CheckAccess(k.id, h.id)
+			}
+			if err != nil {
+				continue // a refusal is always allowed (fail closed); not recorded
+			}
+			if p.Token.ID != k.id {
+				r.t.Errorf("access check for %s answered for %s", k.id, p.Token.ID)
+			}
+			op.Call, op.Return, op.Out = call, r.hist.Now(), Output{Result: OK}
+			r.hist.Add(op)
+			continue
+		case Status:
+			var v store.TokenView
+			if v, err = st.Token(h.actor, k.id); err != nil {
+				continue // a failed read changed nothing
+			}
+			op.Call, op.Return = call, r.hist.Now()
+			op.Out = Output{Result: OK, Status: statusOf[v.Status]}
+			r.hist.Add(op)
+			continue
+		}
+		if res, _ := classify(err); res == Unknown || errors.Is(err, kv.ErrUnavailable) {
+			lb.failed(sv.i)
+		}
+		r.record(op, call, err)
+	}
+}
+
+// balancer is a client's load balancer: random servers, but one that just
+// failed is avoided for a while (a real balancer's health check would eject
+// it), except for a probe now and then, so a partitioned server keeps being
+// asked and must keep failing closed.
+type balancer struct{ avoid []time.Time }
+
+func newBalancer(n int) *balancer { return &balancer{avoid: make([]time.Time, n)} }
+
+func (b *balancer) pick(rng *rand.Rand) int {
+	now := time.Now()
+	for try := 0; try < 4; try++ {
+		i := rng.IntN(len(b.avoid))
+		if now.After(b.avoid[i]) || rng.IntN(10) == 0 {
+			return i
+		}
+	}
+	return rng.IntN(len(b.avoid))
+}
+
+func (b *balancer) failed(i int) { b.avoid[i] = time.Now().Add(time.Second) }
+
+// liveMostly picks tokens not known dead, and now and then any token (a
+// revoke or rotation of a dead one must be refused).
+func liveMostly(rng *rand.Rand) func(*known) bool {
+	anyOne := rng.IntN(8) == 0
+	return func(k *known) bool { return anyOne || !k.dead }
+}
+
+// record adds a write that returned err.
+func (r *rig) record(op Op, call time.Duration, err error) {
+	ret := r.hist.Now()
+	res, drop := classify(err)
+	if drop {
+		return
+	}
+	op.Call, op.Return, op.Out.Result = call, ret, res
+	if res == Unknown {
+		op.Return = -1
+		op.Err = err.Error()
+	}
+	r.hist.Add(op)
+}
+
+// runEmails adds and removes users with a few emails on random servers: one
+// user per email at a time.
+func (r *rig) runEmails(ctx context.Context, client int, emails []string, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, uint64(client)))
+	lb := newBalancer(len(r.servers))
+	for ctx.Err() == nil {
+		sv := r.servers[lb.pick(rng)]
+		st, _ := sv.get()
+		if st == nil {
+			lb.failed(sv.i)
+			time.Sleep(5 * time.Millisecond) // that server is down: a client backs off
+			continue
+		}
+		email := emails[rng.IntN(len(emails))]
+		op := Op{Client: client, Server: sv.i, Email: email, In: Input{Key: "e:" + email}}
+		call := r.hist.Now()
+		var err error
+		if rng.IntN(2) == 0 {
+			op.In.Kind = AddUser
+			_, err = st.AddUser(r.owner, store.NewUser{Name: "Mail User", Email: email, Role: models.RoleUser})
+		} else {
+			op.In.Kind = DelUser
+			_, err = st.RemoveUser(r.owner, email)
+		}
+		if res, _ := classify(err); res == Unknown || errors.Is(err, kv.ErrUnavailable) {
+			lb.failed(sv.i)
+		}
+		r.record(op, call, err)
+	}
+}
+
+// heal undoes every fault: partitions, delays, skew, stopped members and
+// servers; then waits until every server proves its cache current.
+func (r *rig) heal() {
+	for _, s := range r.servers {
+		s.partition(false)
+		for _, p := range s.proxies {
+			p.Delay(0)
+		}
+		s.skew.Store(0)
+		if st, _ := s.get(); st == nil {
+			if err := r.open(s); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+	}
+	for i, m := range r.c.Members {
+		if m.Etcd() == nil {
+			if err := r.c.Restart(i); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, s := range r.servers {
+		_, eng := s.get()
+		if err := eng.WaitFresh(ctx); err != nil {
+			r.t.Fatalf("server %d never caught up after the faults healed: %+v", s.i, eng.Freshness())
+		}
+	}
+}
+
+// finalReads records, after everything healed, a status read of every token
+// on every server: nothing acknowledged may be missing from any of them.
+func (r *rig) finalReads(hs []*holder) {
+	client := 1000
+	for _, h := range hs {
+		h.mu.Lock()
+		toks := append([]*known(nil), h.toks...)
+		h.mu.Unlock()
+		for _, k := range toks {
+			for _, s := range r.servers {
+				st, _ := s.get()
+				call := r.hist.Now()
+				v, err := st.Token(h.actor, k.id)
+				if err != nil {
+					r.t.Errorf("final read of %s on server %d: %v", k.id, s.i, err)
+					continue
+				}
+				r.hist.Add(Op{Client: client + s.i, Server: s.i, Holder: h.id, TokenID: k.id,
+					In: Input{Kind: Status, Key: "h:" + h.id}, Call: call, Return: r.hist.Now(),
+					Out: Output{Result: OK, Status: statusOf[v.Status]}})
+			}
+		}
+	}
+}
+
+// auditLog reads the whole audit log, oldest first.
+func (r *rig) auditLog() []models.AuditEntry {
+	st, _ := r.servers[0].get()
+	var all []models.AuditEntry
+	var before uint64
+	for {
+		page, err := st.Audit(r.owner, store.AuditQuery{Limit: 1000, Before: before})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 1000 {
+			break
+		}
+		before = page[len(page)-1].Seq
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Seq < all[j].Seq })
+	return all
+}
+
+// verdict checks the history with porcupine and the audit post-check. It
+// returns the problems found (none: linearizable and the audit agrees); a
+// non-linearizable history is drawn to a file named in the first line.
+func (r *rig) verdict(name string) []string {
+	ops := r.hist.Ops()
+	model := Model.ToModel()
+	res, info := porcupine.CheckOperationsVerbose(model, Porcupine(ops, staleness), 5*time.Minute)
+	var bad []string
+	switch res {
+	case porcupine.Illegal:
+		dir := os.Getenv("KEYDESK_FAULTS_DIR")
+		if dir == "" {
+			dir = os.TempDir()
+		}
+		path := filepath.Join(dir, fmt.Sprintf("keydesk-%s-%d.html", name, time.Now().UnixNano()))
+		if err := porcupine.VisualizePath(model, info, path); err != nil {
+			path = "(visualization failed: " + err.Error() + ")"
+		}
+		bad = append(bad, "porcupine: the history is not linearizable; visualization: "+path)
+		bad = append(bad, explain(model, ops, strings.TrimSuffix(path, ".html")+"-ops.txt")...)
+	case porcupine.Unknown:
+		bad = append(bad, "porcupine: checking timed out")
+	}
+	for _, line := range CheckAudit(r.auditLog(), ops) {
+		bad = append(bad, "audit: "+line)
+	}
+	return bad
+}
+
+func clientWithCountOnly() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithCountOnly()} }
+
+// explain checks each partition alone and writes the ops of those that fail,
+// in call order, to path, for a reader who would rather not open the HTML.
+func explain(model porcupine.Model, ops []Op, path string) []string {
+	by := map[string][]Op{}
+	for _, op := range ops {
+		by[op.In.Key] = append(by[op.In.Key], op)
+	}
+	var b strings.Builder
+	var bad []string
+	for key, part := range by {
+		if porcupine.CheckOperations(model, Porcupine(part, staleness)) {
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("partition %s (%d operations) is not linearizable; its operations: %s", key, len(part), path))
+		sort.Slice(part, func(i, j int) bool { return part[i].Call < part[j].Call })
+		fmt.Fprintf(&b, "partition %s\n", key)
+		for _, op := range part {
+			ret := "∞"
+			if op.Return >= 0 {
+				ret = fmt.Sprintf("%.4f", op.Return.Seconds())
+			}
+			fmt.Fprintf(&b, "  [%.4f, %s] client %d server %d %s  tok=%s new=%s %s\n", op.Call.Seconds(), ret, op.Client, op.Server,
+				model.DescribeOperation(op.In, op.Out), op.TokenID, op.NewID, op.Err)
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		bad = append(bad, "writing "+path+": "+err.Error())
+	}
+	return bad
+}

@@ -1,0 +1,226 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keydesk/keydesk/internal/etcdtest"
+)
+
+func TestMain(m *testing.M) { etcdtest.Main(m) }
+
+// waitOps polls until n more operations have been recorded (clients are
+// making progress under the fault), or the deadline passes.
+func (r *rig) waitOps(n int, within time.Duration) {
+	r.t.Helper()
+	base := len(r.hist.Ops())
+	deadline := time.Now().Add(within)
+	for len(r.hist.Ops()) < base+n {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("clients recorded %d of %d operations in %v under the current fault", len(r.hist.Ops())-base, n, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// writeAckAfter polls until a write invoked at or after t has been
+// acknowledged and returns how long after t that was.
+func (r *rig) writeAckAfter(t time.Duration, within time.Duration) time.Duration {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		best := time.Duration(-1)
+		for _, op := range r.hist.Ops() {
+			if op.Call >= t && op.Out.Result == OK && op.In.Kind != Accept && op.In.Kind != Status {
+				if best < 0 || op.Return < best {
+					best = op.Return
+				}
+			}
+		}
+		if best >= 0 {
+			return best - t
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("no write acknowledged within %v of the fault", within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// nemesis injects the faults of one round while the clients run; per is how
+// many operations the clients must record under each fault before it heals.
+func (r *rig) nemesis(round, per int) {
+	ctx := context.Background()
+	n := len(r.servers)
+	victim := r.servers[round%n]
+	other := r.servers[(round+1)%n]
+
+	// The etcd leader, killed without a leadership transfer, then restarted.
+	lead := r.c.Leader()
+	t0 := r.hist.Now()
+	r.c.HardStop(lead)
+	r.fault("HardStop etcd leader m%d", lead)
+	stall := r.writeAckAfter(t0, 60*time.Second)
+	r.stalls = append(r.stalls, stall)
+	r.waitOps(per, 60*time.Second)
+	if err := r.c.Restart(lead); err != nil {
+		r.t.Fatal(err)
+	}
+	r.fault("restart m%d (write stall after the kill: %v)", lead, stall.Round(time.Millisecond))
+
+	// A follower.
+	lead = r.c.Leader()
+	f := (lead + 1 + round%2) % 3
+	r.c.HardStop(f)
+	r.fault("HardStop etcd follower m%d", f)
+	r.waitOps(per, 60*time.Second)
+	if err := r.c.Restart(f); err != nil {
+		r.t.Fatal(err)
+	}
+	r.fault("restart m%d", f)
+
+	// A keydesk server crashes and comes back on a new connection.
+	r.crash(victim)
+	r.fault("crash keydesk server %d", victim.i)
+	r.waitOps(per, 60*time.Second)
+	if err := r.open(victim); err != nil {
+		r.t.Fatal(err)
+	}
+	r.fault("restart keydesk server %d", victim.i)
+
+	// One server cut off from every etcd member.
+	victim.partition(true)
+	r.fault("partition keydesk server %d from etcd", victim.i)
+	r.waitOps(per, 60*time.Second)
+	victim.partition(false)
+	r.fault("heal the partition of server %d", victim.i)
+
+	// Its clock 2 s ahead, then 2 s behind.
+	other.skew.Store(int64(2 * time.Second))
+	r.fault("clock of server %d +2 s", other.i)
+	r.waitOps(per, 60*time.Second)
+	other.skew.Store(int64(-2 * time.Second))
+	r.fault("clock of server %d −2 s", other.i)
+	r.waitOps(per, 60*time.Second)
+	other.skew.Store(0)
+
+	// Every packet between one server and etcd delayed.
+	for _, p := range other.proxies {
+		p.Delay(20 * time.Millisecond)
+	}
+	r.fault("delay server %d ↔ etcd by 20 ms each way", other.i)
+	r.waitOps(per, 60*time.Second)
+	for _, p := range other.proxies {
+		p.Delay(0)
+	}
+
+	// Compaction beyond a server's watch: cut it off, let the others write,
+	// compact etcd's history to now, heal: its watch cannot resume and must
+	// drop its caches and reload.
+	_, eng := victim.get()
+	resets := eng.Stats().Resets.Load()
+	victim.partition(true)
+	r.fault("partition server %d for compaction", victim.i)
+	r.waitOps(per, 60*time.Second)
+	admin, err := r.c.NewClient()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer admin.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	resp, err := admin.Get(cctx, "/", clientWithCountOnly()...)
+	if err == nil {
+		_, err = admin.Compact(cctx, resp.Header.Revision)
+	}
+	cancel()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.fault("compact etcd to revision %d (beyond server %d's watch)", resp.Header.Revision, victim.i)
+	victim.partition(false)
+	deadline := time.Now().Add(60 * time.Second)
+	for eng.Stats().Resets.Load() == resets {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("server %d's watch never noticed the compaction", victim.i)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.fault("server %d's watch reset after the compaction and reloaded", victim.i)
+	r.waitOps(per, 60*time.Second)
+}
+
+// Run the cluster under faults while clients record a history, then check
+// it: porcupine against the token-lifecycle model, and the audit post-check.
+// -short is the CI size (one round of each fault); without it, three rounds.
+func TestLinearizable(t *testing.T) {
+	rounds, per, holders := 3, 120, 6
+	if testing.Short() {
+		rounds, per, holders = 1, 15, 3
+	}
+	r := newRig(t, 3)
+	hs := r.addHolders(holders)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	client := 0
+	for _, h := range hs {
+		for j := 0; j < 2; j++ {
+			wg.Add(1)
+			go func(c int, h *holder) { defer wg.Done(); r.runHolder(ctx, c, h, 1) }(client, h)
+			client++
+		}
+	}
+	emails := []string{"dup-a@example.com", "dup-b@example.com", "dup-c@example.com"}
+	for j := 0; j < 2; j++ {
+		wg.Add(1)
+		go func(c int) { defer wg.Done(); r.runEmails(ctx, c, emails, 2) }(client)
+		client++
+	}
+	r.waitOps(per, 60*time.Second) // a calm start
+	for round := 0; round < rounds; round++ {
+		r.nemesis(round, per)
+	}
+	cancel()
+	wg.Wait()
+	r.heal()
+	r.finalReads(hs)
+	bad := r.verdict("linearizable")
+	ops := r.hist.Ops()
+	sort.Slice(r.stalls, func(i, j int) bool { return r.stalls[i] < r.stalls[j] })
+	t.Logf("%s", Summary(ops))
+	t.Logf("mean latency by kind: %s", latencies(ops))
+	t.Logf("%d faults injected:\n  %s", len(r.faults), strings.Join(r.faults, "\n  "))
+	if len(r.stalls) > 0 {
+		t.Logf("write stall after a leader kill over %d rounds: p50 %v, max %v (target ≤ 5 s)",
+			len(r.stalls), r.stalls[len(r.stalls)/2].Round(time.Millisecond), r.stalls[len(r.stalls)-1].Round(time.Millisecond))
+	}
+	t.Logf("anomalies: %d", len(bad))
+	for _, b := range bad {
+		t.Error(b)
+	}
+	if s := Summary(ops); s.Acked == 0 || s.ByKind[Accept] == 0 {
+		t.Fatalf("the history proves nothing: %s", s)
+	}
+}
+
+// latencies is the mean time each kind of operation took (unknown ones left out).
+func latencies(ops []Op) string {
+	sum, n := map[Kind]time.Duration{}, map[Kind]int{}
+	for _, op := range ops {
+		if op.Return >= 0 {
+			sum[op.In.Kind] += op.Return - op.Call
+			n[op.In.Kind]++
+		}
+	}
+	var parts []string
+	for k := Create; k <= DelUser; k++ {
+		if n[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %v", k, (sum[k]/time.Duration(n[k])).Round(100*time.Microsecond)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
