@@ -85,12 +85,33 @@ type rig struct {
 	faults  []string // what was injected, for the report
 	faultMu sync.Mutex
 	stalls  []time.Duration
-	holders int // holders added so far
+	peers   []*Proxy // in front of each member's peer listener
+	holders int      // holders added so far
 }
 
 func newRig(t testing.TB, nServers int) *rig {
 	t.Helper()
-	r := &rig{t: t, c: etcdtest.NewCluster(t, 3), prefix: "/faults", kek: filepath.Join(t.TempDir(), "kek")}
+	r := &rig{t: t, prefix: "/faults", kek: filepath.Join(t.TempDir(), "kek")}
+	// Peer traffic goes through a proxy in front of each member's peer
+	// listener. (One proxy per member, not per pair: members dial the one URL
+	// a member advertises, and raft falls back from streams to pipelined
+	// POSTs, so cutting one member's proxy does not isolate it; cutting all of
+	// them is a partition of every member from every other.)
+	var peers []*Proxy
+	c, err := etcdtest.StartClusterVia(t.TempDir(), 3, func(listen string) (string, error) {
+		p, err := NewProxy(listen)
+		if err != nil {
+			return "", err
+		}
+		t.Cleanup(p.Close)
+		peers = append(peers, p)
+		return p.Addr(), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r.c, r.peers = c, peers[len(peers)-3:]
 	for i := 0; i < nServers; i++ {
 		s := &server{i: i, log: &logBuf{}}
 		var hosts []string
@@ -166,6 +187,16 @@ func (r *rig) fault(format string, args ...any) {
 	r.faults = append(r.faults, msg)
 	if testing.Verbose() {
 		r.t.Logf("fault: %s", msg)
+	}
+}
+
+// cutPeers cuts (or heals) every link between etcd members.
+func (r *rig) cutPeers(on bool) {
+	for _, p := range r.peers {
+		p.Blackhole(on)
+		if on {
+			p.Reset()
+		}
 	}
 }
 
@@ -351,6 +382,9 @@ func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64)
 				p, err = st.CheckAccess(k.id, h.id)
 			}
 			if err != nil {
+				if r.hist.Now()-call > time.Second {
+					lb.failed(sv.i) // a slow refusal: that server cannot reach etcd
+				}
 				continue // a refusal is always allowed (fail closed); not recorded
 			}
 			if p.Token.ID != k.id {
@@ -362,6 +396,7 @@ func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64)
 		case Status:
 			var v store.TokenView
 			if v, err = st.Token(h.actor, k.id); err != nil {
+				lb.failed(sv.i)
 				continue // a failed read changed nothing
 			}
 			op.Call, op.Return = call, r.hist.Now()
@@ -388,14 +423,14 @@ func (b *balancer) pick(rng *rand.Rand) int {
 	now := time.Now()
 	for try := 0; try < 4; try++ {
 		i := rng.IntN(len(b.avoid))
-		if now.After(b.avoid[i]) || rng.IntN(10) == 0 {
+		if now.After(b.avoid[i]) || rng.IntN(20) == 0 {
 			return i
 		}
 	}
 	return rng.IntN(len(b.avoid))
 }
 
-func (b *balancer) failed(i int) { b.avoid[i] = time.Now().Add(time.Second) }
+func (b *balancer) failed(i int) { b.avoid[i] = time.Now().Add(5 * time.Second) }
 
 // liveMostly picks tokens not known dead, and now and then any token (a
 // revoke or rotation of a dead one must be refused).
@@ -465,6 +500,7 @@ func (r *rig) heal() {
 			}
 		}
 	}
+	r.cutPeers(false)
 	for i, m := range r.c.Members {
 		if m.Etcd() == nil {
 			if err := r.c.Restart(i); err != nil {

@@ -84,6 +84,15 @@ func (r *rig) nemesis(round, per int) {
 	}
 	r.fault("restart m%d", f)
 
+	// Every link between members cut: no quorum, the leader steps down (check
+	// quorum), writes and linearizable reads stop; then healed.
+	r.cutPeers(true)
+	r.fault("cut every link between etcd members")
+	waitFor(r.t, 60*time.Second, "the leader steps down without a quorum", func() bool { return r.c.Leader() < 0 })
+	r.cutPeers(false)
+	r.fault("heal the links between members (leader lost)")
+	r.waitOps(per, 60*time.Second)
+
 	// A keydesk server crashes and comes back on a new connection.
 	r.crash(victim)
 	r.fault("crash keydesk server %d", victim.i)
@@ -156,9 +165,10 @@ func (r *rig) nemesis(round, per int) {
 
 // Run the cluster under faults while clients record a history, then check
 // it: porcupine against the token-lifecycle model, and the audit post-check.
-// -short is the CI size (one round of each fault); without it, three rounds.
+// -short is the CI size (one round of each fault); without it, two rounds
+// with more operations under each fault.
 func TestLinearizable(t *testing.T) {
-	rounds, per, holders := 3, 120, 6
+	rounds, per, holders := 2, 150, 6
 	if testing.Short() {
 		rounds, per, holders = 1, 15, 3
 	}

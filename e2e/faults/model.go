@@ -104,12 +104,13 @@ func (s holderState) with(i int, st uint8) holderState {
 	return s
 }
 
-// usable counts the tokens the 25 limit counts: active and awaiting reveal
-// (a rotated token in its grace period still works but no longer counts).
+// usable counts the tokens the 25 limit counts: active, awaiting reveal, and
+// rotated ones in their grace period (their old secret still works; the
+// harness's grace outlasts the test).
 func (s holderState) usable() int {
 	n := s.Anon
 	for _, st := range s.Toks {
-		if st == Active || st == Awaiting {
+		if st == Active || st == Awaiting || st == Rotated {
 			n++
 		}
 	}
@@ -167,9 +168,11 @@ func step(s holderState, in Input, out Output) []holderState {
 			return maybe(s.with(in.Tok, Active), cur == Awaiting)
 		}
 	case Rotate:
+		// The old token stays usable (grace), so a rotation adds one to the
+		// count and is refused at the limit.
 		switch out.Result {
 		case OK:
-			if cur != Active || s.get(out.New) != None {
+			if cur != Active || s.get(out.New) != None || s.usable() >= MaxUsable {
 				return nil
 			}
 			return []holderState{s.with(in.Tok, Rotated).with(out.New, Active)}
@@ -178,10 +181,15 @@ func step(s holderState, in Input, out Output) []holderState {
 				return nil
 			}
 			return []holderState{s}
+		case Limit:
+			if cur != Active || s.usable() < MaxUsable {
+				return nil
+			}
+			return []holderState{s}
 		case Unknown:
 			n := s.with(in.Tok, Rotated)
 			n.Anon++
-			return maybe(n, cur == Active)
+			return maybe(n, cur == Active && s.usable() < MaxUsable)
 		}
 	case Revoke:
 		live := cur == Awaiting || cur == Active || cur == Rotated

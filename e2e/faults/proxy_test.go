@@ -2,12 +2,16 @@ package faults
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store"
 )
 
 // echo listens on 127.0.0.1 and echoes every line back.
@@ -100,5 +104,23 @@ func TestProxyDelayAndReset(t *testing.T) {
 	defer c2.Close()
 	if got, err := roundTrip(t, c2, bufio.NewReader(c2), "again", 5*time.Second); err != nil || got != "again\n" {
 		t.Fatalf("a new connection after Reset: %q %v", got, err)
+	}
+}
+
+// Cutting every peer link leaves no quorum: the leader steps down; healed,
+// the members elect a leader again and writes go through.
+func TestPeerCutStopsAndHealResumes(t *testing.T) {
+	r := newRig(t, 1)
+	r.cutPeers(true)
+	waitFor(t, 30*time.Second, "the leader steps down without a quorum", func() bool { return r.c.Leader() < 0 })
+	r.cutPeers(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.c.WaitLeader(ctx); err != nil {
+		t.Fatalf("after the heal the members do not agree on a leader: %v", err)
+	}
+	st, _ := r.servers[0].get()
+	if _, err := st.AddUser(r.owner, store.NewUser{Name: "After", Email: "after@example.com", Role: models.RoleUser}); err != nil {
+		t.Fatalf("a write after the heal: %v", err)
 	}
 }

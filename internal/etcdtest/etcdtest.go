@@ -37,10 +37,11 @@ const (
 
 // Member is one embedded etcd server.
 type Member struct {
-	Name      string
-	ClientURL string
-	PeerURL   string
-	dir       string
+	Name       string
+	ClientURL  string
+	PeerURL    string // what other members dial: the listener, or a proxy in front of it
+	peerListen string
+	dir        string
 
 	mu   sync.Mutex
 	etcd *embed.Etcd // nil while stopped
@@ -67,12 +68,18 @@ func Start(dir string) (*Cluster, error) { return StartCluster(dir, 1) }
 
 // StartCluster starts n members (1 or 3 in practice) with data under dir and
 // waits until they have a leader.
-func StartCluster(dir string, n int) (*Cluster, error) {
+func StartCluster(dir string, n int) (*Cluster, error) { return StartClusterVia(dir, n, nil) }
+
+// StartClusterVia is StartCluster with each member's peer traffic routed
+// through via: it gets the address a member listens on for peers
+// ("127.0.0.1:port") and returns the address other members should dial
+// instead (a fault proxy), so a test can cut or delay traffic between members.
+func StartClusterVia(dir string, n int, via func(listen string) (string, error)) (*Cluster, error) {
 	var lastErr error
 	// Ports are picked by binding :0 and closing, so another process can take
 	// one before etcd binds it; retry with fresh ports when that happens.
 	for attempt := 0; attempt < 3; attempt++ {
-		c, err := startCluster(filepath.Join(dir, fmt.Sprintf("try%d", attempt)), n)
+		c, err := startCluster(filepath.Join(dir, fmt.Sprintf("try%d", attempt)), n, via)
 		if err == nil {
 			return c, nil
 		}
@@ -84,7 +91,7 @@ func StartCluster(dir string, n int) (*Cluster, error) {
 	return nil, lastErr
 }
 
-func startCluster(dir string, n int) (*Cluster, error) {
+func startCluster(dir string, n int, via func(string) (string, error)) (*Cluster, error) {
 	c := &Cluster{dir: dir, token: fmt.Sprintf("keydesk-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	var initial []string
 	for i := 0; i < n; i++ {
@@ -103,6 +110,14 @@ func startCluster(dir string, n int) (*Cluster, error) {
 			dir:       filepath.Join(dir, fmt.Sprintf("m%d", i)),
 		}
 		c.Members = append(c.Members, m)
+		m.peerListen = m.PeerURL
+		if via != nil {
+			adv, err := via(fmt.Sprintf("127.0.0.1:%d", pp))
+			if err != nil {
+				return nil, err
+			}
+			m.PeerURL = "http://" + adv
+		}
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	c.initial = strings.Join(initial, ",")
@@ -139,11 +154,12 @@ func (c *Cluster) startMember(m *Member, state string) error {
 	cfg.ElectionMs = ElectionMs
 	cfg.InitialElectionTickAdvance = true
 	lc, _ := url.Parse(m.ClientURL)
-	lp, _ := url.Parse(m.PeerURL)
+	lp, _ := url.Parse(m.peerListen)
+	ap, _ := url.Parse(m.PeerURL)
 	cfg.ListenClientUrls = []url.URL{*lc}
 	cfg.AdvertiseClientUrls = []url.URL{*lc}
 	cfg.ListenPeerUrls = []url.URL{*lp}
-	cfg.AdvertisePeerUrls = []url.URL{*lp}
+	cfg.AdvertisePeerUrls = []url.URL{*ap}
 	cfg.InitialCluster = c.initial
 	cfg.InitialClusterToken = c.token
 	cfg.ClusterState = state
