@@ -367,6 +367,18 @@ func (b *usageBuffer) pending(id string) (time.Time, string, bool) {
 	return u.at, u.from, ok
 }
 
+// pendingRaw is pending for an id read from a record; it converts the id to
+// a string only for the lookup (which allocates nothing).
+func (b *usageBuffer) pendingRaw(id []byte) (time.Time, string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pend) == 0 {
+		return time.Time{}, "", false
+	}
+	u, ok := b.pend[string(id)]
+	return u.at, u.from, ok
+}
+
 // restore puts uses back after a failed flush, unless a newer use came meanwhile.
 func (b *usageBuffer) restore(pend map[string]usage) {
 	b.mu.Lock()

@@ -2,7 +2,10 @@ package wire
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
+
+	"github.com/keydesk/keydesk/models"
 )
 
 // AppendJSON appends t's JSON, byte for byte what json.Marshal(t) writes,
@@ -55,6 +58,83 @@ func (t Token) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// TokenRow is a Token whose text is byte slices (pointing into a stored
+// record) and whose times are not yet wrapped: a listing of a million tokens
+// encodes each straight from its record, with no Token built and nothing
+// allocated. Its AppendJSON writes exactly the Token's JSON (see
+// TestTokenRowAppendJSONIsToken). Masked is models.MaskToken(MaskedTail).
+type TokenRow struct {
+	ID, Name      []byte
+	Status        models.TokenStatus
+	MaskedTail    []byte
+	Role          []byte
+	HolderID      []byte
+	HolderName    string
+	HolderEmail   string
+	CreatedAt     time.Time
+	CreatedBy     []byte
+	CreatedByName string
+	Assigned      bool
+	Revealed      bool
+	ExpiresAt     time.Time
+	RevokedAt     time.Time
+	RevokedBy     []byte
+	RotatedAt     time.Time
+	RotatedTo     []byte
+	GraceUntil    time.Time
+	LastUsedAt    time.Time
+	LastUsedFrom  []byte
+}
+
+// AppendJSON appends the row as Token.AppendJSON would the Token it stands for.
+func (t *TokenRow) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, t.ID)
+	b = append(b, `,"name":`...)
+	b = appendString(b, t.Name)
+	b = append(b, `,"status":`...)
+	b = appendString(b, string(t.Status))
+	// The prefix needs no escaping and ends a whole rune, so escaping it and
+	// the tail apart is escaping the whole.
+	b = append(b, `,"masked":"`+models.TokenPrefix+"…"...)
+	b = appendEscaped(b, t.MaskedTail)
+	b = append(b, `","role":`...)
+	b = appendString(b, t.Role)
+	b = append(b, `,"holder_id":`...)
+	b = appendString(b, t.HolderID)
+	b = append(b, `,"holder_name":`...)
+	b = appendString(b, t.HolderName)
+	b = append(b, `,"holder_email":`...)
+	b = appendString(b, t.HolderEmail)
+	b = append(b, `,"created_at":`...)
+	b = At(t.CreatedAt).appendJSON(b)
+	b = append(b, `,"created_by":`...)
+	b = appendString(b, t.CreatedBy)
+	b = append(b, `,"created_by_name":`...)
+	b = appendString(b, t.CreatedByName)
+	b = append(b, `,"assigned":`...)
+	b = strconv.AppendBool(b, t.Assigned)
+	b = append(b, `,"revealed":`...)
+	b = strconv.AppendBool(b, t.Revealed)
+	b = append(b, `,"expires_at":`...)
+	b = At(t.ExpiresAt).appendJSON(b)
+	b = append(b, `,"revoked_at":`...)
+	b = At(t.RevokedAt).appendJSON(b)
+	b = append(b, `,"revoked_by":`...)
+	b = appendString(b, t.RevokedBy)
+	b = append(b, `,"rotated_at":`...)
+	b = At(t.RotatedAt).appendJSON(b)
+	b = append(b, `,"rotated_to":`...)
+	b = appendString(b, t.RotatedTo)
+	b = append(b, `,"grace_until":`...)
+	b = At(t.GraceUntil).appendJSON(b)
+	b = append(b, `,"last_used_at":`...)
+	b = At(t.LastUsedAt).appendJSON(b)
+	b = append(b, `,"last_used_from":`...)
+	b = appendString(b, t.LastUsedFrom)
+	return append(b, '}')
+}
+
 func (t Time) appendJSON(b []byte) []byte {
 	if t.t.IsZero() {
 		return append(b, "null"...)
@@ -68,8 +148,14 @@ const hexDigits = "0123456789abcdef"
 
 // appendString quotes s as encoding/json does by default: HTML-safe (<, >, &
 // as \u003c…), U+2028 and U+2029 escaped, each invalid UTF-8 byte as U+FFFD.
-func appendString(b []byte, s string) []byte {
+func appendString[S string | []byte](b []byte, s S) []byte {
 	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped is appendString without the quotes.
+func appendEscaped[S string | []byte](b []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -99,7 +185,7 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, "\uFFFD"...) // json writes the replacement character itself
@@ -116,6 +202,15 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
+}
+
+func decodeRune[S string | []byte](s S) (rune, int) {
+	switch v := any(s).(type) {
+	case string:
+		return utf8.DecodeRuneInString(v)
+	case []byte:
+		return utf8.DecodeRune(v)
+	}
+	panic("unreachable")
 }

@@ -81,6 +81,7 @@ var cases = []struct {
 	{"LastUsedCoalescedAndFlushed", testLastUsedCoalescedAndFlushed},
 	{"Paging", testPaging},
 	{"EachTokenPagesThroughAll", testEachTokenPagesThroughAll},
+	{"EachTokenRowIsEachToken", testEachTokenRowIsEachToken},
 	{"AuditPaging", testAuditPaging},
 	{"CheckFindsBrokenIndexes", testCheckFindsBrokenIndexes},
 	{"CheckBesideWrites", testCheckBesideWrites},

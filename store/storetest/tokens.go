@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -241,6 +242,109 @@ func testEachTokenPagesThroughAll(t *testing.T, o *Org) {
 		return nil
 	})
 	if !errors.Is(err, stop) || n != 600 {
+		t.Fatalf("stopped after %d with %v", n, err)
+	}
+}
+
+// testEachTokenRowIsEachToken: the record-level listing (EachTokenRow, what
+// `token list --json` encodes from) shows exactly what EachToken shows, in
+// the same order, across pages (more tokens than one row page), for every
+// status, both orders, from a cursor, with a filter, for one holder; it
+// refuses the whole organization to an admin and stops when fn says so.
+func testEachTokenRowIsEachToken(t *testing.T, o *Org) {
+	if err := o.S.BulkLoad(o.OwnerA, store.BulkSpec{Users: 900, TokensPerUser: 5, RevokedEveryNth: 7}); err != nil {
+		t.Fatal(err)
+	}
+	old, oldSecret := mustCreate(t, o.S, o.UserA, "rot <&> \"q\"")
+	if _, _, err := o.S.RotateToken(o.UserA, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.S.Exchange(oldSecret, "203.0.113.9"); err != nil { // pending last use
+		t.Fatal(err)
+	}
+	if _, err := o.S.AssignTokens(o.OwnerA, []string{o.User.Email}, store.TokenSpec{Name: "deploy", Expires: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := mustCreate(t, o.S, o.AdminA, "gone")
+	if _, err := o.S.RevokeToken(o.OwnerA, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateSpec(t, o.S, o.AdminA, store.TokenSpec{Name: "short", Expires: time.Minute})
+	o.Clock.Advance(2 * time.Minute)
+
+	line := func(tok models.Token, st models.TokenStatus, hn, he, cn, rn string) string {
+		return fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%v|%v|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s",
+			tok.ID, tok.Name, tok.HolderID, tok.Role, tok.CreatedAt, tok.CreatedBy, tok.ExpiresAt, tok.Assigned, tok.Revealed,
+			tok.Tail, tok.RevokedAt, tok.RevokedBy, tok.RotatedAt, tok.RotatedTo, tok.GraceUntil, tok.LastUsedAt, tok.LastUsedBy,
+			st, hn, he, cn, rn, "")
+	}
+	views := func(q store.TokenQuery) []string {
+		var out []string
+		if err := o.S.EachToken(o.OwnerA, q, func(v store.TokenView) error {
+			out = append(out, line(v.Token, v.Status, v.HolderName, v.HolderEmail, v.CreatorName, v.RevokerName))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	rows := func(q store.TokenQuery) []string {
+		var out []string
+		if err := o.S.EachTokenRow(o.OwnerA, q, func(r *store.TokenRow) error {
+			tok := models.Token{ID: string(r.ID), Name: string(r.Name), HolderID: string(r.HolderID), Role: models.Role(r.Role),
+				CreatedAt: r.CreatedAt, CreatedBy: string(r.CreatedBy), ExpiresAt: r.ExpiresAt, Assigned: r.Assigned,
+				Revealed: r.Revealed, Tail: string(r.Tail), RevokedAt: r.RevokedAt, RevokedBy: string(r.RevokedBy),
+				RotatedAt: r.RotatedAt, RotatedTo: string(r.RotatedTo), GraceUntil: r.GraceUntil, LastUsedAt: r.LastUsedAt,
+				LastUsedBy: string(r.LastUsedBy)}
+			out = append(out, line(tok, r.Status, r.HolderName, r.HolderEmail, r.CreatorName, r.RevokerName))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	all := views(store.TokenQuery{All: true})
+	if len(all) < 4500 {
+		t.Fatalf("%d tokens listed, want at least 4500", len(all))
+	}
+	for _, q := range []store.TokenQuery{{All: true}, {All: true, Oldest: true},
+		{All: true, After: strings.SplitN(all[1000], "|", 2)[0]},
+		{All: true, Oldest: true, After: strings.SplitN(all[1000], "|", 2)[0]},
+		{All: true, Filter: "rot"}, {Holder: o.User.Email}} {
+		want, got := views(q), rows(q)
+		if len(want) == 0 || len(got) != len(want) {
+			t.Fatalf("%+v: %d rows, %d views", q, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%+v: row %d\n got %s\nwant %s", q, i, got[i], want[i])
+			}
+		}
+	}
+	statuses := map[string]bool{}
+	for _, l := range all {
+		f := strings.Split(l, "|")
+		statuses[f[17]] = true
+	}
+	for _, st := range []models.TokenStatus{models.StatusActive, models.StatusRevoked, models.StatusRotated,
+		models.StatusAwaitingReveal, models.StatusExpired} {
+		if !statuses[string(st)] {
+			t.Fatalf("no %s token among %v: the comparison misses a status", st, statuses)
+		}
+	}
+	if err := o.S.EachTokenRow(o.AdminA, store.TokenQuery{All: true}, func(*store.TokenRow) error { return nil }); !errors.Is(err, models.ErrPermission) {
+		t.Fatalf("an admin listed the whole organization: %v", err)
+	}
+	n := 0
+	stop := errors.New("enough")
+	err := o.S.EachTokenRow(o.OwnerA, store.TokenQuery{All: true}, func(*store.TokenRow) error {
+		n++
+		if n == 4200 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 4200 {
 		t.Fatalf("stopped after %d with %v", n, err)
 	}
 }

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keydesk/keydesk/models"
+	"github.com/keydesk/keydesk/store/kv"
+)
+
+// TokenRow is one token of a listing as EachTokenRow hands it out: its text
+// fields are byte slices into a buffer the listing reuses, so they are valid
+// only until fn returns (copy what must outlive the call). Times are UTC;
+// the zero time means none.
+type TokenRow struct {
+	ID, Name, HolderID, Role, CreatedBy, Tail, RevokedBy, RotatedTo, LastUsedBy []byte
+
+	Assigned, Revealed                                                 bool
+	CreatedAt, ExpiresAt, RevokedAt, RotatedAt, GraceUntil, LastUsedAt time.Time
+
+	Status                                            models.TokenStatus
+	HolderName, HolderEmail, CreatorName, RevokerName string
+}
+
+// rowPageBytes bounds the record bytes one EachTokenRow transaction copies
+// out; rowPageTokens bounds the tokens. Either ends a page.
+const (
+	rowPageBytes  = 1 << 20
+	rowPageTokens = 4096
+)
+
+// EachTokenRow is EachToken for listings that encode each token straight from
+// its record (`token list --all --json` on a million tokens): the records of
+// a page are copied out of the transaction into one reused buffer and read in
+// place, holder names come from a per-listing cache, and nothing is allocated
+// per token. The permission check, the order, the paging cursor and the rule
+// that fn never runs inside a transaction are EachToken's: each round reads
+// at most rowPageTokens tokens (rowPageBytes of records), closes the
+// transaction, and only then calls fn for them.
+//
+// Filters and one holder's tokens go through EachToken (they read a handful
+// of tokens, or decide per token on its text), converted to rows.
+func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) error {
+	if !q.All || q.Filter != "" {
+		var r TokenRow
+		return s.EachToken(a, q, func(v TokenView) error {
+			r.fromView(v)
+			return fn(&r)
+		})
+	}
+	names := map[string]models.User{}
+	arena := make([]byte, 0, rowPageBytes)
+	rows := make([]TokenRow, 0, 256)
+	after := []byte(q.After)
+	for {
+		arena, rows = arena[:0], rows[:0]
+		more := false
+		err := s.view(func(tx kv.Tx) error {
+			arena, rows, more = arena[:0], rows[:0], false
+			t := s.txn(tx)
+			me, err := t.actor(a)
+			if err != nil {
+				return err
+			}
+			if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
+				return err
+			}
+			un := userNames{t: t, cache: names}
+			r := kv.Range{Reverse: !q.Oldest, Limit: rowPageTokens}
+			if len(after) > 0 && q.Oldest {
+				r.After = after
+			} else if len(after) > 0 {
+				r.Before = after
+			}
+			n := 0
+			err = tx.Scan(bucketTokens, r, func(k, v []byte) error {
+				if n > 0 && len(arena)+len(k)+len(v) > cap(arena) {
+					more = true // the buffer is full: the rest waits for the next page
+					return kv.ErrStop
+				}
+				n++
+				if len(arena)+len(k)+len(v) > cap(arena) {
+					// One record larger than the buffer: give it a buffer of its own.
+					arena = make([]byte, 0, len(k)+len(v))
+				}
+				start := len(arena)
+				arena = append(arena, k...)
+				arena = append(arena, v...)
+				rec := arena[start:len(arena):len(arena)]
+				rows = append(rows, TokenRow{})
+				row := &rows[len(rows)-1]
+				if err := row.decode(rec[:len(k)], rec[len(k):]); err != nil {
+					return err
+				}
+				row.Status = row.status(t.now)
+				row.HolderName, row.HolderEmail = un.nameEmail(row.HolderID)
+				row.CreatorName, _ = un.nameEmail(row.CreatedBy)
+				if len(row.RevokedBy) > 0 {
+					row.RevokerName, _ = un.nameEmail(row.RevokedBy)
+				}
+				return nil
+			})
+			if n == rowPageTokens {
+				more = true
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		// The cursor must outlive the buffer the next page refills.
+		after = append(after[:0], rows[len(rows)-1].ID...)
+		// The transaction is closed: now the page may go to a slow client.
+		for i := range rows {
+			r := &rows[i]
+			if at, from, ok := s.usage.pendingRaw(r.ID); ok && at.After(r.LastUsedAt) {
+				r.LastUsedAt, r.LastUsedBy = at, []byte(from)
+			}
+			if err := fn(r); err != nil {
+				if errors.Is(err, kv.ErrStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// nameEmail is get for a holder id read from a record, without turning the
+// id into a string when the person is cached (the usual case).
+func (n *userNames) nameEmail(id []byte) (name, email string) {
+	if u, ok := n.cache[string(id)]; ok {
+		return u.Name, u.Email
+	}
+	u := n.get(string(id))
+	return u.Name, u.Email
+}
+
+// decode reads the token record data stored under key id into r, its text
+// fields pointing into id and data. Schema-1 (JSON) records are decoded the
+// slow way.
+func (r *TokenRow) decode(id, data []byte) error {
+	if len(data) > 0 && data[0] == '{' {
+		tok, err := decodeTokenJSON(id, data)
+		if err != nil {
+			return err
+		}
+		r.fromToken(tok)
+		return nil
+	}
+	if len(data) < 2 || data[0] != tokenFormat1 {
+		return fmt.Errorf("damaged token record %s: unknown format", models.Sanitize(string(id)))
+	}
+	flags := data[1]
+	*r = TokenRow{ID: id, Assigned: flags&flagAssigned != 0, Revealed: flags&flagRevealed != 0}
+	b := rawReader{b: data[2:]}
+	r.Name = b.bytes()
+	r.HolderID = b.bytes()
+	r.Role = b.bytes()
+	r.CreatedAt = b.time()
+	r.CreatedBy = b.bytes()
+	r.ExpiresAt = b.time()
+	r.Tail = b.bytes()
+	r.RevokedAt = b.time()
+	r.RevokedBy = b.bytes()
+	r.RotatedAt = b.time()
+	r.RotatedTo = b.bytes()
+	r.GraceUntil = b.time()
+	r.LastUsedAt = b.time()
+	r.LastUsedBy = b.bytes()
+	if b.err == nil && len(b.b) != 0 {
+		b.err = errors.New("trailing bytes")
+	}
+	if b.err != nil {
+		return fmt.Errorf("damaged token record %s: %v", models.Sanitize(string(id)), b.err)
+	}
+	if len(id) == 0 || len(r.HolderID) == 0 {
+		return fmt.Errorf("damaged token record: missing id or holder")
+	}
+	return nil
+}
+
+// status is models.Token.Status for the row.
+func (r *TokenRow) status(now time.Time) models.TokenStatus {
+	return models.Token{Assigned: r.Assigned, Revealed: r.Revealed, ExpiresAt: r.ExpiresAt,
+		RevokedAt: r.RevokedAt, RotatedAt: r.RotatedAt}.Status(now)
+}
+
+func (r *TokenRow) fromToken(t models.Token) {
+	*r = TokenRow{ID: []byte(t.ID), Name: []byte(t.Name), HolderID: []byte(t.HolderID), Role: []byte(t.Role),
+		CreatedBy: []byte(t.CreatedBy), Tail: []byte(t.Tail), RevokedBy: []byte(t.RevokedBy),
+		RotatedTo: []byte(t.RotatedTo), LastUsedBy: []byte(t.LastUsedBy), Assigned: t.Assigned, Revealed: t.Revealed,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, RotatedAt: t.RotatedAt,
+		GraceUntil: t.GraceUntil, LastUsedAt: t.LastUsedAt}
+}
+
+func (r *TokenRow) fromView(v TokenView) {
+	r.fromToken(v.Token)
+	r.Status, r.HolderName, r.HolderEmail, r.CreatorName, r.RevokerName = v.Status, v.HolderName, v.HolderEmail, v.CreatorName, v.RevokerName
+}
+
+// rawReader is recordReader returning fields in place instead of copies.
+type rawReader struct {
+	b   []byte
+	err error
+}
+
+func (r *rawReader) bytes() []byte {
+	if r.err != nil {
+		return nil
+	}
+	n, w := binary.Uvarint(r.b)
+	if w <= 0 || n > uint64(len(r.b)-w) {
+		r.err = errDamagedRecord
+		return nil
+	}
+	s := r.b[w : w+int(n) : w+int(n)]
+	r.b = r.b[w+int(n):]
+	return s
+}
+
+func (r *rawReader) time() time.Time {
+	if r.err != nil {
+		return time.Time{}
+	}
+	v, w := binary.Varint(r.b)
+	if w <= 0 {
+		r.err = errDamagedRecord
+		return time.Time{}
+	}
+	r.b = r.b[w:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
