@@ -33,10 +33,10 @@ func ValidateName(what, s string) (string, error) {
 		return "", fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
 	case utf8.RuneCountInString(s) > MaxNameLen:
 		return "", fmt.Errorf("%w: %s is longer than %d characters", ErrInvalid, what, MaxNameLen)
-	case Sanitize(s) != s:
-		return "", fmt.Errorf("%w: %s contains control, escape or bidi characters; use printable text", ErrInvalid, what)
 	case strings.IndexFunc(s, isInvisible) >= 0:
 		return "", fmt.Errorf("%w: %s contains an invisible character (such as a zero-width space); type it again without it", ErrInvalid, what)
+	case Sanitize(s) != s:
+		return "", fmt.Errorf("%w: %s contains control, escape or bidi characters; use printable text", ErrInvalid, what)
 	}
 	return s, nil
 }
@@ -50,6 +50,8 @@ func isInvisible(r rune) bool {
 	switch {
 	case r == 0x200c || r == 0x200d:
 		return false
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+		return false // bidi controls: refused as such (Sanitize), with their own message
 	case r == 0x00ad, r == 0x180e, r == 0x034f, r == 0x115f, r == 0x1160, r == 0x3164, r == 0xffa0:
 		return true
 	case r >= 0xfe00 && r <= 0xfe0f: // variation selectors
@@ -72,11 +74,11 @@ func NormalizeEmail(s string) (string, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("%w: %q is not a valid email address%s", ErrInvalid, Sanitize(truncate(s, 80)), why)
 	}
+	if utf8.ValidString(s) && strings.IndexFunc(s, isInvisible) >= 0 {
+		return "", bad(" (it contains an invisible character; type it again)")
+	}
 	if len(s) > MaxEmailLen || !utf8.ValidString(s) || Sanitize(s) != s || strings.ContainsAny(s, " <>\"") {
 		return "", bad("")
-	}
-	if strings.IndexFunc(s, isInvisible) >= 0 {
-		return "", bad(" (it contains an invisible character; type it again)")
 	}
 	at := strings.LastIndex(s, "@")
 	if at <= 0 {

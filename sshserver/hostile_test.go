@@ -569,3 +569,25 @@ func TestKeyManagementCannotImpersonate(t *testing.T) {
 		t.Fatal("the attacker's key was approved")
 	}
 }
+
+// TestLookAlikeIdentitiesRefused is item 9 at the SSH door: an email with a
+// zero-width space is refused, an IDN domain is stored as punycode, and a
+// name that renders like an existing person's (a Cyrillic А) is refused,
+// while a genuinely shared name stays allowed.
+func TestLookAlikeIdentitiesRefused(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	c := mustDial(t, r.addr, o.ownerKey)
+	if _, errOut, code := run(t, c, "user add --name Ada --email 'ada\u200b@example.com' --role user"); code == 0 || !strings.Contains(errOut, "invisible") {
+		t.Fatalf("zero-width email: %d %q", code, errOut)
+	}
+	if out, errOut, code := run(t, c, "user add --name Olga --email 'olga@exаmple.com' --role user --json"); code != 0 || !strings.Contains(out, "olga@xn--exmple-4nf.com") {
+		t.Fatalf("IDN email: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := run(t, c, "user add --name 'Umа Userton' --email uma2@example.com --role user"); code == 0 || !strings.Contains(errOut, "looks the same as Uma Userton") {
+		t.Fatalf("look-alike name (Cyrillic а): %d %q", code, errOut)
+	}
+	if _, errOut, code := run(t, c, "user add --name 'Uma Userton' --email uma3@example.com --role user"); code != 0 {
+		t.Fatalf("a second person with the very same name: %d %q", code, errOut)
+	}
+}

@@ -75,6 +75,9 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 				if err := t.putUser(p.u); err != nil {
 					return err
 				}
+				if err := t.indexName(p.u); err != nil {
+					return err
+				}
 				if err := t.Put(bucketUsersByEmail, []byte(p.u.Email), []byte(p.u.ID)); err != nil {
 					return err
 				}

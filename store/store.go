@@ -257,7 +257,10 @@ func (s *Store) prepare() error {
 	if err := s.convertTokens(); err != nil { // finish (or resume) schema 2's token re-encoding
 		return err
 	}
-	return s.buildLiveIndex() // once, for data from before the live set (live.go)
+	if err := s.buildLiveIndex(); err != nil { // once, for data from before the live set (live.go)
+		return err
+	}
+	return s.buildSkelIndex() // once, for data from before look-alike names were checked (lookalike.go)
 }
 
 // Location is where the organization is kept, as messages name it (Open: the

@@ -93,6 +93,12 @@ func (t *txn) insertUser(nu NewUser) (models.User, error) {
 		}
 	}
 	u.HadKey = len(u.Keys) > 0
+	if err := t.checkLookAlike(name); err != nil {
+		return models.User{}, err
+	}
+	if err := t.indexName(u); err != nil {
+		return models.User{}, err
+	}
 	if err := t.Put(bucketUsersByEmail, []byte(email), []byte(id)); err != nil {
 		return models.User{}, err
 	}
