@@ -159,7 +159,7 @@ func orDefault(v, def string) string {
 // less than that was allocated since the previous one: after a burst, once
 // the server is quiet again; never more than one forced collection a check.
 const (
-	memReturnEvery = 5 * time.Second
+	memReturnEvery = 2 * time.Second
 	memReturnOver  = 8 << 20
 )
 
