@@ -9,10 +9,15 @@ import (
 	"github.com/keydesk/keydesk/store/kv/etcd"
 )
 
-// NewestFirst lists the buckets the store pages newest first. An engine that
-// cannot stop a descending range early (etcd sorts it in memory) keeps a
-// mirror of these.
-func NewestFirst() []kv.Bucket { return []kv.Bucket{bucketTokens, bucketAudit} }
+// NewestFirst lists the buckets the store pages newest first by key. An
+// engine that cannot stop a descending range early (etcd sorts it in memory)
+// keeps a mirror of these.
+func NewestFirst() []kv.Bucket { return []kv.Bucket{bucketTokens} }
+
+// Numbered lists the buckets paged newest first whose keys are 8-byte
+// big-endian sequence numbers (the audit log): an engine can page them
+// backwards by number, without a mirror.
+func Numbered() []kv.Bucket { return []kv.Bucket{bucketAudit} }
 
 // fresher is implemented by engines shared with other processes
 // (store/kv/etcd): Fresh says whether every change other processes committed

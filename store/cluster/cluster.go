@@ -23,6 +23,7 @@ func OpenEngine(ctx context.Context, cli *clientv3.Client, prefix string, opts E
 	opts.Prefix = prefix
 	opts.Buckets = store.Buckets()
 	opts.Reversed = store.NewestFirst()
+	opts.Numbered = store.Numbered()
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

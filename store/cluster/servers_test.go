@@ -398,3 +398,26 @@ func TestNewerSchemaElsewhereStopsWrites(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Removing a person who holds 25 tokens is one transaction that fits etcd's
+// 128 operations (no mirror for the audit log, no tombstone for keys that
+// were never there).
+func TestRemovingAFullHolderFitsOneTransaction(t *testing.T) {
+	p := newPair(t, etcdtest.Shared(t))
+	u, err := p.A.AddUser(p.OwnerA, store.NewUser{Name: "Uma User", Email: "uma@example.com", Role: models.RoleUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua := store.Actor{UserID: u.ID, Via: "test"}
+	for i := 0; i < 25; i++ {
+		if _, _, err := p.A.CreateToken(ua, store.TokenSpec{Name: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := p.B.RemoveUser(p.OwnerA, u.Email); err != nil || n != 25 {
+		t.Fatalf("remove a holder of 25 tokens: %d, %v", n, err)
+	}
+	if problems, err := p.A.Check(); err != nil || len(problems) > 0 {
+		t.Fatalf("check: %v %q", err, problems)
+	}
+}

@@ -257,3 +257,82 @@ func TestCompactionBeyondTheWatchResets(t *testing.T) {
 		t.Fatal("no change delivered after the reset")
 	}
 }
+
+// A numbered bucket pages newest first by windows of numbers, with gaps,
+// bounds, limits and the transaction's own writes, like any reverse scan.
+func TestNumberedBucketDescending(t *testing.T) {
+	c := etcdtest.Shared(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: etcdtest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := Open(ctx, cli, Options{Prefix: c.Prefix(t), Buckets: []kv.Bucket{"log"}, Numbered: []kv.Bucket{"log"}, OwnClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var all []uint64
+	for chunk := 0; chunk < 5; chunk++ {
+		err := e.Update(ctx, func(tx kv.Tx) error {
+			for i := 0; i < 60; i++ {
+				n, err := tx.NextSequence("log")
+				if err != nil {
+					return err
+				}
+				if n%7 == 3 {
+					continue // a gap
+				}
+				if err := tx.Put("log", u64(n), []byte("e")); err != nil {
+					return err
+				}
+				all = append(all, n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Update(ctx, func(tx kv.Tx) error { return tx.Put("log", []byte("short"), nil) }); err == nil {
+		t.Fatal("a non-numeric key went into a numbered bucket")
+	}
+	want := func(after, before uint64, limit int) []uint64 {
+		var out []uint64
+		for i := len(all) - 1; i >= 0; i-- {
+			if all[i] > after && (before == 0 || all[i] < before) {
+				out = append(out, all[i])
+			}
+		}
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
+		return out
+	}
+	for _, q := range []struct {
+		after, before uint64
+		limit         int
+	}{{0, 0, 0}, {0, 0, 5}, {0, 150, 0}, {0, 150, 100}, {40, 0, 0}, {40, 290, 7}, {299, 0, 0}} {
+		r := kv.Range{Reverse: true, Limit: q.limit}
+		if q.after > 0 {
+			r.After = u64(q.after)
+		}
+		if q.before > 0 {
+			r.Before = u64(q.before)
+		}
+		var got []uint64
+		err := e.View(ctx, func(tx kv.Tx) error {
+			return tx.Scan("log", r, func(k, v []byte) error {
+				n, _ := parseU64(k)
+				got = append(got, n)
+				return nil
+			})
+		})
+		w := want(q.after, q.before, q.limit)
+		if err != nil || len(got) != len(w) || (len(w) > 0 && (got[0] != w[0] || got[len(got)-1] != w[len(w)-1])) {
+			t.Fatalf("scan %+v: got %d keys %v…, want %d %v…", q, len(got), head(got), len(w), head(w))
+		}
+	}
+}
+
+func head(s []uint64) []uint64 { return s[:min(len(s), 4)] }

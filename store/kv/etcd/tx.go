@@ -183,6 +183,9 @@ func (t *tx) Put(b kv.Bucket, k, v []byte) error {
 	if len(k) == 0 {
 		return errors.New("kv: empty key")
 	}
+	if t.e.numbered[b] && len(k) != 8 {
+		return fmt.Errorf("etcd engine: bucket %s takes 8-byte numbers as keys, not %q", b, k)
+	}
 	fk := t.e.key(nsData, b, k)
 	val := make([]byte, len(v)) // never nil: an empty value is present
 	copy(val, v)
@@ -198,9 +201,15 @@ func (t *tx) Delete(b kv.Bucket, k []byte) error {
 		return kv.ErrReadOnly
 	}
 	fk := t.e.key(nsData, b, k)
-	if v, ok := t.cache[string(fk)]; ok && v == nil && t.read[string(fk)] {
-		if _, written := t.writes[string(fk)]; !written {
-			return nil // read as absent here (and guarded): nothing to delete
+	if _, written := t.writes[string(fk)]; !written {
+		// Deleting what is absent at R needs no tombstone (an operation
+		// out of etcd's 128): the read guards it instead.
+		v, err := t.Get(b, k)
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return nil
 		}
 	}
 	t.writes[string(fk)] = &write{bucket: b, key: bytes.Clone(k), del: true}
@@ -370,8 +379,86 @@ func (t *tx) Scan(b kv.Bucket, r kv.Range, fn func(k, v []byte) error) error {
 
 // serverScan visits the server's keys of [lo, hi) in the range's order at the
 // transaction's revision, page by page, until done() says stop.
+// number reads a bound of a numbered bucket: "" is 0, an 8-byte key its
+// number, a key followed by 0x00 (the bound after it) its number plus one.
+func number(k []byte) (uint64, bool) {
+	switch {
+	case len(k) == 0:
+		return 0, true
+	case len(k) == 8:
+		n, _ := parseU64(k)
+		return n, true
+	case len(k) == 9 && k[8] == 0:
+		n, _ := parseU64(k[:8])
+		return n + 1, true
+	}
+	return 0, false
+}
+
+// numberedDescending visits a numbered bucket's keys of [lo, hi) newest
+// first: ascending range reads of windows of numbers below the last one
+// read, each window twice as wide as the one before.
+func (t *tx) numberedDescending(b kv.Bucket, lo, hi []byte, page int, visit func(entry), done func() bool) (bool, error) {
+	low, ok1 := number(lo)
+	var high uint64
+	ok2 := true
+	if hi == nil {
+		n, err := t.sequence(b)
+		if err != nil {
+			return true, err
+		}
+		high = n + 1
+		// Keys above the sequence would be missed: look once for any.
+		r, err := t.get(t.e.key(nsData, b, u64(high)), clientv3.WithRange(string(prefixEnd(t.e.key(nsData, b, nil)))), clientv3.WithCountOnly())
+		if err != nil {
+			return true, err
+		}
+		if r.Count > 0 {
+			return false, nil
+		}
+	} else {
+		high, ok2 = number(hi)
+	}
+	if !ok1 || !ok2 {
+		return false, nil // not numeric bounds: the general path
+	}
+	base := t.e.key(nsData, b, nil)
+	w := uint64(page)
+	for high > low {
+		from := low
+		if high-low > w {
+			from = high - w
+		}
+		resp, err := t.get(cat(base, u64(from)), clientv3.WithRange(string(cat(base, u64(high)))))
+		if err != nil {
+			return true, err
+		}
+		for i := len(resp.Kvs) - 1; i >= 0; i-- {
+			kvp := resp.Kvs[i]
+			val, ok, err := decode(kvp.Value)
+			if err != nil {
+				return true, fmt.Errorf("etcd engine: %q: %w", kvp.Key, err)
+			}
+			visit(entry{key: kvp.Key[len(base):], val: val, ok: ok})
+			if done() {
+				return true, nil
+			}
+		}
+		high = from
+		if w < 4096 {
+			w *= 2
+		}
+	}
+	return true, nil
+}
+
 func (t *tx) serverScan(b kv.Bucket, lo, hi []byte, r kv.Range, visit func(entry), done func() bool) error {
 	page := 64
+	if r.Reverse && t.e.numbered[b] && r.Prefix == nil {
+		if handled, err := t.numberedDescending(b, lo, hi, max(page, r.Limit+8), visit, done); handled || err != nil {
+			return err
+		}
+	}
 	if r.Limit > 0 && r.Limit+8 < page {
 		page = r.Limit + 8 // a few spare for tombstones
 	}
