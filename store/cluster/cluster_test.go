@@ -33,6 +33,7 @@ func engine(t testing.TB, c *etcdtest.Cluster, prefix string, opts cluster.Engin
 
 // The store's behaviour suite on a one-member etcd.
 func TestStoreBehaviourOnEtcd(t *testing.T) {
+	t.Parallel() // on the shared member, with its own prefix
 	c := etcdtest.Shared(t)
 	storetest.Run(t, func(t testing.TB) storetest.Opener {
 		prefix := c.Prefix(t)

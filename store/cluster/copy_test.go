@@ -20,6 +20,7 @@ import (
 // survive both moves (a token made before still exchanges after), and a
 // non-empty target is refused.
 func TestCopyRoundTrip(t *testing.T) {
+	t.Parallel() // on the shared member, with its own prefix
 	c := etcdtest.Shared(t)
 	dir := filepath.Join(t.TempDir(), "org")
 	s, err := store.Open(dir, store.Options{})
@@ -90,6 +91,7 @@ func TestCopyRoundTrip(t *testing.T) {
 // The command line on --store: init, a token, check and backup, as a person
 // would run them; a second init on the same organization is refused.
 func TestCLIOnEtcd(t *testing.T) {
+	t.Parallel() // on the shared member, with its own prefix
 	c := etcdtest.Shared(t)
 	env := map[string]string{"KEYDESK_STORE": storeURL(c, c.Prefix(t)), "KEYDESK_KEK_FILE": filepath.Join(t.TempDir(), "kek"),
 		"KEYDESK_DATA": t.TempDir()}

@@ -129,6 +129,7 @@ func TestRevokeOnAIsRefusedOnB(t *testing.T) {
 // Sixteen creators, half on A and half on B, all for one holder, leave
 // exactly the 25 usable tokens the limit allows: the holder scan is guarded.
 func TestSixteenCreatorsOnTwoServersLeaveTwentyFive(t *testing.T) {
+	t.Parallel() // on the shared member, with its own prefix
 	p := newPair(t, etcdtest.Shared(t))
 	u, err := p.A.AddUser(p.OwnerA, store.NewUser{Name: "Uma User", Email: "uma@example.com", Role: models.RoleUser})
 	if err != nil {
@@ -179,6 +180,7 @@ func TestSixteenCreatorsOnTwoServersLeaveTwentyFive(t *testing.T) {
 
 // The same email added on A and on B at once gives one user and one conflict.
 func TestSameEmailOnTwoServersOneWinner(t *testing.T) {
+	t.Parallel() // on the shared member, with its own prefix
 	p := newPair(t, etcdtest.Shared(t))
 	for round := 0; round < 10; round++ {
 		email := fmt.Sprintf("dup%d@example.com", round)
@@ -367,6 +369,7 @@ func TestStoreBehaviourOnThreeMembers(t *testing.T) {
 // When another server moves the shared data to a newer schema, this one
 // refuses to write (it would write an older layout into it).
 func TestNewerSchemaElsewhereStopsWrites(t *testing.T) {
+	t.Parallel() // on the shared member, with its own prefix
 	c := etcdtest.Shared(t)
 	prefix := c.Prefix(t)
 	sec := store.Secrets{Dir: t.TempDir(), Pepper: key(t), Seal: key(t)}
@@ -403,6 +406,7 @@ func TestNewerSchemaElsewhereStopsWrites(t *testing.T) {
 // 128 operations (no mirror for the audit log, no tombstone for keys that
 // were never there).
 func TestRemovingAFullHolderFitsOneTransaction(t *testing.T) {
+	t.Parallel() // on the shared member, with its own prefix
 	p := newPair(t, etcdtest.Shared(t))
 	u, err := p.A.AddUser(p.OwnerA, store.NewUser{Name: "Uma User", Email: "uma@example.com", Role: models.RoleUser})
 	if err != nil {
