@@ -83,6 +83,17 @@ type Tx interface {
 	Writable() bool
 }
 
+// Packer is implemented by the transactions of engines that keep keys in
+// pages (bbolt). Pack(b) asks this transaction to fill the pages of b it
+// writes completely instead of splitting them in half: right for a bulk load
+// or a rewrite that puts keys in increasing order (nothing will be inserted
+// between them soon), wasteful for keys that keep arriving at random places.
+// Engines without pages (etcd) do not implement it; callers type-assert and
+// go on without.
+type Packer interface {
+	Pack(b Bucket)
+}
+
 // Change is one key changed by another process's commit.
 type Change struct {
 	Bucket   Bucket

@@ -83,6 +83,9 @@ func Open(path string, buckets []kv.Bucket, opts Options) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// Grow the file 1 MiB at a time, not bbolt's 16 MiB: the end of a file
+	// is otherwise up to 16 MiB nobody uses. A commit grows it at most once.
+	db.AllocSize = 1 << 20
 	e := &Engine{db: db, path: path, names: make(map[kv.Bucket][]byte, len(buckets)), fill: opts.FillPercent}
 	for _, b := range buckets {
 		e.names[b] = []byte(b)
@@ -185,8 +188,26 @@ func (e *Engine) Close() error {
 
 // tx is one bbolt transaction seen through kv.Tx.
 type tx struct {
-	btx *bbolt.Tx
-	e   *Engine
+	btx    *bbolt.Tx
+	e      *Engine
+	packed map[kv.Bucket]bool // Pack: pages of these buckets are filled
+}
+
+var _ kv.Packer = (*tx)(nil)
+
+// Pack fills the pages of b this transaction writes (FillPercent 1.0), for
+// keys written in increasing order (kv.Packer).
+func (t *tx) Pack(b kv.Bucket) {
+	if !t.btx.Writable() {
+		return
+	}
+	if t.packed == nil {
+		t.packed = map[kv.Bucket]bool{}
+	}
+	t.packed[b] = true
+	if bk, err := t.bucket(b); err == nil {
+		bk.FillPercent = 1.0
+	}
 }
 
 func (t *tx) bucket(b kv.Bucket) (*bbolt.Bucket, error) {
@@ -198,8 +219,15 @@ func (t *tx) bucket(b kv.Bucket) (*bbolt.Bucket, error) {
 	if bk == nil {
 		return nil, fmt.Errorf("%w: %s is missing from the file", kv.ErrUnknownBucket, b)
 	}
-	if f, ok := t.e.fill[b]; ok && t.btx.Writable() {
-		bk.FillPercent = f // per transaction: bbolt does not keep it
+	if t.btx.Writable() {
+		// Per transaction: bbolt does not keep it. The same *bbolt.Bucket is
+		// returned for the whole transaction, and its value at commit is the
+		// one its pages are split by.
+		if t.packed[b] {
+			bk.FillPercent = 1.0
+		} else if f, ok := t.e.fill[b]; ok {
+			bk.FillPercent = f
+		}
 	}
 	return bk, nil
 }
@@ -379,6 +407,9 @@ func CompactFile(path string, opts Options) (Compacted, error) {
 		_ = os.Remove(tmp)
 		return res, err
 	}
+	// Grow the copy 1 MiB at a time: bbolt's default (16 MiB) can leave up to
+	// that much unused at the end of a file whose point is to be small.
+	dst.AllocSize = 1 << 20
 	if err := bbolt.Compact(dst, src, 64<<20); err != nil {
 		return fail(fmt.Errorf("compact %s: %w", path, err))
 	}
