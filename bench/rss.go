@@ -137,6 +137,11 @@ func benchRSS(cfg *config, rep *report) error {
 	rep.addRounds("memory per idle console session (VmRSS growth)", fmtBytes(kp), fmtBytes(medianInt(hPer))+" bare wish hello",
 		per, "≤ 400 KiB (docs/targets.md)", func(float64) bool { return kp <= 400<<10 })
 	last := rs[len(rs)-1]
+	if vm.median() > 1.5 && last.kdStats.ok {
+		st := last.kdStats
+		rep.note("Idle consoles miss 1.5× the bare hello server: what each keydesk console keeps beyond hello's is its live Go heap, %s a console (the console model with its My Profile page and store subscription, the display's last frame, the SSH connection), and %.1f goroutines a console (SSH transport, channel and request loops, the window-size filter, Bubble Tea's event and command loops, the store subscription's waiting command) against hello's fewer, each with its stack.",
+			fmtBytes(st.heapInuse/int64(n)), float64(st.goroutines-st.goroutinesIdle)/float64(n))
+	}
 	if st := last.kdStats; st.ok {
 		rep.note("Idle consoles, keydesk's Go runtime with %d open (its /metrics, last round): %.1f goroutines per session (%d in all, %d before any session), heap in use %s, heap idle %s of which %s returned to the OS.",
 			n, float64(st.goroutines-last.kdStats.goroutinesIdle)/float64(n), st.goroutines, st.goroutinesIdle,
