@@ -56,6 +56,7 @@ var groups = []struct {
 	{"rss", benchRSS},
 	{"revoke", benchRevoke},
 	{"scale", benchScale},
+	{"etcd", benchEtcd},
 }
 
 func main() {
