@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,7 +74,7 @@ type etcdCtx struct {
 func (ec etcdCtx) open(prefix string) (*store.Store, *etcd.Engine, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, e, err := cluster.Open(ctx, cluster.Config{URL: ec.url + "/" + prefix, KEKFile: ec.kek}, true, store.Options{})
+	s, e, err := cluster.Open(ctx, cluster.Config{URL: ec.url + "/" + prefix, KEKFile: ec.kek, Logger: quiet}, true, store.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,7 +85,12 @@ func (ec etcdCtx) open(prefix string) (*store.Store, *etcd.Engine, error) {
 	return s, e, nil
 }
 
-// etcdOrg is an organization on etcd with its owner, wrapped as an org so
+// quiet takes the etcd client's and the store's logs: closing a store
+// cancels its watch and freshness reads, which the client logs as warnings
+// that would clutter the bench's progress lines.
+var quiet = slog.New(slog.DiscardHandler)
+
+// org is an organization on etcd with its owner, wrapped as an org so
 // the HTTP helpers of http.go serve it like the bbolt one.
 func (ec etcdCtx) org(prefix string) (*org, error) {
 	s, _, err := ec.open(prefix)
