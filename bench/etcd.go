@@ -544,7 +544,7 @@ func benchEtcdRevoke(cfg *config, rep *report, ec etcdCtx) error {
 	kd, base = kd.sorted(), base.sorted()
 	p99 := kd.pct(0.99)
 	rep.add(fmt.Sprintf("etcd: revoke on server A → first refusal on server B, p50 / p99 of %d trials", trials),
-		fmtDur(kd.pct(0.5))+" / "+fmtDur(p99), fmtDur(base.pct(0.5))+" / "+fmtDur(base.pct(0.99))+" bare Put → watch event",
+		fmtDur(kd.pct(0.5))+" / "+fmtDur(p99), fmtDur(base.pct(0.5))+" / "+fmtDur(base.pct(0.99))+" bare Put acknowledged → event on a second client's watch",
 		ratio(float64(p99), float64(base.pct(0.99))), "p99 ≤ 100 ms (p99 ratio shown)", ptr(p99 <= 100*time.Millisecond))
 	if p99 > 100*time.Millisecond {
 		rep.note("etcd cross-server revoke misses p99 ≤ 100 ms (%s, max %s): B refuses once its watch delivers the revoke or its cache can no longer prove freshness and reads through; etcd's own Put → watch event took %s at p99 here.",
