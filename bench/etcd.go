@@ -211,10 +211,13 @@ func benchEtcdCreate(cfg *config, rep *report, ec etcdCtx) error {
 			return err
 		}
 		rev := r.Header.Revision + 1
-		_, err = cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(bp+"ctr"), "<", rev),
+		tr, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(bp+"ctr"), "<", rev),
 			clientv3.Compare(clientv3.ModRevision(bp+"h/").WithPrefix(), "<", rev)).
 			Then(clientv3.OpPut(k+"/t", val), clientv3.OpPut(k+"/d", "id"), clientv3.OpPut(k+"/h", "id"),
 				clientv3.OpPut(k+"/a", "audit entry of about a hundred bytes"), clientv3.OpPut(bp+"ctr", "n")).Commit()
+		if err == nil && !tr.Succeeded {
+			err = errors.New("the bare Txn's guards failed with no other writer")
+		}
 		return err
 	}
 	// Each holder gets 20 tokens (under the limit of 25), as most have a
