@@ -81,7 +81,7 @@ func benchCreate(cfg *config, rep *report) error {
 	rep.addRounds("token create, 8 concurrent creators: throughput", fmtRate(concRate, "creates"), fmtRate(serialRate, "creates")+" serial",
 		concRatio, "≥ 4×", func(r float64) bool { return r >= 4 })
 	if serialRatio.median() > 1.5 || concRatio.median() < 4 {
-		rep.note("Token create misses a target (serial %s of a bare Update, target ≤ 1.5×; 8 concurrent %s of serial, target ≥ 4×): a create does CPU work beyond the bare Update's one Put (HMAC of the secret, IDs, the JSON token record, three index entries, an audit entry, and reading the holder's tokens to count the usable ones), and on %d CPUs shared with the creators that work, not the fsync, bounds what group commit can gain.",
+		rep.note("Token create misses a target (serial %s of a bare Update, target ≤ 1.5×; 8 concurrent %s of serial, target ≥ 4×): a create writes more than the bare Update's one small key — the token record, its digest, holder and live-token index entries and an audit entry, so more dirty pages per fsync — and does CPU work besides (HMAC of the secret, IDs, the holder's live tokens counted from their index); the rounds' spread shows the shared disk's fsync latency moving it more than anything in the code, and on %d CPUs shared with the creators the CPU work bounds what group commit can gain.",
 			fmtRatio(serialRatio.median()), fmtRatio(concRatio.median()), runtime.NumCPU())
 	}
 	return nil
