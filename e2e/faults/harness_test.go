@@ -3,10 +3,13 @@ package faults
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,12 +20,14 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/keydesk/keydesk/api"
 	"github.com/keydesk/keydesk/internal/etcdtest"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 	"github.com/keydesk/keydesk/store/cluster"
 	"github.com/keydesk/keydesk/store/kv"
 	"github.com/keydesk/keydesk/store/kv/etcd"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -62,6 +67,29 @@ type server struct {
 	mu  sync.RWMutex
 	st  *store.Store
 	eng *etcd.Engine
+
+	// The HTTP token service over the current store, on a real listener.
+	api  atomic.Pointer[api.Server]
+	http *httptest.Server
+}
+
+// exchangeHTTP presents a refresh token at GET /oauth/access-token; true
+// when the server answered 200 with an access token.
+func (s *server) exchangeHTTP(secret string) bool {
+	req, err := http.NewRequest("GET", s.http.URL+"/oauth/access-token", nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("X-Refresh-Token", secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	return res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&body) == nil && body.AccessToken != ""
 }
 
 func (s *server) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
@@ -87,6 +115,8 @@ type rig struct {
 	stalls  []time.Duration
 	peers   []*Proxy // in front of each member's peer listener
 	holders int      // holders added so far
+	// patience bounds the wait for clients to make progress under a fault.
+	patience time.Duration
 }
 
 func newRig(t testing.TB, nServers int) *rig {
@@ -125,6 +155,15 @@ func newRig(t testing.TB, nServers int) *rig {
 			hosts = append(hosts, p.Addr())
 		}
 		s.url = "etcd://" + strings.Join(hosts, ",") + r.prefix
+		s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			a := s.api.Load()
+			if a == nil {
+				http.Error(w, "server down", http.StatusServiceUnavailable)
+				return
+			}
+			a.Handler().ServeHTTP(w, req)
+		}))
+		t.Cleanup(s.http.Close)
 		r.servers = append(r.servers, s)
 	}
 	for _, s := range r.servers {
@@ -160,9 +199,15 @@ func (r *rig) open(s *server) error {
 	if err != nil {
 		return fmt.Errorf("server %d: %w", s.i, err)
 	}
+	a, err := api.New(st, api.Options{MaxAuthFailures: -1, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("server %d: api: %w", s.i, err)
+	}
 	s.mu.Lock()
 	s.st, s.eng = st, eng
 	s.mu.Unlock()
+	s.api.Store(a)
 	return nil
 }
 
@@ -176,6 +221,7 @@ func (r *rig) crash(s *server) {
 	if st == nil {
 		return
 	}
+	s.api.Store(nil)
 	eng.Client().Close()
 	st.Close()
 }
@@ -291,7 +337,7 @@ var statusOf = map[models.TokenStatus]uint8{models.StatusAwaitingReveal: Awaitin
 func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(client)))
 	key := "h:" + h.id
-	any := func(*known) bool { return true }
+	anyTok := func(*known) bool { return true }
 	lb := newBalancer(len(r.servers))
 	for ctx.Err() == nil {
 		sv := r.servers[lb.pick(rng)]
@@ -317,9 +363,9 @@ func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64)
 		case x < 54:
 			op.In.Kind, k = Revoke, h.pick(rng, liveMostly(rng))
 		case x < 90:
-			op.In.Kind, k = Accept, h.pick(rng, any)
+			op.In.Kind, k = Accept, h.pick(rng, anyTok)
 		default:
-			op.In.Kind, k = Status, h.pick(rng, any)
+			op.In.Kind, k = Status, h.pick(rng, anyTok)
 		}
 		if op.In.Kind != Assign && k == nil {
 			op.In.Kind = Create
@@ -370,15 +416,23 @@ func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64)
 			k.dead = k.dead || err == nil || errors.Is(err, models.ErrTokenInactive)
 			h.mu.Unlock()
 		case Accept:
-			// Half by token id (every API request), half by exchanging the
-			// secret (the token endpoint).
+			// By token id (what every API request checks), by exchanging
+			// the secret in the store, and over HTTP at the token endpoint.
 			h.mu.Lock()
 			secret := k.secret
 			h.mu.Unlock()
 			var p store.Principal
-			if secret != "" && rng.IntN(2) == 0 {
+			switch door := rng.IntN(3); {
+			case secret != "" && door == 0:
 				p, err = st.Exchange(secret, "faults")
-			} else {
+			case secret != "" && door == 1:
+				op.Door = "http"
+				if !sv.exchangeHTTP(secret) {
+					err = errors.New("refused over HTTP")
+				} else {
+					p.Token.ID = k.id
+				}
+			default:
 				p, err = st.CheckAccess(k.id, h.id)
 			}
 			if err != nil {

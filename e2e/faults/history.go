@@ -23,6 +23,7 @@ type Op struct {
 	// or rotate made; Holder the holder's user id; Email a user op's email.
 	TokenID, NewID, Holder, Email string
 	Err                           string
+	Door                          string // "http" for an exchange over HTTP; empty: a store call
 }
 
 // History records operations from many goroutines.
@@ -119,6 +120,7 @@ func Porcupine(ops []Op, staleness time.Duration) []porcupine.Operation {
 // Stats summarise a history for the report.
 type Stats struct {
 	Ops, Unknown, Writes, Acked int
+	HTTP                        int // acceptances over HTTP (the token endpoint)
 	ByKind                      map[Kind]int
 }
 
@@ -128,6 +130,9 @@ func Summary(ops []Op) Stats {
 	for _, op := range ops {
 		s.Ops++
 		s.ByKind[op.In.Kind]++
+		if op.Door == "http" {
+			s.HTTP++
+		}
 		if op.Out.Result == Unknown {
 			s.Unknown++
 		}
@@ -147,7 +152,7 @@ func (s Stats) String() string {
 		kinds = append(kinds, k)
 	}
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i] < kinds[j] })
-	str := fmt.Sprintf("%d operations (%d writes, %d acknowledged, %d unknown):", s.Ops, s.Writes, s.Acked, s.Unknown)
+	str := fmt.Sprintf("%d operations (%d writes, %d acknowledged, %d unknown; %d acceptances over HTTP):", s.Ops, s.Writes, s.Acked, s.Unknown, s.HTTP)
 	for _, k := range kinds {
 		str += fmt.Sprintf(" %s %d", k, s.ByKind[k])
 	}

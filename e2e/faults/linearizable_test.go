@@ -67,7 +67,7 @@ func (r *rig) nemesis(round, per int) {
 	r.fault("HardStop etcd leader m%d", lead)
 	stall := r.writeAckAfter(t0, 60*time.Second)
 	r.stalls = append(r.stalls, stall)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	if err := r.c.Restart(lead); err != nil {
 		r.t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func (r *rig) nemesis(round, per int) {
 	f := (lead + 1 + round%2) % 3
 	r.c.HardStop(f)
 	r.fault("HardStop etcd follower m%d", f)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	if err := r.c.Restart(f); err != nil {
 		r.t.Fatal(err)
 	}
@@ -91,12 +91,12 @@ func (r *rig) nemesis(round, per int) {
 	waitFor(r.t, 60*time.Second, "the leader steps down without a quorum", func() bool { return r.c.Leader() < 0 })
 	r.cutPeers(false)
 	r.fault("heal the links between members (leader lost)")
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 
 	// A keydesk server crashes and comes back on a new connection.
 	r.crash(victim)
 	r.fault("crash keydesk server %d", victim.i)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	if err := r.open(victim); err != nil {
 		r.t.Fatal(err)
 	}
@@ -105,17 +105,17 @@ func (r *rig) nemesis(round, per int) {
 	// One server cut off from every etcd member.
 	victim.partition(true)
 	r.fault("partition keydesk server %d from etcd", victim.i)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	victim.partition(false)
 	r.fault("heal the partition of server %d", victim.i)
 
 	// Its clock 2 s ahead, then 2 s behind.
 	other.skew.Store(int64(2 * time.Second))
 	r.fault("clock of server %d +2 s", other.i)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	other.skew.Store(int64(-2 * time.Second))
 	r.fault("clock of server %d −2 s", other.i)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	other.skew.Store(0)
 
 	// Every packet between one server and etcd delayed.
@@ -123,7 +123,7 @@ func (r *rig) nemesis(round, per int) {
 		p.Delay(20 * time.Millisecond)
 	}
 	r.fault("delay server %d ↔ etcd by 20 ms each way", other.i)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	for _, p := range other.proxies {
 		p.Delay(0)
 	}
@@ -135,7 +135,7 @@ func (r *rig) nemesis(round, per int) {
 	resets := eng.Stats().Resets.Load()
 	victim.partition(true)
 	r.fault("partition server %d for compaction", victim.i)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 	admin, err := r.c.NewClient()
 	if err != nil {
 		r.t.Fatal(err)
@@ -160,7 +160,7 @@ func (r *rig) nemesis(round, per int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	r.fault("server %d's watch reset after the compaction and reloaded", victim.i)
-	r.waitOps(per, 60*time.Second)
+	r.waitOps(per, r.patience)
 }
 
 // Run the cluster under faults while clients record a history, then check
@@ -168,11 +168,12 @@ func (r *rig) nemesis(round, per int) {
 // -short is the CI size (one round of each fault); without it, two rounds
 // with more operations under each fault.
 func TestLinearizable(t *testing.T) {
-	rounds, per, holders := 2, 150, 6
+	rounds, per, holders, patience := 2, 100, 6, 3*time.Minute
 	if testing.Short() {
-		rounds, per, holders = 1, 15, 3
+		rounds, per, holders, patience = 1, 15, 3, time.Minute
 	}
 	r := newRig(t, 3)
+	r.patience = patience
 	hs := r.addHolders(holders)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -190,7 +191,7 @@ func TestLinearizable(t *testing.T) {
 		go func(c int) { defer wg.Done(); r.runEmails(ctx, c, emails, 2) }(client)
 		client++
 	}
-	r.waitOps(per, 60*time.Second) // a calm start
+	r.waitOps(per, r.patience) // a calm start
 	for round := 0; round < rounds; round++ {
 		r.nemesis(round, per)
 	}
@@ -207,6 +208,13 @@ func TestLinearizable(t *testing.T) {
 	if len(r.stalls) > 0 {
 		t.Logf("write stall after a leader kill over %d rounds: p50 %v, max %v (target ≤ 5 s)",
 			len(r.stalls), r.stalls[len(r.stalls)/2].Round(time.Millisecond), r.stalls[len(r.stalls)-1].Round(time.Millisecond))
+	}
+	for _, s := range r.servers {
+		if _, eng := s.get(); eng != nil {
+			st := eng.Stats()
+			t.Logf("server %d engine (since its last start): %d commits, %d conflicts re-run, %d ambiguous (%d had landed), %d watch resets",
+				s.i, st.Commits.Load(), st.Conflicts.Load(), st.Ambiguous.Load(), st.Landed.Load(), st.Resets.Load())
+		}
 	}
 	t.Logf("anomalies: %d", len(bad))
 	for _, b := range bad {
