@@ -6,7 +6,7 @@
 // server's watch), and the recorded history checked for linearizability by
 // porcupine against a model of the token lifecycle (model.go).
 //
-// The tests are the product here: `go test -short ./e2e/faults` is the small
-// version CI runs; `go test -race -run Linearizable ./e2e/faults` is the long
-// one (RELIABILITY.md, "Cluster faults").
+// The tests are the product here: `go test ./e2e/faults` (with or without
+// -short) is the small version CI runs; `go test -race -run Linearizable
+// ./e2e/faults -args -faults.long` is the long one (RELIABILITY.md, section 7).
 package faults

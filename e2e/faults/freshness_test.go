@@ -39,9 +39,9 @@ func TestFreshnessUnderPartition(t *testing.T) {
 	a, _ := r.servers[0].get()
 	far := r.servers[1]
 	b, eb := far.get()
-	rounds := 3
-	if testing.Short() {
-		rounds = 1
+	rounds := 1
+	if *long {
+		rounds = 3
 	}
 	var catchUp, refuse, afterHeal []time.Duration
 	for round := 0; round < rounds; round++ {

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,6 +14,10 @@ import (
 )
 
 func TestMain(m *testing.M) { etcdtest.Main(m) }
+
+// long selects the long run: go test -race -run Linearizable ./e2e/faults -args -faults.long
+// (CI's go test ./... runs the short one; so does -short).
+var long = flag.Bool("faults.long", false, "run the long fault harness (two rounds, thousands of operations)")
 
 // waitOps polls until n more operations have been recorded (clients are
 // making progress under the fault), or the deadline passes.
@@ -165,12 +170,12 @@ func (r *rig) nemesis(round, per int) {
 
 // Run the cluster under faults while clients record a history, then check
 // it: porcupine against the token-lifecycle model, and the audit post-check.
-// -short is the CI size (one round of each fault); without it, two rounds
-// with more operations under each fault.
+// By default (CI, with or without -short) one round of each fault; with
+// -args -faults.long two rounds and many more operations under each fault.
 func TestLinearizable(t *testing.T) {
-	rounds, per, holders, patience := 2, 100, 6, 3*time.Minute
-	if testing.Short() {
-		rounds, per, holders, patience = 1, 15, 3, time.Minute
+	rounds, per, holders, patience := 1, 15, 3, time.Minute
+	if *long {
+		rounds, per, holders, patience = 2, 100, 6, 3*time.Minute
 	}
 	r := newRig(t, 3)
 	r.patience = patience
