@@ -37,6 +37,12 @@ import (
 // A positive value here would check the weaker promise of a bounded-stale cache.
 const staleness = 0
 
+// rotationGrace outlasts the longest run, so the model may take a rotated
+// token as usable for the whole history. (With the default 10 minutes the
+// long run saw what it should: old secrets used after their grace detected
+// as reuse, and their rotation chains revoked, changes no client asked for.)
+const rotationGrace = 24 * time.Hour
+
 // logBuf is a goroutine-safe log sink, so tests can read what a server logged.
 type logBuf struct {
 	mu sync.Mutex
@@ -87,9 +93,11 @@ func (s *server) exchangeHTTP(secret string) bool {
 	}
 	defer res.Body.Close()
 	var body struct {
-		AccessToken string `json:"access_token"`
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
 	}
-	return res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&body) == nil && body.AccessToken != ""
+	return res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&body) == nil && body.Data.AccessToken != ""
 }
 
 func (s *server) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
@@ -195,7 +203,7 @@ func (r *rig) open(s *server) error {
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, eng, err := cluster.Open(ctx, cluster.Config{URL: s.url, KEKFile: r.kek, Logger: logger, CompactRetention: -1},
-		true, store.Options{Now: s.now, Logger: logger})
+		true, store.Options{Now: s.now, Logger: logger, RotationGrace: rotationGrace})
 	if err != nil {
 		return fmt.Errorf("server %d: %w", s.i, err)
 	}

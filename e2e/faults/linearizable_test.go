@@ -175,7 +175,7 @@ func (r *rig) nemesis(round, per int) {
 func TestLinearizable(t *testing.T) {
 	rounds, per, holders, patience := 1, 15, 3, time.Minute
 	if *long {
-		rounds, per, holders, patience = 2, 100, 6, 3*time.Minute
+		rounds, per, holders, patience = 2, 80, 6, 3*time.Minute
 	}
 	r := newRig(t, 3)
 	r.patience = patience
