@@ -69,6 +69,10 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 	flush := func() {
 		if len(users) > 0 || len(tokens) > 0 {
 			s.access.invalidate(users, tokens)
+			if s.list.on.Load() {
+				s.list.markUsers(users...)
+				s.list.markTokens(tokens...)
+			}
 		}
 		for _, ev := range pending {
 			s.events.publish(ev)
@@ -106,6 +110,7 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 		switch c.Bucket {
 		case "":
 			s.access.reset()
+			s.list.reset()
 			pending = append(pending, Event{Type: EventReload})
 		case bucketMeta:
 			if string(c.Key) == string(keySchema) && len(c.Value) == 8 {

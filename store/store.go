@@ -94,6 +94,7 @@ type Store struct {
 
 	events eventHub
 	access accessCache
+	list   listIndex        // sorted and filtered token pages (listindex.go)
 	remote <-chan kv.Change // other processes' commits (nil: no one else writes)
 	fresh  fresher          // proves the cache caught up with them (nil: never trusted)
 	// schemaAhead is the schema another server moved the data to, when newer

@@ -141,6 +141,7 @@ func (t *txn) putUser(u models.User) error {
 	if err != nil {
 		return fmt.Errorf("encode user %s: %w", u.ID, err)
 	}
+	t.noteUser(u.ID)
 	return t.Put(bucketUsers, []byte(u.ID), data)
 }
 
@@ -156,6 +157,7 @@ func (t *txn) token(id string) (models.Token, error) {
 }
 
 func (t *txn) putToken(tok models.Token) error {
+	t.noteToken(tok.ID)
 	return t.Put(bucketTokens, []byte(tok.ID), encodeToken(tok))
 }
 
