@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"math/bits"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +47,12 @@ type listIndex struct {
 	uidx  map[string]int32
 	roles []models.Role
 	odd   map[string]string // tails that are not six ASCII bytes, by token id
+	// orders are the rows in (key, id) order per sort ("name", "holder",
+	// "expires"), made on first use, kept by upsert, dropped by what would
+	// move many rows.
+	orders map[string][]int32
+	ver    uint64 // counts row changes (matchCache)
+	match  matchCache
 }
 
 // listRow is one token as sorting and filtering see it (56 bytes plus the
@@ -73,6 +80,8 @@ const (
 type listUser struct {
 	key         string // the holder sort key: lower(name) NUL email
 	name, email string
+	lname       string // lower-cased, for the filter (lname shares key's bytes)
+	lemail      string
 }
 
 // statuses in the order listRow.status numbers them.
@@ -177,7 +186,11 @@ func (x *listIndex) ensure(s *Store) error {
 		t := s.txn(tx)
 		for id := range users {
 			if i, ok := x.uidx[id]; ok {
-				x.users[i] = loadListUser(t, id)
+				if u := loadListUser(t, id); u != x.users[i] {
+					x.users[i] = u
+					x.ver++
+					delete(x.orders, "holder")
+				}
 			}
 		}
 		for id := range toks {
@@ -204,11 +217,14 @@ func loadListUser(t *txn, id string) listUser {
 	if err != nil {
 		u = models.User{ID: id, Name: "(unknown)", Email: ""}
 	}
-	return listUser{key: strings.ToLower(u.Name) + "\x00" + u.Email, name: u.Name, email: u.Email}
+	key := strings.ToLower(u.Name) + "\x00" + u.Email
+	return listUser{key: key, name: u.Name, email: u.Email, lname: key[:strings.LastIndexByte(key, 0)], lemail: strings.ToLower(u.Email)}
 }
 
 func (x *listIndex) build(s *Store) error {
 	x.rows, x.users, x.uidx, x.roles, x.odd = nil, nil, map[string]int32{}, nil, map[string]string{}
+	x.orders, x.match = nil, matchCache{}
+	x.ver++
 	var after []byte
 	for {
 		select {
@@ -303,22 +319,58 @@ func (x *listIndex) find(id string) (int, bool) {
 }
 
 func (x *listIndex) upsert(r listRow) {
+	x.ver++
 	if r.flags&rowOddTail == 0 {
 		delete(x.odd, r.id)
 	}
 	i, ok := x.find(r.id)
 	if ok {
+		old := x.rows[i]
+		for by, o := range x.orders {
+			keyOf, cmp := x.sorter(by, 0, 0)
+			if cmp(keyOf(&old, 0), keyOf(&r, 0)) == 0 {
+				continue // same place
+			}
+			j := sort.Search(len(o), func(j int) bool { return !x.rowLess(&x.rows[o[j]], &old, keyOf, cmp) })
+			if j == len(o) || o[j] != int32(i) {
+				delete(x.orders, by) // cannot happen; remake it
+				continue
+			}
+			o = append(o[:j], o[j+1:]...)
+			x.rows[i] = r
+			x.orders[by] = insertPos(o, int32(i), x.rows, keyOf, cmp, x)
+			x.rows[i] = old
+		}
 		x.rows[i] = r
 		return
 	}
 	x.rows = append(x.rows, listRow{})
-	copy(x.rows[i+1:], x.rows[i:])
+	if i < len(x.rows)-1 {
+		// A new id before others (another server's clock): positions move.
+		clear(x.orders)
+		copy(x.rows[i+1:], x.rows[i:])
+	}
 	x.rows[i] = r
+	for by, o := range x.orders {
+		keyOf, cmp := x.sorter(by, 0, 0)
+		x.orders[by] = insertPos(o, int32(i), x.rows, keyOf, cmp, x)
+	}
+}
+
+// insertPos inserts row position p into order o.
+func insertPos(o []int32, p int32, rows []listRow, keyOf func(*listRow, int) sortKey, cmp func(a, b sortKey) int, x *listIndex) []int32 {
+	j := sort.Search(len(o), func(j int) bool { return x.rowLess(&rows[p], &rows[o[j]], keyOf, cmp) })
+	o = append(o, 0)
+	copy(o[j+1:], o[j:])
+	o[j] = p
+	return o
 }
 
 func (x *listIndex) remove(id string) {
+	x.ver++
 	if i, ok := x.find(id); ok {
 		x.rows = append(x.rows[:i], x.rows[i+1:]...)
+		clear(x.orders)
 	}
 	delete(x.odd, id)
 }
@@ -372,8 +424,8 @@ func expiresKey(k sortKey) string {
 type rowFilter struct {
 	f         string
 	fb        []byte
-	allMasked bool // the filter is inside "kdr_…": every token matches
-	holders   []bool
+	allMasked bool   // the filter is inside "kdr_…": every token matches
+	holders   []bool // by user (made by matchBits when it tests rows)
 	statuses  [len(rowStatuses)]bool
 	roles     []bool
 	odd       map[string]string
@@ -386,10 +438,6 @@ func (x *listIndex) filter(f string) *rowFilter {
 		return nil
 	}
 	rf := &rowFilter{f: f, fb: []byte(f), allMasked: strings.Contains(maskedPrefix, f), odd: x.odd}
-	rf.holders = make([]bool, len(x.users))
-	for i, u := range x.users {
-		rf.holders[i] = strings.Contains(strings.ToLower(u.name), f) || strings.Contains(strings.ToLower(u.email), f)
-	}
 	for i, st := range rowStatuses {
 		rf.statuses[i] = strings.Contains(strings.ToLower(string(st)), f)
 	}
@@ -400,8 +448,9 @@ func (x *listIndex) filter(f string) *rowFilter {
 	return rf
 }
 
-func (rf *rowFilter) match(r *listRow, st int) bool {
-	if rf.allMasked || rf.holders[r.holder] || rf.statuses[st] || rf.roles[r.role] ||
+// matchFields is TokenView.matches without the status.
+func (rf *rowFilter) matchFields(r *listRow) bool {
+	if rf.allMasked || rf.holders[r.holder] || rf.roles[r.role] ||
 		strings.Contains(r.lname, rf.f) {
 		return true
 	}
@@ -500,22 +549,21 @@ func (s *Store) pickRows(q TokenQuery) ([]pick, bool, error) {
 	}
 	now := s.opts.Now().UTC()
 	nowSec, nowNs := now.Unix(), int32(now.Nanosecond())
-	rf := x.filter(strings.ToLower(strings.TrimSpace(q.Filter)))
+	w := walk{x: x, limit: q.Limit, nowSec: nowSec, nowNs: nowNs}
+	if rf := x.filter(strings.ToLower(strings.TrimSpace(q.Filter))); rf != nil {
+		w.rf, w.bits = rf, x.matchBits(rf)
+	}
 	if q.Sort == "" {
-		return x.pickByID(q, rf, nowSec, nowNs)
+		if w.rf == nil {
+			return nil, false, errNoIndex
+		}
+		w.byID(q.Oldest, q.After)
+		x.label(w.out)
+		return w.out, w.more, nil
 	}
 	keyOf, cmp := x.sorter(q.Sort, nowSec, nowNs)
 	if keyOf == nil {
 		return nil, false, errNoIndex
-	}
-	less := func(ka sortKey, ida string, kb sortKey, idb string) bool {
-		if c := cmp(ka, kb); c != 0 {
-			return (c < 0) != q.Desc
-		}
-		if ida == idb {
-			return false
-		}
-		return (ida < idb) != q.Desc
 	}
 	var cur *pick
 	if q.After != "" {
@@ -539,34 +587,58 @@ func (s *Store) pickRows(q TokenQuery) ([]pick, bool, error) {
 		}
 		cur = &c
 	}
-	best := make([]pick, 0, q.Limit+1)
-	for i := range x.rows {
-		r := &x.rows[i]
-		st := r.status(nowSec, nowNs)
-		if rf != nil && !rf.match(r, st) {
-			continue
+	// vsCur orders a row's (key, id) against the cursor's, ascending.
+	vsCur := func(k sortKey, id string) int {
+		if c := cmp(k, cur.key); c != 0 {
+			return c
 		}
-		k := keyOf(r, st)
-		if cur != nil && !less(cur.key, cur.r.id, k, r.id) {
-			continue
+		return strings.Compare(id, cur.r.id)
+	}
+	if q.Sort == "status" {
+		// Few statuses, and rows are in ID order: walk the rows once per
+		// status, in the sort's order, instead of keeping an order that
+		// the clock would change.
+		for n := range rowStatuses {
+			st := n
+			if q.Desc {
+				st = len(rowStatuses) - 1 - n
+			}
+			k := sortKey{s: string(rowStatuses[st])}
+			after := ""
+			if cur != nil {
+				c := cmp(k, cur.key)
+				if c < 0 && !q.Desc || c > 0 && q.Desc {
+					continue
+				}
+				if c == 0 {
+					after = cur.r.id
+				}
+			}
+			if w.byStatus(st, k, !q.Desc, after) {
+				break
+			}
 		}
-		if len(best) > q.Limit && !less(k, r.id, best[len(best)-1].key, best[len(best)-1].r.id) {
-			continue
+		x.label(w.out)
+		return w.out, w.more, nil
+	}
+	o := x.order(q.Sort, keyOf, cmp)
+	if !q.Desc {
+		i := 0
+		if cur != nil {
+			i = sort.Search(len(o), func(j int) bool { r := &x.rows[o[j]]; return vsCur(keyOf(r, 0), r.id) > 0 })
 		}
-		j := sort.Search(len(best), func(j int) bool { return less(k, r.id, best[j].key, best[j].r.id) })
-		best = append(best, pick{})
-		copy(best[j+1:], best[j:])
-		best[j] = pick{r: *r, key: k}
-		if len(best) > q.Limit+1 {
-			best = best[:q.Limit+1]
+		for ; i < len(o) && !w.take(int(o[i]), keyOf); i++ {
+		}
+	} else {
+		i := len(o) - 1
+		if cur != nil {
+			i = sort.Search(len(o), func(j int) bool { r := &x.rows[o[j]]; return vsCur(keyOf(r, 0), r.id) >= 0 }) - 1
+		}
+		for ; i >= 0 && !w.take(int(o[i]), keyOf); i-- {
 		}
 	}
-	more := len(best) > q.Limit
-	if more {
-		best = best[:q.Limit]
-	}
-	x.label(best)
-	return best, more, nil
+	x.label(w.out)
+	return w.out, w.more, nil
 }
 
 // label copies into picks what agrees checks that lives outside the row.
@@ -576,46 +648,161 @@ func (x *listIndex) label(picks []pick) {
 	}
 }
 
-// pickByID is a filtered page in ID order (newest first unless Oldest).
-func (x *listIndex) pickByID(q TokenQuery, rf *rowFilter, nowSec int64, nowNs int32) ([]pick, bool, error) {
-	var out []pick
-	if rf == nil {
-		return nil, false, errNoIndex
+// walk collects a page: rows the filter keeps, until one more than the
+// limit shows whether another page follows.
+type walk struct {
+	x      *listIndex
+	rf     *rowFilter
+	bits   []uint64 // rows whose time-independent fields match rf
+	limit  int
+	nowSec int64
+	nowNs  int32
+	out    []pick
+	more   bool
+}
+
+// take considers row i; it reports whether the page is full.
+func (w *walk) take(i int, keyOf func(*listRow, int) sortKey) bool {
+	r := &w.x.rows[i]
+	st := r.status(w.nowSec, w.nowNs)
+	if w.rf != nil && w.bits[i>>6]&(1<<(i&63)) == 0 && !w.rf.statuses[st] {
+		return false
 	}
-	defer func() { x.label(out) }()
-	take := func(i int) bool {
-		r := &x.rows[i]
-		if !rf.match(r, r.status(nowSec, nowNs)) {
-			return true
-		}
-		if len(out) == q.Limit {
-			return false
-		}
-		out = append(out, pick{r: *r})
+	if len(w.out) == w.limit {
+		w.more = true
 		return true
 	}
-	if q.Oldest {
+	p := pick{r: *r}
+	if keyOf != nil {
+		p.key = keyOf(r, st)
+	}
+	w.out = append(w.out, p)
+	return false
+}
+
+// byID walks the rows in ID order (newest first unless oldest) after the
+// cursor id.
+func (w *walk) byID(oldest bool, after string) {
+	rows := w.x.rows
+	if oldest {
 		i := 0
-		if q.After != "" {
-			i = sort.Search(len(x.rows), func(i int) bool { return x.rows[i].id > q.After })
+		if after != "" {
+			i = sort.Search(len(rows), func(i int) bool { return rows[i].id > after })
 		}
-		for ; i < len(x.rows); i++ {
-			if !take(i) {
-				return out, true, nil
+		for ; i < len(rows) && !w.take(i, nil); i++ {
+		}
+		return
+	}
+	i := len(rows) - 1
+	if after != "" {
+		i = sort.Search(len(rows), func(i int) bool { return rows[i].id >= after }) - 1
+	}
+	for ; i >= 0 && !w.take(i, nil); i-- {
+	}
+}
+
+// byStatus walks the rows of status st in ID order (ascending if asc) after
+// the cursor id; it reports whether the page is full.
+func (w *walk) byStatus(st int, k sortKey, asc bool, after string) bool {
+	rows := w.x.rows
+	keyOf := func(*listRow, int) sortKey { return k }
+	visit := func(i int) bool {
+		if rows[i].status(w.nowSec, w.nowNs) != st {
+			return false
+		}
+		return w.take(i, keyOf)
+	}
+	if asc {
+		i := 0
+		if after != "" {
+			i = sort.Search(len(rows), func(i int) bool { return rows[i].id > after })
+		}
+		for ; i < len(rows); i++ {
+			if visit(i) {
+				return true
 			}
 		}
-		return out, false, nil
+		return false
 	}
-	i := len(x.rows) - 1
-	if q.After != "" {
-		i = sort.Search(len(x.rows), func(i int) bool { return x.rows[i].id >= q.After }) - 1
+	i := len(rows) - 1
+	if after != "" {
+		i = sort.Search(len(rows), func(i int) bool { return rows[i].id >= after }) - 1
 	}
 	for ; i >= 0; i-- {
-		if !take(i) {
-			return out, true, nil
+		if visit(i) {
+			return true
 		}
 	}
-	return out, false, nil
+	return false
+}
+
+// order is the rows' positions in ascending (key, id) order for a sort
+// whose key the clock does not change, sorted on first use and kept by
+// upsert.
+func (x *listIndex) order(by string, keyOf func(*listRow, int) sortKey, cmp func(a, b sortKey) int) []int32 {
+	if o, ok := x.orders[by]; ok {
+		return o
+	}
+	o := make([]int32, len(x.rows))
+	for i := range o {
+		o[i] = int32(i)
+	}
+	sort.Slice(o, func(i, j int) bool { return x.rowLess(&x.rows[o[i]], &x.rows[o[j]], keyOf, cmp) })
+	if x.orders == nil {
+		x.orders = map[string][]int32{}
+	}
+	x.orders[by] = o
+	return o
+}
+
+func (x *listIndex) rowLess(a, b *listRow, keyOf func(*listRow, int) sortKey, cmp func(a, b sortKey) int) bool {
+	if c := cmp(keyOf(a, 0), keyOf(b, 0)); c != 0 {
+		return c < 0
+	}
+	return a.id < b.id
+}
+
+// matchBits is the set of rows whose name, id, masked form, holder or role
+// match rf (status, which the clock changes, is checked per page). The last
+// set is kept while no row changes: the next page of the same filter reuses
+// it, and a longer filter (the next keystroke) tests only the rows the
+// shorter one kept.
+func (x *listIndex) matchBits(rf *rowFilter) []uint64 {
+	mc := &x.match
+	if mc.bits != nil && mc.ver == x.ver && mc.f == rf.f {
+		return mc.bits
+	}
+	rf.holders = make([]bool, len(x.users))
+	for i, u := range x.users {
+		rf.holders[i] = strings.Contains(u.lname, rf.f) || strings.Contains(u.lemail, rf.f)
+	}
+	bits := make([]uint64, (len(x.rows)+63)/64)
+	if mc.bits != nil && mc.ver == x.ver && strings.Contains(rf.f, mc.f) {
+		for wi, word := range mc.bits {
+			for word != 0 {
+				b := bitsTrailing(word)
+				word &= word - 1
+				if i := wi*64 + b; rf.matchFields(&x.rows[i]) {
+					bits[wi] |= 1 << b
+				}
+			}
+		}
+	} else {
+		for i := range x.rows {
+			if rf.matchFields(&x.rows[i]) {
+				bits[i>>6] |= 1 << (i & 63)
+			}
+		}
+	}
+	*mc = matchCache{f: rf.f, ver: x.ver, bits: bits}
+	return bits
+}
+
+// matchCache is the last filter's matchBits.
+type matchCache struct {
+	f    string
+	ver  uint64
+	bits []uint64
 }
 
 // sorter returns a sort's key of a row and how keys compare.
@@ -705,3 +892,5 @@ func (r *listRow) agrees(v TokenView) bool {
 	const state = rowRevoked | rowRotated | rowAwaiting
 	return exp && r.lname == strings.ToLower(v.Name) && r.flags&state == flags
 }
+
+func bitsTrailing(w uint64) int { return bits.TrailingZeros64(w) }

@@ -80,6 +80,7 @@ var cases = []struct {
 	{"EventsAfterCommit", testEventsAfterCommit},
 	{"LastUsedCoalescedAndFlushed", testLastUsedCoalescedAndFlushed},
 	{"Paging", testPaging},
+	{"SortedPagesFollowChanges", testSortedPagesFollowChanges},
 	{"EachTokenPagesThroughAll", testEachTokenPagesThroughAll},
 	{"EachTokenRowIsEachToken", testEachTokenRowIsEachToken},
 	{"AuditPaging", testAuditPaging},
