@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -424,4 +425,94 @@ func TestRemovingAFullHolderFitsOneTransaction(t *testing.T) {
 	if problems, err := p.A.Check(); err != nil || len(problems) > 0 {
 		t.Fatalf("check: %v %q", err, problems)
 	}
+}
+
+// Sorted pages on B follow A's changes: B builds its listing index on its
+// first sorted page, A renames, revokes and creates, and B's pages (walked to
+// the end) come to equal the order worked out from A's records, within a
+// generous bound, while B's cache is fresh.
+func TestSortedPagesOnBFollowA(t *testing.T) {
+	p := newPair(t, etcdtest.Shared(t))
+	var ids []string
+	for i := range 12 {
+		tok, _, err := p.A.CreateToken(p.OwnerA, store.TokenSpec{Name: fmt.Sprintf("n%02d", (i*7)%12)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tok.ID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.EB.WaitFresh(ctx); err != nil {
+		t.Fatalf("B's cache never proved fresh: %+v", p.EB.Freshness())
+	}
+	walk := func(s *store.Store) []string {
+		var out []string
+		q := store.TokenQuery{All: true, Sort: "name", Filter: "n", Limit: 5}
+		for range 20 {
+			pg, err := s.ListTokens(p.OwnerA, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range pg.Tokens {
+				out = append(out, v.ID+" "+v.Name)
+			}
+			if pg.Next == "" {
+				break
+			}
+			q.After = pg.Next
+		}
+		return out
+	}
+	want := func() []string {
+		var vs []store.TokenView
+		if err := p.A.EachToken(p.OwnerA, store.TokenQuery{All: true}, func(v store.TokenView) error {
+			if strings.Contains(strings.ToLower(v.Name+v.ID+v.Masked+v.HolderName+v.HolderEmail+string(v.Status)+string(v.Role)), "n") {
+				vs = append(vs, v)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sort.Slice(vs, func(i, j int) bool {
+			a, b := strings.ToLower(vs[i].Name), strings.ToLower(vs[j].Name)
+			if a != b {
+				return a < b
+			}
+			return vs[i].ID < vs[j].ID
+		})
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.ID+" "+v.Name)
+		}
+		return out
+	}
+	settle := func(when string) {
+		t.Helper()
+		w := want()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := walk(p.B)
+			if fmt.Sprint(got) == fmt.Sprint(w) && p.B.Health().Cache == "fresh" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: B's sorted pages\n got %v\nwant %v (cache %s)", when, got, w, p.B.Health().Cache)
+			}
+		}
+	}
+	settle("created")
+	if _, err := p.A.RenameToken(p.OwnerA, ids[3], "a first"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.A.RenameToken(p.OwnerA, ids[4], "zz last"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.A.RevokeToken(p.OwnerA, ids[5]); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.A.CreateToken(p.OwnerA, store.TokenSpec{Name: "m new"}); err != nil {
+		t.Fatal(err)
+	}
+	settle("changed on A")
 }
