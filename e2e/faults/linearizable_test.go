@@ -212,7 +212,7 @@ func TestLinearizable(t *testing.T) {
 	t.Logf("%d faults injected:\n  %s", len(r.faults), strings.Join(r.faults, "\n  "))
 	if len(r.stalls) > 0 {
 		t.Logf("write stall after a leader kill over %d rounds: p50 %v, max %v (target ≤ 5 s)",
-			len(r.stalls), r.stalls[len(r.stalls)/2].Round(time.Millisecond), r.stalls[len(r.stalls)-1].Round(time.Millisecond))
+			len(r.stalls), r.stalls[(len(r.stalls)-1)/2].Round(time.Millisecond), r.stalls[len(r.stalls)-1].Round(time.Millisecond))
 	}
 	for _, s := range r.servers {
 		if _, eng := s.get(); eng != nil {
