@@ -24,6 +24,21 @@ func BenchmarkSortedPage(b *testing.B) {
 		{"filter-rare", TokenQuery{All: true, Filter: "user 4242", Limit: 20}},
 		{"filter-sorted", TokenQuery{All: true, Filter: "revoked", Sort: "name", Limit: 20}},
 	}
+	// A new filter each page (no reuse of the last one's match set): the
+	// first page after a keystroke that does not extend the filter.
+	b.Run("index/filter-new", func(b *testing.B) {
+		fs := []string{"person004242", "person004243"}
+		if _, err := s.ListTokens(owner, TokenQuery{All: true, Sort: "name", Limit: 20}); err != nil { // builds the index
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := s.ListTokens(owner, TokenQuery{All: true, Filter: fs[i%2], Limit: 20}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, c := range queries {
 		b.Run("scan/"+c.name, func(b *testing.B) {
 			for b.Loop() {
