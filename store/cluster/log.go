@@ -6,7 +6,17 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zapgrpc"
+	"google.golang.org/grpc/grpclog"
 )
+
+// RouteGRPCLogs sends gRPC's own process-wide log (connection, resolver and
+// balancer messages of the etcd client) to l at warn and above, instead of
+// gRPC's default stderr logger. gRPC allows this only before it starts, so
+// the binary calls it first thing in main; tests leave gRPC's logger alone.
+func RouteGRPCLogs(l *slog.Logger) {
+	grpclog.SetLoggerV2(zapgrpc.NewLogger(ZapLogger(l)))
+}
 
 // ZapLogger routes etcd's and gRPC's zap logs into l (keydesk's logger), at
 // warn and above: etcd's client is chatty at info.
