@@ -94,6 +94,14 @@ type Packer interface {
 	Pack(b Bucket)
 }
 
+// Fitter is implemented by the transactions of engines with Limits (etcd).
+// Fits reports, without committing, whether the writes so far fit one
+// transaction: nil, or the ErrTooLarge a commit would return. A dry run uses
+// it to refuse what the real change would.
+type Fitter interface {
+	Fits() error
+}
+
 // Change is one key changed by another process's commit.
 type Change struct {
 	Bucket   Bucket

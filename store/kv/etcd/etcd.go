@@ -353,34 +353,11 @@ func backoff(ctx context.Context, attempt int) {
 	}
 }
 
-// errRetry means a commit definitely did not land and may run again at once
-// (an expired lease was replaced).
-var errRetry = errors.New("retry")
-
-// commit sends t's writes as one Txn guarded by its reads. ok is false when
-// a guard failed (a conflict: re-run fn).
-func (e *Engine) commit(ctx context.Context, t *tx) (ok bool, err error) {
-	if len(t.writes) == 0 && len(t.seqs) == 0 {
-		return true, nil // read-only: its reads were one consistent revision
-	}
-	for try := 0; ; try++ {
-		ok, err = e.commitOnce(ctx, t)
-		if errors.Is(err, errRetry) && try < 3 {
-			continue
-		}
-		return ok, err
-	}
-}
-
-func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
-	lease, err := e.currentLease(ctx)
-	if err != nil {
-		return false, err
-	}
-	nonce := e.nonceKey(randomID(8))
-	cmps := t.compares()
+// build turns t into the one etcd Txn that commits it: guards and operations,
+// or ErrTooLarge when they exceed the server's limits.
+func (e *Engine) build(t *tx, nonce []byte, lease clientv3.LeaseID) (cmps []clientv3.Cmp, ops []clientv3.Op, err error) {
+	cmps = t.compares()
 	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(string(nonce)), "=", 0))
-	var ops []clientv3.Op
 	size := len(nonce) + 1
 	keys := make([]string, 0, len(t.writes))
 	for k := range t.writes {
@@ -418,12 +395,44 @@ func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
 		size += len(c.KeyBytes()) + len(c.GetCompare().GetRangeEnd()) + 16
 	}
 	if len(ops) > e.opts.MaxTxnOps || len(cmps) > e.opts.MaxTxnOps {
-		return false, fmt.Errorf("%w: %d operations and %d guards (etcd allows %d each); split the work",
+		return nil, nil, fmt.Errorf("%w: %d operations and %d guards (etcd allows %d each); split the work",
 			kv.ErrTooLarge, len(ops), len(cmps), e.opts.MaxTxnOps)
 	}
 	if size > e.opts.MaxRequestBytes-4096 {
-		return false, fmt.Errorf("%w: %d bytes (etcd allows %d per request); split the work",
+		return nil, nil, fmt.Errorf("%w: %d bytes (etcd allows %d per request); split the work",
 			kv.ErrTooLarge, size, e.opts.MaxRequestBytes)
+	}
+	return cmps, ops, nil
+}
+
+// errRetry means a commit definitely did not land and may run again at once
+// (an expired lease was replaced).
+var errRetry = errors.New("retry")
+
+// commit sends t's writes as one Txn guarded by its reads. ok is false when
+// a guard failed (a conflict: re-run fn).
+func (e *Engine) commit(ctx context.Context, t *tx) (ok bool, err error) {
+	if len(t.writes) == 0 && len(t.seqs) == 0 {
+		return true, nil // read-only: its reads were one consistent revision
+	}
+	for try := 0; ; try++ {
+		ok, err = e.commitOnce(ctx, t)
+		if errors.Is(err, errRetry) && try < 3 {
+			continue
+		}
+		return ok, err
+	}
+}
+
+func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
+	lease, err := e.currentLease(ctx)
+	if err != nil {
+		return false, err
+	}
+	nonce := e.nonceKey(randomID(8))
+	cmps, ops, err := e.build(t, nonce, lease)
+	if err != nil {
+		return false, err
 	}
 	c, cancel := e.rpc(ctx)
 	start := time.Now()

@@ -643,3 +643,11 @@ func (t *tx) loadBucket(b kv.Bucket) error {
 	t.loaded[b] = true
 	return nil
 }
+
+// Fits reports, without committing, whether t's writes so far fit one etcd
+// Txn: nil, or the ErrTooLarge its commit would return. A dry run calls it so
+// that it refuses what the real change would (kv.Fitter).
+func (t *tx) Fits() error {
+	_, _, err := t.e.build(t, t.e.nonceKey(randomID(8)), 0)
+	return err
+}
