@@ -569,3 +569,17 @@ func TestDefect13ColumnSortWholeList(t *testing.T) {
 		t.Fatalf("Z→A starts with %q", p.rows[0].Name)
 	}
 }
+
+// TestProfileFormFitsUnderBanner: at 80×23 with the login banner up, the
+// "Generate new token" form is drawn whole (its bottom border and key hints
+// were cut off below the profile header).
+func TestProfileFormFitsUnderBanner(t *testing.T) {
+	s, owner := demoOrg(t)
+	m := newDriven(t, s, owner, 80, 23)
+	mustView(t, m, "Expiring within 7 days")
+	send(t, m, "n")
+	v := mustView(t, m, "Generate new token", "esc back", "╰")
+	if n := strings.Count(v, "\n") + 1; n > 23 {
+		t.Fatalf("view is %d lines at 80×23:\n%s", n, v)
+	}
+}

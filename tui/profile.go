@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 )
@@ -529,7 +530,15 @@ func (p *profilePage) View() string {
 	case p.mode == profSecret:
 		lines = append(lines, "", p.secretView())
 	case p.mode == profDialog:
-		lines = append(lines, "", p.dialogView(st, p.w))
+		// The dialog comes first: at 80×23 with the banner up, header and
+		// form together are taller than the page, and the form's bottom
+		// (its border, its key hints) would be cut. Drop the header then,
+		// as API Tokens and Users always do.
+		d := p.dialogView(st, p.w)
+		if len(lines)+1+lipgloss.Height(d) > p.h {
+			return "\n" + d
+		}
+		lines = append(lines, "", d)
 	case !p.holds():
 		lines = append(lines, "", "  "+st.Empty.Render("Stakeholders hold no API tokens; ask an admin if you need one."))
 	case len(p.toks) == 0:
