@@ -102,6 +102,58 @@ type Fitter interface {
 	Fits() error
 }
 
+// Prefetcher is implemented by the transactions of engines where each read
+// is a round trip to a server (etcd). Prefetch announces reads the function
+// is about to make, so the engine fetches them together in one round trip at
+// the transaction's revision (a prefetch that is a transaction's first read
+// fixes that revision, as any first read does). It changes nothing the
+// transaction sees or guards: Get, Scan and NextSequence return what they
+// would have returned without it, and only what they then actually read is
+// guarded at commit, so a prefetched key the function never reads may change
+// meanwhile without a conflict. An engine may ignore any part of a hint.
+// Engines that read locally (bbolt) do not implement it; callers use the
+// Prefetch function, which does nothing for them.
+type Prefetcher interface {
+	Prefetch(reads ...Read) error
+}
+
+// Read is one read announced to Prefetch; make it with GetOf, ScanOf or
+// SequenceOf.
+type Read struct {
+	Bucket Bucket
+	Key    []byte // GetOf: the key
+	Range  Range  // ScanOf: the range (only its first page is fetched)
+	Kind   ReadKind
+}
+
+// ReadKind says which call a Read announces.
+type ReadKind uint8
+
+// The reads Prefetch can announce.
+const (
+	ReadGet      ReadKind = iota // Get(Bucket, Key)
+	ReadScan                     // Scan(Bucket, Range, …)
+	ReadSequence                 // NextSequence(Bucket)
+)
+
+// GetOf announces Get(b, k).
+func GetOf(b Bucket, k []byte) Read { return Read{Bucket: b, Key: k, Kind: ReadGet} }
+
+// ScanOf announces Scan(b, r, …).
+func ScanOf(b Bucket, r Range) Read { return Read{Bucket: b, Range: r, Kind: ReadScan} }
+
+// SequenceOf announces NextSequence(b).
+func SequenceOf(b Bucket) Read { return Read{Bucket: b, Kind: ReadSequence} }
+
+// Prefetch passes reads to tx's engine when it batches reads (Prefetcher)
+// and does nothing otherwise.
+func Prefetch(tx Tx, reads ...Read) error {
+	if p, ok := tx.(Prefetcher); ok && len(reads) > 0 {
+		return p.Prefetch(reads...)
+	}
+	return nil
+}
+
 // Change is one key changed by another process's commit.
 type Change struct {
 	Bucket   Bucket

@@ -29,6 +29,9 @@ type tx struct {
 	gets     map[kv.Bucket]int  // View: lookups per bucket …
 	loaded   map[kv.Bucket]bool // … and the buckets read whole after loadAfterGets
 	restart  error              // a read hit a compacted revision: run fn again
+
+	scans map[span]*clientv3.GetResponse // Prefetch: first pages of scans, at R
+	seqAt map[kv.Bucket]uint64           // Prefetch: sequences at R (not yet taken)
 }
 
 type write struct {
@@ -229,13 +232,15 @@ func (t *tx) NextSequence(b kv.Bucket) (uint64, error) {
 	n, ok := t.seqs[b]
 	if !ok {
 		sk := t.e.seqKey(b)
-		r, err := t.get(sk)
-		if err != nil {
-			return 0, err
-		}
-		if len(r.Kvs) == 1 {
-			if n, err = parseU64(r.Kvs[0].Value); err != nil {
-				return 0, fmt.Errorf("etcd engine: %s: %w", sk, err)
+		if n, ok = t.seqAt[b]; !ok {
+			r, err := t.get(sk)
+			if err != nil {
+				return 0, err
+			}
+			if len(r.Kvs) == 1 {
+				if n, err = parseU64(r.Kvs[0].Value); err != nil {
+					return 0, fmt.Errorf("etcd engine: %s: %w", sk, err)
+				}
 			}
 		}
 		t.read[string(sk)] = true // compared-and-set: numbers stay dense
@@ -251,6 +256,9 @@ func (t *tx) Sequence(b kv.Bucket) (uint64, error) { return t.sequence(b) }
 
 func (t *tx) sequence(b kv.Bucket) (uint64, error) {
 	if n, ok := t.seqs[b]; ok {
+		return n, nil
+	}
+	if n, ok := t.seqAt[b]; ok {
 		return n, nil
 	}
 	r, err := t.get(t.e.seqKey(b))
@@ -498,11 +506,18 @@ func (t *tx) serverScan(b kv.Bucket, lo, hi []byte, r kv.Range, visit func(entry
 		}
 	}
 	descending := r.Reverse && !t.e.reversed[b]
+	prefetched := !r.Reverse // an ascending first page may be in t.scans
 	for {
-		o := append(opts(), clientv3.WithRange(string(end)), clientv3.WithLimit(int64(page)))
-		resp, err := t.get(start, o...)
-		if err != nil {
-			return err
+		var resp *clientv3.GetResponse
+		if prefetched {
+			resp, prefetched = t.scans[span{string(start), string(end)}], false
+		}
+		if resp == nil {
+			o := append(opts(), clientv3.WithRange(string(end)), clientv3.WithLimit(int64(page)))
+			var err error
+			if resp, err = t.get(start, o...); err != nil {
+				return err
+			}
 		}
 		for _, kvp := range resp.Kvs {
 			k, err := decodeKey(kvp.Key)
