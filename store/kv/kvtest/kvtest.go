@@ -72,6 +72,7 @@ func RunConfig(t *testing.T, cfg Config) {
 		{"Limits", testLimits},
 		{"Export", testExport},
 		{"CheckCleanAndCloseTwice", testCheckClose},
+		{"PrefetchSeesWhatReadsSee", testPrefetchSeesWhatReadsSee},
 	}
 	if cfg.Peer != nil {
 		tests = append(tests, []struct {
@@ -83,6 +84,7 @@ func RunConfig(t *testing.T, cfg Config) {
 			{"AbsentKeyGuard", testAbsentKeyGuard},
 			{"ViewIsOneSnapshot", testViewSnapshot},
 			{"Changes", testChanges},
+			{"PrefetchGuardsWhatIsRead", testPrefetchGuards},
 		}...)
 	}
 	for _, tc := range tests {
