@@ -65,7 +65,7 @@ func (l *logBuf) String() string {
 // its own proxy, so it can be cut off alone.
 type server struct {
 	i       int
-	proxies []*Proxy
+	proxies []*etcdtest.Proxy
 	url     string
 	skew    atomic.Int64 // nanoseconds added to its clock
 	log     *logBuf
@@ -120,9 +120,10 @@ type rig struct {
 	owner   store.Actor
 	faults  []string // what was injected, for the report
 	faultMu sync.Mutex
-	stalls  []time.Duration
-	peers   []*Proxy // in front of each member's peer listener
-	holders int      // holders added so far
+	stalls  []time.Duration // write stall after each leader kill
+	// isoStalls: after each isolation of the leader from the other members
+	isoStalls []time.Duration
+	holders   int // holders added so far
 	// patience bounds the wait for clients to make progress under a fault.
 	patience time.Duration
 }
@@ -131,34 +132,19 @@ func newRig(t testing.TB, nServers int) *rig {
 	t.Helper()
 	r := &rig{t: t, prefix: "/faults", kek: filepath.Join(t.TempDir(), "kek")}
 	// Peer traffic goes through a proxy in front of each member's peer
-	// listener. (One proxy per member, not per pair: members dial the one URL
-	// a member advertises, and raft falls back from streams to pipelined
-	// POSTs, so cutting one member's proxy does not isolate it; cutting all of
-	// them is a partition of every member from every other.)
-	var peers []*Proxy
-	c, err := etcdtest.StartClusterVia(t.TempDir(), 3, func(listen string) (string, error) {
-		p, err := NewProxy(listen)
-		if err != nil {
-			return "", err
-		}
-		t.Cleanup(p.Close)
-		peers = append(peers, p)
-		return p.Addr(), nil
-	})
+	// listener that knows which member sent each connection, so the test can
+	// cut every link or isolate one member (etcdtest.Cluster.Isolate).
+	c, err := etcdtest.StartProxiedCluster(t.TempDir(), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	r.c, r.peers = c, peers[len(peers)-3:]
+	r.c = c
 	for i := 0; i < nServers; i++ {
 		s := &server{i: i, log: &logBuf{}}
 		var hosts []string
 		for _, m := range r.c.Members {
-			p, err := NewProxy(strings.TrimPrefix(m.ClientURL, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(p.Close)
+			p := etcdtest.NewProxy(t, m.ClientURL)
 			s.proxies = append(s.proxies, p)
 			hosts = append(hosts, p.Addr())
 		}
@@ -241,16 +227,6 @@ func (r *rig) fault(format string, args ...any) {
 	r.faults = append(r.faults, msg)
 	if testing.Verbose() {
 		r.t.Logf("fault: %s", msg)
-	}
-}
-
-// cutPeers cuts (or heals) every link between etcd members.
-func (r *rig) cutPeers(on bool) {
-	for _, p := range r.peers {
-		p.Blackhole(on)
-		if on {
-			p.Reset()
-		}
 	}
 }
 
@@ -562,7 +538,7 @@ func (r *rig) heal() {
 			}
 		}
 	}
-	r.cutPeers(false)
+	r.c.CutPeers(false)
 	for i, m := range r.c.Members {
 		if m.Etcd() == nil {
 			if err := r.c.Restart(i); err != nil {

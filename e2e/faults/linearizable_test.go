@@ -57,6 +57,18 @@ func (r *rig) writeAckAfter(t time.Duration, within time.Duration) time.Duration
 	}
 }
 
+// waitLeader waits until the running members agree on a leader.
+func (r *rig) waitLeader() int {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lead, err := r.c.WaitLeader(ctx)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return lead
+}
+
 // nemesis injects the faults of one round while the clients run; per is how
 // many operations the clients must record under each fault before it heals.
 func (r *rig) nemesis(round, per int) {
@@ -91,12 +103,41 @@ func (r *rig) nemesis(round, per int) {
 
 	// Every link between members cut: no quorum, the leader steps down (check
 	// quorum), writes and linearizable reads stop; then healed.
-	r.cutPeers(true)
+	r.c.CutPeers(true)
 	r.fault("cut every link between etcd members")
 	waitFor(r.t, 60*time.Second, "the leader steps down without a quorum", func() bool { return r.c.Leader() < 0 })
-	r.cutPeers(false)
+	r.c.CutPeers(false)
 	r.fault("heal the links between members (leader lost)")
 	r.waitOps(per, r.patience)
+
+	// One follower cut off from the other two members: the leader keeps its
+	// quorum; clients of the cut-off member's client port get nothing
+	// linearizable from it.
+	lead = r.waitLeader()
+	f = (lead + 2 - round%2) % 3
+	r.c.Isolate(f, true)
+	r.fault("isolate etcd follower m%d from the other members", f)
+	r.waitOps(per, r.patience)
+	r.c.Isolate(f, false)
+	r.fault("heal m%d's links", f)
+
+	// The leader cut off from the other two: the majority elects a new one,
+	// the old one steps down (check quorum) and must acknowledge nothing
+	// (the history would show it). The write stall is measured here too.
+	lead = r.waitLeader()
+	t0 = r.hist.Now()
+	r.c.Isolate(lead, true)
+	r.fault("isolate etcd leader m%d from the other members", lead)
+	waitFor(r.t, 60*time.Second, "a new leader on the majority side", func() bool {
+		l := r.c.Leader()
+		return l >= 0 && l != lead && r.c.Members[lead].Etcd().Server.Leader() != r.c.Members[lead].Etcd().Server.MemberID()
+	})
+	r.fault("m%d leads the majority; m%d stepped down", r.c.Leader(), lead)
+	stall = r.writeAckAfter(t0, 60*time.Second)
+	r.isoStalls = append(r.isoStalls, stall)
+	r.waitOps(per, r.patience)
+	r.c.Isolate(lead, false)
+	r.fault("heal m%d's links (write stall after its isolation: %v)", lead, stall.Round(time.Millisecond))
 
 	// A keydesk server crashes and comes back on a new connection.
 	r.crash(victim)
@@ -210,6 +251,11 @@ func TestLinearizable(t *testing.T) {
 	t.Logf("%s", Summary(ops))
 	t.Logf("mean latency by kind: %s", latencies(ops))
 	t.Logf("%d faults injected:\n  %s", len(r.faults), strings.Join(r.faults, "\n  "))
+	sort.Slice(r.isoStalls, func(i, j int) bool { return r.isoStalls[i] < r.isoStalls[j] })
+	if len(r.isoStalls) > 0 {
+		t.Logf("write stall after the leader's isolation over %d rounds: p50 %v, max %v",
+			len(r.isoStalls), r.isoStalls[(len(r.isoStalls)-1)/2].Round(time.Millisecond), r.isoStalls[len(r.isoStalls)-1].Round(time.Millisecond))
+	}
 	if len(r.stalls) > 0 {
 		t.Logf("write stall after a leader kill over %d rounds: p50 %v, max %v (target ≤ 5 s)",
 			len(r.stalls), r.stalls[(len(r.stalls)-1)/2].Round(time.Millisecond), r.stalls[len(r.stalls)-1].Round(time.Millisecond))

@@ -42,9 +42,21 @@ type Member struct {
 	PeerURL    string // what other members dial: the listener, or a proxy in front of it
 	peerListen string
 	dir        string
+	// PeerProxy, in a proxied cluster, is the fault proxy in front of the
+	// member's peer listener: every other member reaches it through it.
+	PeerProxy *Proxy
+	id        string // raft member id (hex), known once started
 
 	mu   sync.Mutex
 	etcd *embed.Etcd // nil while stopped
+}
+
+// ID is the member's raft id as peers name it (X-Server-From), or "" before
+// its first start.
+func (m *Member) ID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
 }
 
 // Etcd returns the running server, or nil when the member is stopped.
@@ -68,18 +80,20 @@ func Start(dir string) (*Cluster, error) { return StartCluster(dir, 1) }
 
 // StartCluster starts n members (1 or 3 in practice) with data under dir and
 // waits until they have a leader.
-func StartCluster(dir string, n int) (*Cluster, error) { return StartClusterVia(dir, n, nil) }
+func StartCluster(dir string, n int) (*Cluster, error) { return startClusterRetry(dir, n, false) }
 
-// StartClusterVia is StartCluster with each member's peer traffic routed
-// through via: it gets the address a member listens on for peers
-// ("127.0.0.1:port") and returns the address other members should dial
-// instead (a fault proxy), so a test can cut or delay traffic between members.
-func StartClusterVia(dir string, n int, via func(listen string) (string, error)) (*Cluster, error) {
+// StartProxiedCluster is StartCluster with each member's peer listener
+// behind a fault proxy (Member.PeerProxy) that tags connections by the
+// sending member, so a test can cut every link (CutPeers) or one member off
+// from the others (Isolate).
+func StartProxiedCluster(dir string, n int) (*Cluster, error) { return startClusterRetry(dir, n, true) }
+
+func startClusterRetry(dir string, n int, proxied bool) (*Cluster, error) {
 	var lastErr error
 	// Ports are picked by binding :0 and closing, so another process can take
 	// one before etcd binds it; retry with fresh ports when that happens.
 	for attempt := 0; attempt < 3; attempt++ {
-		c, err := startCluster(filepath.Join(dir, fmt.Sprintf("try%d", attempt)), n, via)
+		c, err := startCluster(filepath.Join(dir, fmt.Sprintf("try%d", attempt)), n, proxied)
 		if err == nil {
 			return c, nil
 		}
@@ -91,7 +105,7 @@ func StartClusterVia(dir string, n int, via func(listen string) (string, error))
 	return nil, lastErr
 }
 
-func startCluster(dir string, n int, via func(string) (string, error)) (*Cluster, error) {
+func startCluster(dir string, n int, proxied bool) (*Cluster, error) {
 	c := &Cluster{dir: dir, token: fmt.Sprintf("keydesk-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	var initial []string
 	for i := 0; i < n; i++ {
@@ -111,12 +125,14 @@ func startCluster(dir string, n int, via func(string) (string, error)) (*Cluster
 		}
 		c.Members = append(c.Members, m)
 		m.peerListen = m.PeerURL
-		if via != nil {
-			adv, err := via(fmt.Sprintf("127.0.0.1:%d", pp))
+		if proxied {
+			p, err := StartProxy(m.peerListen)
 			if err != nil {
+				c.Close()
 				return nil, err
 			}
-			m.PeerURL = "http://" + adv
+			p.Sniff("X-Server-From")
+			m.PeerProxy, m.PeerURL = p, p.URL()
 		}
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
@@ -189,6 +205,7 @@ func (c *Cluster) startMember(m *Member, state string) error {
 	}
 	m.mu.Lock()
 	m.etcd = e
+	m.id = e.Server.MemberID().String()
 	m.mu.Unlock()
 	return nil
 }
@@ -321,6 +338,32 @@ func (c *Cluster) Restart(i int) error {
 	return c.startMember(m, embed.ClusterStateFlagExisting)
 }
 
+// CutPeers cuts (or heals) every link between members of a proxied
+// cluster: traffic is held and open connections are reset.
+func (c *Cluster) CutPeers(on bool) {
+	for _, m := range c.Members {
+		m.PeerProxy.Blackhole(on)
+		if on {
+			m.PeerProxy.Reset()
+		}
+	}
+}
+
+// Isolate cuts (or heals) member i of a proxied cluster off from every other
+// member, both ways: what i sends is held at the others' proxies, what they
+// send i is held at i's. Clients still reach i (its client port is not
+// touched), as they would a member on the wrong side of a partition.
+func (c *Cluster) Isolate(i int, on bool) {
+	me := c.Members[i]
+	for j, m := range c.Members {
+		if j == i {
+			continue
+		}
+		me.PeerProxy.Block(m.ID(), on)
+		m.PeerProxy.Block(me.ID(), on)
+	}
+}
+
 // Close stops every member and removes the cluster's data.
 func (c *Cluster) Close() {
 	for i := range c.Members {
@@ -331,6 +374,9 @@ func (c *Cluster) Close() {
 		m.mu.Unlock()
 		if e != nil {
 			e.Close()
+		}
+		if m.PeerProxy != nil {
+			m.PeerProxy.Close()
 		}
 	}
 	os.RemoveAll(c.dir)

@@ -255,9 +255,14 @@ func (e *Engine) nonceKey(n string) []byte {
 	return cat(e.prefix, []byte(nsNonce), []byte(e.id), []byte{'/'}, []byte(n))
 }
 
-// rpc returns a context for one round trip.
+// rpc returns a context for one round trip. It requires a leader: a member
+// cut off from the others (it has no leader) refuses at once instead of
+// holding the request until the timeout, so reads fail over to another
+// member at once and a commit is settled by its fence there. Without it one
+// isolated member of three stalled most requests for the whole timeout
+// (e2e/faults).
 func (e *Engine) rpc(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, e.opts.RequestTimeout)
+	return context.WithTimeout(clientv3.WithRequireLeader(ctx), e.opts.RequestTimeout)
 }
 
 // linearizableRev reads the cluster's current revision through the leader.
