@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/keydesk/keydesk/store"
+	"github.com/keydesk/keydesk/wire"
 )
 
 // signingKeyFile is the access-token signing key's name in the store's secrets
@@ -106,22 +108,10 @@ func (s *signer) mint(p store.Principal) (minted, error) {
 	}
 	iat := time.Unix(s.now().Unix(), 0)
 	exp := iat.Add(s.ttl)
-	// The claims of accessClaims, written flat: plain integers encode without
-	// jwt.NumericDate's marshaler, and verify reads them back the same.
-	claims := struct {
-		Iss  string `json:"iss"`
-		Sub  string `json:"sub"`
-		Role string `json:"role"`
-		RTID string `json:"rtid"`
-		Iat  int64  `json:"iat"`
-		Exp  int64  `json:"exp"`
-		Jti  string `json:"jti"`
-	}{s.issuer, p.User.ID, string(p.Role), p.Token.ID, iat.Unix(), exp.Unix(),
+	claims := flatClaims{s.issuer, p.User.ID, string(p.Role), p.Token.ID, iat.Unix(), exp.Unix(),
 		base64.RawURLEncoding.EncodeToString(jti[:])}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return minted{}, fmt.Errorf("encode access token claims: %w", err)
-	}
+	var stack [512]byte
+	payload := claims.appendJSON(stack[:0])
 	// What jwt.Token.SignedString does, in one buffer: the header never
 	// changes, so it is encoded once (newSigner), and ed25519.Sign is called
 	// directly (EdDSA over Ed25519 is exactly that; the jwt method adds an
@@ -135,6 +125,40 @@ func (s *signer) mint(p store.Principal) (minted, error) {
 	buf = append(buf, '.')
 	buf = b64.AppendEncode(buf, sig)
 	return minted{token: string(buf), issuedAt: iat, expires: exp}, nil
+}
+
+// flatClaims are the claims of accessClaims, written flat: plain integers
+// encode without jwt.NumericDate's marshaler, and verify reads them back the
+// same.
+type flatClaims struct {
+	Iss  string `json:"iss"`
+	Sub  string `json:"sub"`
+	Role string `json:"role"`
+	RTID string `json:"rtid"`
+	Iat  int64  `json:"iat"`
+	Exp  int64  `json:"exp"`
+	Jti  string `json:"jti"`
+}
+
+// appendJSON appends what json.Marshal(c) writes, by hand: every exchange
+// encodes one, and reflection over it cost more than the rest of minting
+// besides the signature (TestFlatClaimsAppendJSONIsMarshal).
+func (c *flatClaims) appendJSON(b []byte) []byte {
+	b = append(b, `{"iss":`...)
+	b = wire.AppendString(b, c.Iss)
+	b = append(b, `,"sub":`...)
+	b = wire.AppendString(b, c.Sub)
+	b = append(b, `,"role":`...)
+	b = wire.AppendString(b, c.Role)
+	b = append(b, `,"rtid":`...)
+	b = wire.AppendString(b, c.RTID)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, c.Iat, 10)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.Exp, 10)
+	b = append(b, `,"jti":`...)
+	b = wire.AppendString(b, c.Jti)
+	return append(b, '}')
 }
 
 var errBadToken = errors.New("access token does not verify")
@@ -164,9 +188,13 @@ func (s *signer) verify(raw string) (*accessClaims, error) {
 
 // digest is the SHA-256 of a token, hashed from a copy on the stack: the
 // string-to-[]byte conversion of a ~400-byte token would otherwise allocate on
-// every authenticated request.
+// every authenticated request. The buffer fits keydesk's tokens; a longer one
+// (up to maxJWTLen) pays the allocation rather than every request zeroing 4 KB.
 func digest(raw string) [sha256.Size]byte {
-	var buf [maxJWTLen]byte
+	var buf [1024]byte
+	if len(raw) > len(buf) {
+		return sha256.Sum256([]byte(raw))
+	}
 	return sha256.Sum256(buf[:copy(buf[:], raw)])
 }
 

@@ -22,7 +22,10 @@ const (
 // ServeMux patterns (never raw paths, which hold token ids) and results are the
 // constants above.
 type metrics struct {
-	exchanges    *prometheus.CounterVec
+	exchanges *prometheus.CounterVec
+	// exchanged holds exchanges' counter per result, resolved once: looking
+	// a label up hashes it on every exchange.
+	exchanged    map[string]prometheus.Counter
 	duration     *prometheus.HistogramVec
 	inFlight     prometheus.Gauge
 	authFailures prometheus.Counter
@@ -81,8 +84,9 @@ func newMetrics(reg prometheus.Registerer, health func() store.Health) (*metrics
 			Help: "Requests refused for a missing, unknown, malformed, expired or revoked credential.",
 		}),
 	}
+	m.exchanged = map[string]prometheus.Counter{}
 	for _, r := range []string{resultOK, resultInvalid, resultRateLimited, resultError} {
-		m.exchanges.WithLabelValues(r) // export zeros so rate() works from the start
+		m.exchanged[r] = m.exchanges.WithLabelValues(r) // also exports zeros, so rate() works from the start
 	}
 	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "keydesk", Name: "ssh_active_sessions",

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keydesk/keydesk/models"
@@ -21,12 +22,51 @@ type errorMeta struct {
 	ErrorMessage string `json:"error_message"`
 }
 
+// Header values every answer carries, as shared one-element slices: assigning
+// them costs no allocation where Header.Set makes a new slice per key per
+// request. net/http only reads header values (and Clone copies them), and
+// their capacity is their length, so an Add to one of these keys copies
+// rather than writes into the shared array.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNosniff = []string{"nosniff"}
+	hdrNoStore = []string{"no-store"}
+	hdrNoCache = []string{"no-cache"}
+)
+
+func setJSONHeaders(h http.Header) {
+	h["Content-Type"] = hdrJSON[:1:1]
+	h["X-Content-Type-Options"] = hdrNosniff[:1:1]
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// bodyBuf holds a hand-encoded body (the hot routes' answers) between its
+// building and its one Write; pooled so a busy route allocates none.
+type bodyBuf struct{ b []byte }
+
+var bodyBufs = sync.Pool{New: func() any { return &bodyBuf{b: make([]byte, 0, 1024)} }}
+
+// maxPooledBody keeps an unusually large body's buffer out of the pool.
+const maxPooledBody = 16 << 10
+
+func getBody() *bodyBuf { return bodyBufs.Get().(*bodyBuf) }
+
+// writeBody answers status with buf's bytes, which must be the JSON
+// writeJSON would have written for the same value (newline included), and
+// returns buf to the pool: ResponseWriter.Write copies what it is given.
+func writeBody(w http.ResponseWriter, status int, buf *bodyBuf) {
+	setJSONHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.b)
+	if cap(buf.b) <= maxPooledBody {
+		buf.b = buf.b[:0]
+		bodyBufs.Put(buf)
+	}
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -66,8 +106,9 @@ func writeOAuthTooMany(w http.ResponseWriter, wait time.Duration) {
 // noStore marks a response that carries a credential (RFC 6749 §5.1): no
 // cache or proxy may keep it.
 func noStore(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
+	h := w.Header()
+	h["Cache-Control"] = hdrNoStore[:1:1]
+	h["Pragma"] = hdrNoCache[:1:1]
 }
 
 // oauthError is RFC 6749 §5.2's error body.
