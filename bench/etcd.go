@@ -328,7 +328,7 @@ func newEtcdAPIEnv(ec etcdCtx, concurrency int, opts api.Options) (*apiEnv, erro
 		e.close()
 		return nil, err
 	}
-	if e.kdURL, err = e.serve(srv.HTTPServer("127.0.0.1:0")); err != nil {
+	if e.kdURL, err = e.serve("keydesk-etcd", srv.HTTPServer("127.0.0.1:0")); err != nil {
 		e.close()
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func run() int {
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "concurrent HTTP clients (the same for keydesk and the baseline)")
 	flag.BoolVar(&cfg.short, "short", false, "quick smoke run: small organization, short durations, 50 sessions (numbers are not meaningful)")
 	flag.StringVar(&cfg.out, "out", "", "write the report here (default BENCHMARKS.md at the repository root)")
-	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (of this process; servers run as subprocesses are not in it)")
+	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (of this process; servers run as subprocesses are not in it; in the http group each server's goroutines and its load carry the pprof label server=keydesk or server=bare)")
 	flag.IntVar(&cfg.sessions, "sessions", 0, "idle console sessions held open for the rss group (default 1000, -short 50)")
 	flag.IntVar(&cfg.scaleUsers, "scale-users", 0, "people in the scale organization (default 100000, -short 2000)")
 	flag.IntVar(&cfg.scaleTokens, "scale-tokens", 10, "tokens per person in the scale organization")
