@@ -43,10 +43,10 @@ func liveScan(holderID string) kv.Read {
 
 // liveTokens counts the holder's tokens that count toward the limit now:
 // usable ones and rotated ones still inside their grace (their old secret
-// works), pruning the set of tokens that can never count again. The token
-// records are fetched together with also (kv.Prefetch: one round trip on
-// etcd instead of one per token).
-func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, err error) {
+// works), pruning the set of tokens that can never count again; live lists
+// those that stay in the set. The token records are fetched together with
+// also (kv.Prefetch: one round trip on etcd instead of one per token).
+func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, live []string, err error) {
 	prefix := liveKey(holderID, "")
 	var ids []string
 	err = t.Scan(bucketMeta, kv.Range{Prefix: prefix}, func(k, _ []byte) error {
@@ -54,14 +54,16 @@ func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, e
 		return nil
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
-	reads := also
-	for _, id := range ids {
-		reads = append(reads, kv.GetOf(bucketTokens, []byte(id)))
-	}
-	if err := kv.Prefetch(t.Tx, reads...); err != nil {
-		return 0, 0, err
+	if t.batches() {
+		reads := also
+		for _, id := range ids {
+			reads = append(reads, kv.GetOf(bucketTokens, []byte(id)))
+		}
+		if err := kv.Prefetch(t.Tx, reads...); err != nil {
+			return 0, 0, nil, err
+		}
 	}
 	var dead []string
 	for _, id := range ids {
@@ -77,14 +79,16 @@ func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, e
 			grace++
 		default:
 			dead = append(dead, id)
+			continue
 		}
+		live = append(live, id)
 	}
 	for _, id := range dead {
 		if err := t.dropLive(holderID, id); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
-	return usable, grace, nil
+	return usable, grace, live, nil
 }
 
 // buildLiveIndex puts every token that may still be usable into the live set,

@@ -95,6 +95,7 @@ type Store struct {
 	events eventHub
 	access accessCache
 	list   listIndex        // sorted and filtered token pages (listindex.go)
+	hints  liveHints        // holders' live tokens, announced to etcd reads (hints.go)
 	remote <-chan kv.Change // other processes' commits (nil: no one else writes)
 	fresh  fresher          // proves the cache caught up with them (nil: never trusted)
 	// schemaAhead is the schema another server moved the data to, when newer

@@ -35,9 +35,12 @@ func (s *Store) CreateToken(a Actor, spec TokenSpec) (models.Token, string, erro
 	var tok models.Token
 	var secret string
 	err := s.change(func(t *txn) (Event, error) {
-		// What a create reads first, in one round trip on etcd: the actor
-		// (who is the holder), their live set and the audit counter.
-		if err := kv.Prefetch(t.Tx, kv.GetOf(bucketUsers, []byte(a.UserID)), liveScan(a.UserID), kv.SequenceOf(bucketAudit)); err != nil {
+		// Drawn first so that its collision check rides in the first read.
+		id, err := models.NewID("tok_")
+		if err != nil {
+			return Event{}, err
+		}
+		if err := t.prefetchCreate(a.UserID, id); err != nil {
 			return Event{}, err
 		}
 		me, err := t.actor(a)
@@ -47,7 +50,7 @@ func (s *Store) CreateToken(a Actor, spec TokenSpec) (models.Token, string, erro
 		if err := models.Authorize(me.Subject(), models.ActTokenCreateOwn, &models.Subject{ID: me.ID, Role: me.Role}); err != nil {
 			return Event{}, err
 		}
-		tok, secret, err = t.newToken(me, me, spec, false)
+		tok, secret, err = t.newToken(me, me, spec, false, id)
 		if err != nil {
 			return Event{}, err
 		}
@@ -67,8 +70,9 @@ func tokenDetail(tok models.Token) string {
 }
 
 // newToken writes a token for holder (made by creator) with a fresh secret and
-// its indexes. Assigned tokens keep their secret sealed until the holder reveals it.
-func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned bool) (models.Token, string, error) {
+// its indexes, under id (drawn here when empty). Assigned tokens keep their
+// secret sealed until the holder reveals it.
+func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned bool, id string) (models.Token, string, error) {
 	name, err := models.ValidateName("token name", spec.Name)
 	if err != nil {
 		return models.Token{}, "", err
@@ -76,14 +80,15 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	if spec.Expires < 0 {
 		return models.Token{}, "", fmt.Errorf("%w: expiry must be in the future", models.ErrInvalid)
 	}
-	id, err := models.NewID("tok_")
-	if err != nil {
-		return models.Token{}, "", err
+	if id == "" {
+		if id, err = models.NewID("tok_"); err != nil {
+			return models.Token{}, "", err
+		}
 	}
 	// Rotated tokens in their grace count: their old secrets still work, so
 	// rotating would otherwise hand out more than 25 usable secrets. The new
 	// id's collision check rides in the same batch as the live tokens.
-	usable, grace, err := t.liveTokens(holder.ID, kv.GetOf(bucketTokens, []byte(id)))
+	usable, grace, live, err := t.liveTokens(holder.ID, kv.GetOf(bucketTokens, []byte(id)))
 	if err != nil {
 		return models.Token{}, "", err
 	}
@@ -116,6 +121,9 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	}
 	if err := t.addLive(holder.ID, id); err != nil {
 		return models.Token{}, "", err
+	}
+	if t.batches() {
+		t.OnCommit(func() { t.s.hints.set(holder.ID, append(live, id)) })
 	}
 	if assigned {
 		sealed, err := t.s.secrets.sealToken(id, secret)
@@ -160,7 +168,7 @@ func (s *Store) AssignTokens(a Actor, holderRefs []string, spec TokenSpec) ([]mo
 			if err := models.Authorize(me.Subject(), models.ActTokenAssign, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
 				return Event{}, fmt.Errorf("%s: %w", u.Email, err)
 			}
-			tok, _, err := t.newToken(me, u, spec, true)
+			tok, _, err := t.newToken(me, u, spec, true, "")
 			if err != nil {
 				return Event{}, err
 			}
@@ -276,7 +284,7 @@ func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
 		if err := t.putToken(old); err != nil { // first, so the limit check counts it as rotated
 			return Event{}, err
 		}
-		if tok, secret, err = t.newToken(me, holder, spec, false); err != nil {
+		if tok, secret, err = t.newToken(me, holder, spec, false, ""); err != nil {
 			return Event{}, err
 		}
 		old.RotatedTo = tok.ID
