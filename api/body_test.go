@@ -89,3 +89,29 @@ func FuzzHandBuiltBodies(f *testing.F) {
 		}
 	})
 }
+
+// The shared header values must never be written through: every answer
+// points at them. Adding to a key that holds one copies it (capacity is
+// length), so a second value reaches only that response.
+func TestSharedHeaderValuesStayPut(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	_, secret := e.refresh(e.usr, "hdr")
+	at := e.access(secret)
+	e.get("/v3/users/me", at)
+	e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": secret}, nil)
+	e.do("POST", "/v3/users/me", nil, nil) // 405 with Allow
+	e.get("/v3/users/me", "not a token")   // 401 with WWW-Authenticate
+	rec := httptest.NewRecorder()
+	writeJSON(rec, 200, struct{}{})
+	noStore(rec)
+	rec.Header().Add("Content-Type", "text/plain")
+	rec.Header().Add("Cache-Control", "private")
+	if got := rec.Header().Values("Content-Type"); len(got) != 2 {
+		t.Fatalf("Add to a shared value: %q", got)
+	}
+	for name, v := range map[string][]string{"application/json": hdrJSON, "nosniff": hdrNosniff, "no-store": hdrNoStore, "no-cache": hdrNoCache} {
+		if len(v) != 1 || cap(v) != 1 || v[0] != name {
+			t.Fatalf("shared header value %q became %q (len %d, cap %d)", name, v, len(v), cap(v))
+		}
+	}
+}
