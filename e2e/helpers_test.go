@@ -2,58 +2,29 @@ package e2e
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/charmbracelet/log"
 	"github.com/keydesk/keydesk/api"
+	"github.com/keydesk/keydesk/internal/doortest"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/sshserver"
 	"github.com/keydesk/keydesk/store"
 	gossh "golang.org/x/crypto/ssh"
 )
 
-func newSigner(t testing.TB) gossh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newSigner(t testing.TB) gossh.Signer { return doortest.NewSigner(t) }
 
-func authorizedKey(s gossh.Signer) string {
-	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(s.PublicKey())))
-}
+func authorizedKey(s gossh.Signer) string { return doortest.AuthorizedKey(s) }
 
-// srcSeq rotates client source addresses over 127.0.0.0/8. The servers limit
-// sessions and authentication failures per address, which is right for the
-// internet and wrong for a test that is every client at once; Linux routes
-// the whole /8 to loopback, so each connection can come from its own address.
-var srcSeq atomic.Uint32
-
-func nextSource() net.IP {
-	n := srcSeq.Add(1)
-	return net.IPv4(127, byte(1+n/62500%200), byte(n/250%250), byte(2+n%250))
-}
-
-func dialer() *net.Dialer {
-	return &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: nextSource()}}
-}
+func dialer() *net.Dialer { return doortest.Dialer() }
 
 // sshResult is one command run over SSH. code is -1 when the connection or
 // session failed before the command reported an exit status.
@@ -118,65 +89,16 @@ func sshRun(addr string, key gossh.Signer, command string, stdin io.Reader) sshR
 	return r
 }
 
-// httpClient makes each request on a new connection from a new source
-// address (see srcSeq), so the per-address failure limit measures the test's
-// intent rather than its shape.
-func httpClient() *http.Client {
-	return &http.Client{
-		Timeout: 15 * time.Second,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dialer().DialContext(ctx, network, addr)
-			},
-		},
-	}
-}
+func httpClient() *http.Client { return doortest.HTTPClient() }
 
 // exchange trades a refresh token for an access token over HTTP.
 func exchange(c *http.Client, base, secret string) (string, int, error) {
-	req, err := http.NewRequest("GET", base+"/oauth/access-token", nil)
-	if err != nil {
-		return "", 0, err
-	}
-	req.Header.Set("X-Refresh-Token", secret)
-	res, err := c.Do(req)
-	if err != nil {
-		return "", 0, err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		return "", res.StatusCode, err
-	}
-	if res.StatusCode != http.StatusOK {
-		return "", res.StatusCode, nil
-	}
-	var out struct {
-		Data struct {
-			AccessToken string `json:"access_token"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil || out.Data.AccessToken == "" {
-		return "", res.StatusCode, fmt.Errorf("exchange answer %q: %v", body, err)
-	}
-	return out.Data.AccessToken, res.StatusCode, nil
+	return doortest.Exchange(c, base, secret)
 }
 
 // whoAmI calls GET /v3/users/me with an access token and returns the status.
 func whoAmI(c *http.Client, base, access string) (int, error) {
-	req, err := http.NewRequest("GET", base+"/v3/users/me", nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+access)
-	res, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode, nil
+	return doortest.WhoAmI(c, base, access)
 }
 
 // revokeOverHTTP revokes by presenting the secret (RFC 7009).

@@ -55,9 +55,16 @@ func (s *Server) identityMiddleware(use func(ssh.Session, models.User)) func(ssh
 			}
 			fp := gossh.FingerprintSHA256(key)
 			u, err := s.store.UserByKey(fp)
-			if err != nil {
+			if errors.Is(err, models.ErrNotFound) {
 				// The key was removed between authentication and now.
 				deny(sess, "keydesk: permission denied: this key is not registered")
+				return
+			}
+			if err != nil {
+				// The store did not answer (etcd unreachable): say so, not
+				// that the key is unknown.
+				s.log.Error("look up session key", "err", err)
+				deny(sess, "keydesk: cannot reach the store to check your key; try again later")
 				return
 			}
 			host := hostOf(sess.RemoteAddr())

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,8 +73,11 @@ func (t *txn) actor(a Actor) (models.User, error) {
 		return models.User{}, fmt.Errorf("%w: no acting user", models.ErrPermission)
 	}
 	u, err := t.user(a.UserID)
-	if err != nil || u.Removed {
+	if errors.Is(err, models.ErrNotFound) || err == nil && u.Removed {
 		return models.User{}, fmt.Errorf("%w: your account no longer exists", models.ErrPermission)
+	}
+	if err != nil {
+		return models.User{}, err // the store could not say (etcd unreachable): not a verdict on the account
 	}
 	if a.Cap != "" {
 		u.Role = models.Lower(u.Role, a.Cap)

@@ -3,7 +3,6 @@ package faults
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/keydesk/keydesk/api"
+	"github.com/keydesk/keydesk/internal/doortest"
 	"github.com/keydesk/keydesk/internal/etcdtest"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -29,6 +29,7 @@ import (
 	"github.com/keydesk/keydesk/store/kv/etcd"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // staleness is how far back a cached acceptance may look (see Porcupine):
@@ -61,10 +62,13 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-// server is one keydesk store on the cluster, reaching each member through
-// its own proxy, so it can be cut off alone.
+// server is one keydesk server on the cluster, reaching each member through
+// its own proxy, so it can be cut off alone: a store opened in this process
+// with its HTTP service (proc nil), or a `keydesk serve` process reached
+// over SSH and HTTP (proc).
 type server struct {
 	i       int
+	proc    *proc
 	proxies []*etcdtest.Proxy
 	url     string
 	skew    atomic.Int64 // nanoseconds added to its clock
@@ -79,30 +83,27 @@ type server struct {
 	http *httptest.Server
 }
 
-// exchangeHTTP presents a refresh token at GET /oauth/access-token; true
-// when the server answered 200 with an access token.
-func (s *server) exchangeHTTP(secret string) bool {
-	req, err := http.NewRequest("GET", s.http.URL+"/oauth/access-token", nil)
-	if err != nil {
-		return false
-	}
-	req.Header.Set("X-Refresh-Token", secret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	defer res.Body.Close()
-	var body struct {
-		Data struct {
-			AccessToken string `json:"access_token"`
-		} `json:"data"`
-	}
-	return res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&body) == nil && body.Data.AccessToken != ""
-}
-
 func (s *server) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
 
-// get returns the open store, or nil while the server is down.
+// up reports whether the server is running.
+func (s *server) up() bool {
+	if s.proc != nil {
+		return s.proc.running()
+	}
+	st, _ := s.get()
+	return st != nil
+}
+
+// base is the server's HTTP address.
+func (s *server) base() string {
+	if s.proc != nil {
+		return "http://" + s.proc.httpAddr
+	}
+	return s.http.URL
+}
+
+// get returns the open store, or nil while the server is down (always for
+// a process).
 func (s *server) get() (*store.Store, *etcd.Engine) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -115,12 +116,17 @@ type rig struct {
 	c       *etcdtest.Cluster
 	prefix  string
 	kek     string
-	servers []*server
-	hist    *History
-	owner   store.Actor
-	faults  []string // what was injected, for the report
-	faultMu sync.Mutex
-	stalls  []time.Duration // write stall after each leader kill
+	servers []*server // in-process stores first, then processes
+	inproc  []*server // the stores opened in this process
+	procs   []*server // the `keydesk serve` processes
+	// ownerKey is the owner's SSH key (the owner assigns and manages users
+	// over SSH on processes).
+	ownerKey gossh.Signer
+	hist     *History
+	owner    store.Actor
+	faults   []string // what was injected, for the report
+	faultMu  sync.Mutex
+	stalls   []time.Duration // write stall after each leader kill
 	// isoStalls: after each isolation of the leader from the other members
 	isoStalls []time.Duration
 	holders   int // holders added so far
@@ -128,9 +134,13 @@ type rig struct {
 	patience time.Duration
 }
 
-func newRig(t testing.TB, nServers int) *rig {
+// newRig is nServers stores in this process on three members.
+func newRig(t testing.TB, nServers int) *rig { return newRigWith(t, nServers, 0) }
+
+// newRigWith adds nProcs `keydesk serve` processes.
+func newRigWith(t testing.TB, nServers, nProcs int) *rig {
 	t.Helper()
-	r := &rig{t: t, prefix: "/faults", kek: filepath.Join(t.TempDir(), "kek")}
+	r := &rig{t: t, prefix: "/faults", kek: filepath.Join(t.TempDir(), "kek"), ownerKey: doortest.NewSigner(t)}
 	// Peer traffic goes through a proxy in front of each member's peer
 	// listener that knows which member sent each connection, so the test can
 	// cut every link or isolate one member (etcdtest.Cluster.Isolate).
@@ -140,7 +150,7 @@ func newRig(t testing.TB, nServers int) *rig {
 	}
 	t.Cleanup(c.Close)
 	r.c = c
-	for i := 0; i < nServers; i++ {
+	for i := 0; i < nServers+nProcs; i++ {
 		s := &server{i: i, log: &logBuf{}}
 		var hosts []string
 		for _, m := range r.c.Members {
@@ -149,6 +159,18 @@ func newRig(t testing.TB, nServers int) *rig {
 			hosts = append(hosts, p.Addr())
 		}
 		s.url = "etcd://" + strings.Join(hosts, ",") + r.prefix
+		r.servers = append(r.servers, s)
+		if i >= nServers {
+			sshAddr, err1 := freeAddr()
+			httpAddr, err2 := freeAddr()
+			if err := errors.Join(err1, err2); err != nil {
+				t.Fatal(err)
+			}
+			s.proc = &proc{bin: binary(t), data: t.TempDir(), sshAddr: sshAddr, httpAddr: httpAddr}
+			r.procs = append(r.procs, s)
+			continue
+		}
+		r.inproc = append(r.inproc, s)
 		s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			a := s.api.Load()
 			if a == nil {
@@ -158,24 +180,31 @@ func newRig(t testing.TB, nServers int) *rig {
 			a.Handler().ServeHTTP(w, req)
 		}))
 		t.Cleanup(s.http.Close)
-		r.servers = append(r.servers, s)
 	}
-	for _, s := range r.servers {
+	for _, s := range r.inproc {
 		if err := r.open(s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Cleanup(func() {
 		for _, s := range r.servers {
-			if st, _ := s.get(); st != nil {
+			if s.proc != nil {
+				r.killProc(s)
+			} else if st, _ := s.get(); st != nil {
 				st.Close()
 			}
 		}
 	})
 	st, _ := r.servers[0].get()
-	owner, err := st.Init(store.NewUser{Name: "Olive Owner", Email: "olive@example.com"}, "faults")
+	owner, err := st.Init(store.NewUser{Name: "Olive Owner", Email: "olive@example.com",
+		Keys: []string{doortest.AuthorizedKey(r.ownerKey)}}, "faults")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range r.procs {
+		if err := r.startProc(s); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.owner = store.Actor{UserID: owner.ID, Via: "faults"}
 	r.hist = NewHistory()
@@ -243,6 +272,8 @@ func (s *server) partition(on bool) {
 // holder is one token holder and what its clients know of its tokens.
 type holder struct {
 	id    string
+	email string
+	key   gossh.Signer // the holder's SSH key
 	actor store.Actor
 	mu    sync.Mutex
 	toks  []*known
@@ -251,7 +282,8 @@ type holder struct {
 type known struct {
 	id, secret string
 	assigned   bool
-	dead       bool // revoked or rotated, as far as this holder's clients know
+	dead       bool      // revoked or rotated, as far as this holder's clients know
+	rotatedAt  time.Time // when a rotation of it was acknowledged
 }
 
 func (h *holder) add(k *known) {
@@ -285,12 +317,14 @@ func (r *rig) addHolders(n int) []*holder {
 	for j := 0; j < n; j++ {
 		i := r.holders
 		r.holders++
+		key := doortest.NewSigner(r.t)
+		email := fmt.Sprintf("holder-%d@example.com", i)
 		u, err := st.AddUser(r.owner, store.NewUser{Name: fmt.Sprintf("Holder %d", i),
-			Email: fmt.Sprintf("holder-%d@example.com", i), Role: models.RoleUser})
+			Email: email, Role: models.RoleUser, Keys: []string{doortest.AuthorizedKey(key)}})
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		hs = append(hs, &holder{id: u.ID, actor: store.Actor{UserID: u.ID, Via: "faults"}})
+		hs = append(hs, &holder{id: u.ID, email: email, key: key, actor: store.Actor{UserID: u.ID, Via: "faults"}})
 	}
 	return hs
 }
@@ -307,7 +341,7 @@ func classify(err error) (res Result, drop bool) {
 	case errors.Is(err, models.ErrTokenInactive), errors.Is(err, models.ErrAlreadyRevealed),
 		errors.Is(err, models.ErrConflict), errors.Is(err, models.ErrNotFound):
 		return Refused, false
-	case errors.Is(err, kv.ErrUnavailable), errors.Is(err, kv.ErrConflict):
+	case errors.Is(err, kv.ErrUnavailable), errors.Is(err, kv.ErrConflict), errors.Is(err, errNotRun):
 		return 0, true
 	}
 	return Unknown, false
@@ -317,21 +351,28 @@ var statusOf = map[models.TokenStatus]uint8{models.StatusAwaitingReveal: Awaitin
 	models.StatusRotated: Rotated, models.StatusRevoked: Revoked}
 
 // runHolder is one client working one holder's tokens on random servers
-// until ctx ends.
+// until ctx ends: through the store's API and HTTP on in-process servers,
+// over SSH and HTTP on processes.
 func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(client)))
 	key := "h:" + h.id
 	anyTok := func(*known) bool { return true }
 	lb := newBalancer(len(r.servers))
+	ssh := newSSHPool()
+	defer ssh.close()
 	for ctx.Err() == nil {
 		sv := r.servers[lb.pick(rng)]
 		st, _ := sv.get()
-		if st == nil {
+		if !sv.up() {
 			lb.failed(sv.i)
 			time.Sleep(5 * time.Millisecond) // that server is down: a client backs off
 			continue
 		}
+		proc := sv.proc != nil
 		op := Op{Client: client, Server: sv.i, Holder: h.id, In: Input{Key: key}}
+		if proc {
+			op.Door = "ssh"
+		}
 		// Pick the operation, and the token it works on; with no such token
 		// yet the client creates one instead.
 		x := rng.IntN(100)
@@ -346,7 +387,7 @@ func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64)
 			op.In.Kind, k = Rotate, h.pick(rng, liveMostly(rng))
 		case x < 54:
 			op.In.Kind, k = Revoke, h.pick(rng, liveMostly(rng))
-		case x < 90:
+		case x < 90 || proc: // processes have no status read: access checks instead
 			op.In.Kind, k = Accept, h.pick(rng, anyTok)
 		default:
 			op.In.Kind, k = Status, h.pick(rng, anyTok)
@@ -361,75 +402,74 @@ func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64)
 		call := r.hist.Now()
 		switch op.In.Kind {
 		case Create:
-			var tok models.Token
-			var secret string
-			tok, secret, err = st.CreateToken(h.actor, store.TokenSpec{Name: "c"})
+			var id, secret string
+			if proc {
+				id, secret, err = sshCreate(ssh, sv.proc.sshAddr, h.key)
+			} else {
+				var tok models.Token
+				tok, secret, err = st.CreateToken(h.actor, store.TokenSpec{Name: "c"})
+				id = tok.ID
+			}
 			if err == nil {
-				op.NewID = tok.ID
-				h.add(&known{id: tok.ID, secret: secret})
+				op.NewID = id
+				h.add(&known{id: id, secret: secret})
 			}
 		case Assign:
-			var toks []models.Token
-			toks, err = st.AssignTokens(r.owner, []string{h.id}, store.TokenSpec{Name: "a"})
+			var id string
+			if proc {
+				id, err = sshAssign(ssh, sv.proc.sshAddr, r.ownerKey, h.email)
+			} else {
+				var toks []models.Token
+				if toks, err = st.AssignTokens(r.owner, []string{h.id}, store.TokenSpec{Name: "a"}); err == nil {
+					id = toks[0].ID
+				}
+			}
 			if err == nil {
-				op.NewID = toks[0].ID
-				h.add(&known{id: toks[0].ID, assigned: true})
+				op.NewID = id
+				h.add(&known{id: id, assigned: true})
 			}
 		case Reveal:
 			var secret string
-			secret, err = st.RevealToken(h.actor, k.id)
+			if proc {
+				secret, err = sshReveal(ssh, sv.proc.sshAddr, h.key, k.id)
+			} else {
+				secret, err = st.RevealToken(h.actor, k.id)
+			}
 			if err == nil {
 				h.mu.Lock()
 				k.secret = secret
 				h.mu.Unlock()
 			}
 		case Rotate:
-			var tok models.Token
-			var secret string
-			tok, secret, err = st.RotateToken(h.actor, k.id)
+			var id, secret string
+			if proc {
+				id, secret, err = sshRotate(ssh, sv.proc.sshAddr, h.key, k.id)
+			} else {
+				var tok models.Token
+				tok, secret, err = st.RotateToken(h.actor, k.id)
+				id = tok.ID
+			}
 			h.mu.Lock()
 			k.dead = k.dead || err == nil || errors.Is(err, models.ErrTokenInactive)
+			if err == nil {
+				k.rotatedAt = time.Now()
+			}
 			h.mu.Unlock()
 			if err == nil {
-				op.NewID = tok.ID
-				h.add(&known{id: tok.ID, secret: secret})
+				op.NewID = id
+				h.add(&known{id: id, secret: secret})
 			}
 		case Revoke:
-			_, err = st.RevokeToken(h.actor, k.id)
+			if proc {
+				err = sshRevoke(ssh, sv.proc.sshAddr, h.key, k.id)
+			} else {
+				_, err = st.RevokeToken(h.actor, k.id)
+			}
 			h.mu.Lock()
 			k.dead = k.dead || err == nil || errors.Is(err, models.ErrTokenInactive)
 			h.mu.Unlock()
 		case Accept:
-			// By token id (what every API request checks), by exchanging
-			// the secret in the store, and over HTTP at the token endpoint.
-			h.mu.Lock()
-			secret := k.secret
-			h.mu.Unlock()
-			var p store.Principal
-			switch door := rng.IntN(3); {
-			case secret != "" && door == 0:
-				p, err = st.Exchange(secret, "faults")
-			case secret != "" && door == 1:
-				op.Door = "http"
-				if !sv.exchangeHTTP(secret) {
-					err = errors.New("refused over HTTP")
-				} else {
-					p.Token.ID = k.id
-				}
-			default:
-				p, err = st.CheckAccess(k.id, h.id)
-			}
-			if err != nil {
-				if r.hist.Now()-call > time.Second {
-					lb.failed(sv.i) // a slow refusal: that server cannot reach etcd
-				}
-				continue // a refusal is always allowed (fail closed); not recorded
-			}
-			if p.Token.ID != k.id {
-				r.t.Errorf("access check for %s answered for %s", k.id, p.Token.ID)
-			}
-			op.Call, op.Return, op.Out = call, r.hist.Now(), Output{Result: OK}
-			r.hist.Add(op)
+			r.accept(rng, sv, lb, op, h, k, call)
 			continue
 		case Status:
 			var v store.TokenView
@@ -442,11 +482,80 @@ func (r *rig) runHolder(ctx context.Context, client int, h *holder, seed uint64)
 			r.hist.Add(op)
 			continue
 		}
-		if res, _ := classify(err); res == Unknown || errors.Is(err, kv.ErrUnavailable) {
+		if res, drop := classify(err); res == Unknown || drop {
 			lb.failed(sv.i)
 		}
 		r.record(op, call, err)
 	}
+}
+
+// accept presents token k at server sv and records each acceptance (a
+// refusal is always allowed: a server that cannot prove its cache current
+// fails closed). In process: the access check by id (what every API
+// request checks), the exchange in the store, or the exchange over HTTP. At
+// a process: the exchange over HTTP, then now and then GET /v3/users/me
+// with the access token it gave (which checks its refresh token again).
+func (r *rig) accept(rng *rand.Rand, sv *server, lb *balancer, op Op, h *holder, k *known, call time.Duration) {
+	h.mu.Lock()
+	secret, rotatedAt := k.secret, k.rotatedAt
+	h.mu.Unlock()
+	ok := func(door string, call time.Duration) {
+		op.Door, op.Call, op.Return, op.Out = door, call, r.hist.Now(), Output{Result: OK}
+		r.hist.Add(op)
+	}
+	slow := func() {
+		if r.hist.Now()-call > time.Second {
+			lb.failed(sv.i) // a slow refusal: that server cannot reach etcd
+		}
+	}
+	if sv.proc != nil {
+		// A process keeps the default 10-minute rotation grace: an old
+		// secret presented after it is reuse (the chain is revoked), which
+		// the model does not know. Runs stay shorter; this is the guard.
+		if secret == "" || !rotatedAt.IsZero() && time.Since(rotatedAt) > 8*time.Minute {
+			return
+		}
+		access := exchangeAt(httpClient, sv.base(), secret)
+		if access == "" {
+			slow()
+			return
+		}
+		ok("http", call)
+		if rng.IntN(2) == 0 {
+			call = r.hist.Now()
+			if whoAmI(sv.base(), access) {
+				ok("http-me", call)
+			}
+		}
+		return
+	}
+	st, _ := sv.get()
+	if st == nil {
+		return
+	}
+	var p store.Principal
+	var err error
+	switch door := rng.IntN(3); {
+	case secret != "" && door == 0:
+		p, err = st.Exchange(secret, "faults")
+	case secret != "" && door == 1:
+		if exchangeAt(http.DefaultClient, sv.base(), secret) == "" {
+			slow()
+			return
+		}
+		ok("http", call)
+		return
+	default:
+		p, err = st.CheckAccess(k.id, h.id)
+	}
+	if err != nil {
+		slow()
+		return
+	}
+	if p.Token.ID != k.id {
+		r.t.Errorf("access check for %s answered for %s", k.id, p.Token.ID)
+	}
+	ok("", call)
 }
 
 // balancer is a client's load balancer: random servers, but one that just
@@ -497,10 +606,12 @@ func (r *rig) record(op Op, call time.Duration, err error) {
 func (r *rig) runEmails(ctx context.Context, client int, emails []string, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(client)))
 	lb := newBalancer(len(r.servers))
+	ssh := newSSHPool()
+	defer ssh.close()
 	for ctx.Err() == nil {
 		sv := r.servers[lb.pick(rng)]
 		st, _ := sv.get()
-		if st == nil {
+		if !sv.up() {
 			lb.failed(sv.i)
 			time.Sleep(5 * time.Millisecond) // that server is down: a client backs off
 			continue
@@ -509,14 +620,22 @@ func (r *rig) runEmails(ctx context.Context, client int, emails []string, seed u
 		op := Op{Client: client, Server: sv.i, Email: email, In: Input{Key: "e:" + email}}
 		call := r.hist.Now()
 		var err error
-		if rng.IntN(2) == 0 {
+		add := rng.IntN(2) == 0
+		switch {
+		case sv.proc != nil && add:
+			op.In.Kind, op.Door = AddUser, "ssh"
+			_, _, err = ssh.run(sv.proc.sshAddr, r.ownerKey, "user add --name Mailuser --role user --email "+email)
+		case sv.proc != nil:
+			op.In.Kind, op.Door = DelUser, "ssh"
+			_, _, err = ssh.run(sv.proc.sshAddr, r.ownerKey, "user remove --yes "+email)
+		case add:
 			op.In.Kind = AddUser
 			_, err = st.AddUser(r.owner, store.NewUser{Name: "Mail User", Email: email, Role: models.RoleUser})
-		} else {
+		default:
 			op.In.Kind = DelUser
 			_, err = st.RemoveUser(r.owner, email)
 		}
-		if res, _ := classify(err); res == Unknown || errors.Is(err, kv.ErrUnavailable) {
+		if res, drop := classify(err); res == Unknown || drop {
 			lb.failed(sv.i)
 		}
 		r.record(op, call, err)
@@ -526,19 +645,10 @@ func (r *rig) runEmails(ctx context.Context, client int, emails []string, seed u
 // heal undoes every fault: partitions, delays, skew, stopped members and
 // servers; then waits until every server proves its cache current.
 func (r *rig) heal() {
-	for _, s := range r.servers {
-		s.partition(false)
-		for _, p := range s.proxies {
-			p.Delay(0)
-		}
-		s.skew.Store(0)
-		if st, _ := s.get(); st == nil {
-			if err := r.open(s); err != nil {
-				r.t.Fatal(err)
-			}
-		}
-	}
 	r.c.CutPeers(false)
+	for i := range r.c.Members {
+		r.c.Isolate(i, false)
+	}
 	for i, m := range r.c.Members {
 		if m.Etcd() == nil {
 			if err := r.c.Restart(i); err != nil {
@@ -546,13 +656,36 @@ func (r *rig) heal() {
 			}
 		}
 	}
+	for _, s := range r.servers {
+		s.partition(false)
+		for _, p := range s.proxies {
+			p.Delay(0)
+		}
+		s.skew.Store(0)
+		var err error
+		switch {
+		case s.proc != nil && !s.proc.running():
+			err = r.startProc(s)
+		case s.proc == nil && !s.up():
+			err = r.open(s)
+		}
+		if err != nil {
+			r.t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, s := range r.servers {
+	for _, s := range r.inproc {
 		_, eng := s.get()
 		if err := eng.WaitFresh(ctx); err != nil {
 			r.t.Fatalf("server %d never caught up after the faults healed: %+v", s.i, eng.Freshness())
 		}
+	}
+	for _, s := range r.procs {
+		waitFor(r.t, 60*time.Second, fmt.Sprintf("server %d (a process) reports its cache fresh", s.i), func() bool {
+			h, err := procHealth(s.proc.httpAddr)
+			return err == nil && h == "fresh"
+		})
 	}
 }
 
@@ -565,7 +698,7 @@ func (r *rig) finalReads(hs []*holder) {
 		toks := append([]*known(nil), h.toks...)
 		h.mu.Unlock()
 		for _, k := range toks {
-			for _, s := range r.servers {
+			for _, s := range r.inproc {
 				st, _ := s.get()
 				call := r.hist.Now()
 				v, err := st.Token(h.actor, k.id)

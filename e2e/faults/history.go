@@ -23,7 +23,10 @@ type Op struct {
 	// or rotate made; Holder the holder's user id; Email a user op's email.
 	TokenID, NewID, Holder, Email string
 	Err                           string
-	Door                          string // "http" for an exchange over HTTP; empty: a store call
+	// Door is how it reached the server: "ssh" (a command), "http" (an
+	// exchange at the token endpoint), "http-me" (GET /v3/users/me with an
+	// access token); empty: a store call in this process.
+	Door string
 }
 
 // History records operations from many goroutines.
@@ -121,6 +124,8 @@ func Porcupine(ops []Op, staleness time.Duration) []porcupine.Operation {
 type Stats struct {
 	Ops, Unknown, Writes, Acked int
 	HTTP                        int // acceptances over HTTP (the token endpoint)
+	HTTPMe                      int // acceptances of an access token at GET /v3/users/me
+	SSH, SSHAcked               int // commands over SSH, and those acknowledged
 	ByKind                      map[Kind]int
 }
 
@@ -130,8 +135,16 @@ func Summary(ops []Op) Stats {
 	for _, op := range ops {
 		s.Ops++
 		s.ByKind[op.In.Kind]++
-		if op.Door == "http" {
+		switch op.Door {
+		case "http":
 			s.HTTP++
+		case "http-me":
+			s.HTTPMe++
+		case "ssh":
+			s.SSH++
+			if op.Out.Result == OK {
+				s.SSHAcked++
+			}
 		}
 		if op.Out.Result == Unknown {
 			s.Unknown++
@@ -152,7 +165,8 @@ func (s Stats) String() string {
 		kinds = append(kinds, k)
 	}
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i] < kinds[j] })
-	str := fmt.Sprintf("%d operations (%d writes, %d acknowledged, %d unknown; %d acceptances over HTTP):", s.Ops, s.Writes, s.Acked, s.Unknown, s.HTTP)
+	str := fmt.Sprintf("%d operations (%d writes, %d acknowledged, %d unknown; %d acceptances over HTTP, %d at /v3/users/me; %d SSH commands, %d acknowledged):",
+		s.Ops, s.Writes, s.Acked, s.Unknown, s.HTTP, s.HTTPMe, s.SSH, s.SSHAcked)
 	for _, k := range kinds {
 		str += fmt.Sprintf(" %s %d", k, s.ByKind[k])
 	}
@@ -252,6 +266,7 @@ func CheckAudit(entries []models.AuditEntry, ops []Op) []string {
 		case e.Type == models.AuditTokenCreated || e.Type == models.AuditTokenAssigned:
 			anonCreated[e.TargetID]++
 		case e.Type == models.AuditUserAdded && isSetupEmail(e.TargetEmail):
+		case e.Type == models.AuditSSHSessionOpened: // a login at the SSH door, not a change
 		default:
 			add("audit entry %d (%s %s) matches no change any client asked for", e.Seq, e.Type, k.id)
 		}
