@@ -161,12 +161,22 @@ type Change struct {
 	Value    []byte // nil when Deleted
 	Deleted  bool
 	Revision int64 // the engine's commit revision, increasing
+	// More says further changes of the same commit follow at once: a
+	// consumer that applies what has arrived should wait for the rest, so
+	// nobody sees part of a commit.
+	More bool
 }
 
 // Limits bound one transaction. Zero means no limit.
 type Limits struct {
 	MaxOps   int // writes (puts and deletes) per transaction
 	MaxBytes int // bytes of keys and values written per transaction
+	// MaxStagedBytes, when positive, says a transaction over MaxOps or
+	// MaxBytes still commits, all or nothing, up to this many bytes written
+	// in all (etcd stages it: several round trips, and other transactions
+	// wait while it is applied). Bulk work that need not be atomic should
+	// still split at MaxOps and MaxBytes. Zero: over them is ErrTooLarge.
+	MaxStagedBytes int
 }
 
 var (

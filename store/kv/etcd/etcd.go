@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,6 +129,8 @@ type Stats struct {
 	Landed     atomic.Int64 // … of which had in fact committed
 	CommitNano atomic.Int64 // total time spent in commit round trips
 	Resets     atomic.Int64 // watch restarts that dropped caches (compaction)
+	Staged     atomic.Int64 // commits too big for one Txn, made through a stage
+	StageWaits atomic.Int64 // first reads that waited for a staged commit being applied
 }
 
 var _ kv.Engine = (*Engine)(nil)
@@ -187,6 +188,7 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Engine, err
 		e.cancel()
 		return nil, err
 	}
+	e.cleanStages(ctx)
 	if opts.CompactRetention > 0 {
 		e.wg.Add(1)
 		go e.compactLoop()
@@ -218,9 +220,10 @@ func (e *Engine) Prefix() string { return string(e.prefix) }
 // Stats are the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
-// Limits are what a caller may write in one transaction: the server's
-// limits less the engine's own keys (nonce, sequences), halved because a
-// write to a reversed bucket is two (the key and its mirror).
+// Limits are what a caller may write in one etcd Txn: the server's limits
+// less the engine's own keys (nonce, sequences), halved because a write to a
+// reversed bucket is two (the key and its mirror). A bigger Update is staged
+// (stage.go) up to MaxStagedBytes.
 func (e *Engine) Limits() kv.Limits {
 	ops := e.opts.MaxTxnOps - 4
 	bytes := e.opts.MaxRequestBytes - 64*1024
@@ -228,7 +231,7 @@ func (e *Engine) Limits() kv.Limits {
 		ops /= 2
 		bytes /= 2
 	}
-	return kv.Limits{MaxOps: ops, MaxBytes: bytes}
+	return kv.Limits{MaxOps: ops, MaxBytes: bytes, MaxStagedBytes: MaxStagedBytes}
 }
 
 // Close stops the watch and background work; with Options.OwnClient it closes
@@ -280,7 +283,7 @@ func (e *Engine) linearizableRev(ctx context.Context) (int64, error) {
 // unavailable wraps a failed read: nothing was changed, the store could not
 // be reached or answered with an error.
 func unavailable(err error) error {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, kv.ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: etcd: %v", kv.ErrUnavailable, err)
@@ -362,38 +365,13 @@ func backoff(ctx context.Context, attempt int) {
 // or ErrTooLarge when they exceed the server's limits.
 func (e *Engine) build(t *tx, nonce []byte, lease clientv3.LeaseID) (cmps []clientv3.Cmp, ops []clientv3.Op, err error) {
 	cmps = t.compares()
-	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(string(nonce)), "=", 0))
+	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(string(nonce)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(e.markerKey()), "=", 0)) // no staged commit half applied
 	size := len(nonce) + 1
-	keys := make([]string, 0, len(t.writes))
-	for k := range t.writes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		w := t.writes[k]
-		if w.del {
-			ops = append(ops, clientv3.OpPut(k, string([]byte{tagTombstone}), clientv3.WithLease(lease)))
-			size += len(k) + 1
-			if e.reversed[w.bucket] {
-				mk := e.key(nsMirror, w.bucket, revKey(w.key))
-				ops = append(ops, clientv3.OpDelete(string(mk)))
-				size += len(mk)
-			}
-			continue
-		}
-		v := string(append([]byte{tagValue}, w.val...))
-		ops = append(ops, clientv3.OpPut(k, v))
-		size += len(k) + len(v)
-		if e.reversed[w.bucket] {
-			mk := e.key(nsMirror, w.bucket, revKey(w.key))
-			ops = append(ops, clientv3.OpPut(string(mk), v))
-			size += len(mk) + len(v)
-		}
-	}
-	for b, n := range t.seqs {
-		sk := e.seqKey(b)
-		ops = append(ops, clientv3.OpPut(string(sk), string(u64(n))))
-		size += len(sk) + 8
+	for _, w := range t.stagedWrites() {
+		o, n := e.writeOps(w, lease)
+		ops = append(ops, o...)
+		size += n
 	}
 	ops = append(ops, clientv3.OpPut(string(nonce), "c", clientv3.WithLease(lease)))
 	for _, c := range cmps {
@@ -436,6 +414,9 @@ func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
 	}
 	nonce := e.nonceKey(randomID(8))
 	cmps, ops, err := e.build(t, nonce, lease)
+	if errors.Is(err, kv.ErrTooLarge) {
+		return e.commitStaged(ctx, t) // bigger than one Txn: stage it (stage.go)
+	}
 	if err != nil {
 		return false, err
 	}

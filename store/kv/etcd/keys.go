@@ -17,11 +17,16 @@ import (
 //	P n/<engine>/<nonce>   one per committed transaction (on a lease): proves
 //	                       whether an ambiguous commit landed, and marks our own
 //	                       commits in the watch
+//	P g/<stage>/…          a staged commit's chunks, live and committed keys
+//	P x/apply              the applying marker: names the stage being applied
+//	                       (stage.go)
 const (
 	nsData   = "d/"
 	nsMirror = "r/"
 	nsSeq    = "s/"
 	nsNonce  = "n/"
+	nsStage  = "g/"
+	nsApply  = "x/"
 
 	tagValue     = 'v'
 	tagTombstone = 't'

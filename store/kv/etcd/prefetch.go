@@ -115,7 +115,7 @@ func (t *tx) Prefetch(reads ...kv.Read) error {
 	// etcd takes at most MaxTxnOps operations a request; the first batch
 	// fixes R and the rest read at it.
 	for len(fs) > 0 {
-		n := min(len(fs), t.e.opts.MaxTxnOps)
+		n := min(len(fs), t.e.opts.MaxTxnOps-1) // a first read also reads the applying marker (stage.go)
 		ops := make([]clientv3.Op, n)
 		for i, f := range fs[:n] {
 			ops[i] = f.op(t.rev)
@@ -137,7 +137,13 @@ func (t *tx) Prefetch(reads ...kv.Read) error {
 func (t *tx) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 	c, cancel := t.e.rpc(t.ctx)
 	defer cancel()
-	resp, err := t.e.cli.Txn(c).Then(ops...).Commit()
+	var resp *clientv3.TxnResponse
+	var err error
+	if t.rev == 0 {
+		resp, err = t.firstTxn(c, ops...) // waits out a staged commit being applied (stage.go)
+	} else {
+		resp, err = t.e.cli.Txn(c).Then(ops...).Commit()
+	}
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			t.restart = fmt.Errorf("%w: etcd compacted revision %d during the transaction", kv.ErrConflict, t.rev)

@@ -32,6 +32,9 @@ type tx struct {
 
 	scans map[span]*clientv3.GetResponse // Prefetch: first pages of scans, at R
 	seqAt map[kv.Bucket]uint64           // Prefetch: sequences at R (not yet taken)
+
+	inBucket map[kv.Bucket]*keyIndex // the keys written, per bucket (Scan's overlay)
+	keysOf   map[kv.Bucket][][]byte  // a loaded bucket's live keys, in order
 }
 
 type write struct {
@@ -39,6 +42,13 @@ type write struct {
 	key    []byte
 	val    []byte
 	del    bool
+}
+
+func (t *tx) setWrite(fk []byte, w *write) {
+	if _, ok := t.writes[string(fk)]; !ok {
+		t.written(w.bucket).add(string(fk))
+	}
+	t.writes[string(fk)] = w
 }
 
 func newTx(ctx context.Context, e *Engine, writable bool) *tx {
@@ -73,7 +83,11 @@ func (t *tx) get(key []byte, opts ...clientv3.OpOption) (*clientv3.GetResponse, 
 	// embedded member being HardStopped can serve one from a closing
 	// backend and take the whole process down (etcd v3.7.3), which the
 	// fault tests do on purpose.
-	r, err := t.e.cli.Get(c, string(key), opts...)
+	get := t.e.cli.Get
+	if t.rev == 0 {
+		get = t.firstGet // waits out a staged commit being applied (stage.go)
+	}
+	r, err := get(c, string(key), opts...)
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			t.restart = fmt.Errorf("%w: etcd compacted revision %d during the transaction", kv.ErrConflict, t.rev)
@@ -121,20 +135,8 @@ func (t *tx) Get(b kv.Bucket, k []byte) ([]byte, error) {
 		t.read[string(fk)] = true
 		return nil, nil // the whole bucket is in the cache: absent
 	}
-	if !t.writable {
-		// A View that looks up many keys of one bucket (Check walks every
-		// index) reads the bucket once instead of one round trip a key.
-		if t.gets == nil {
-			t.gets = map[kv.Bucket]int{}
-		}
-		if t.gets[b]++; t.gets[b] == loadAfterGets {
-			if err := t.loadBucket(b); err != nil {
-				return nil, err
-			}
-			if t.loaded[b] {
-				return t.cache[string(fk)], nil
-			}
-		}
+	if loaded, err := t.lookup(b); err != nil || loaded {
+		return t.cache[string(fk)], err // read whole after many lookups (loaded.go)
 	}
 	// Read the key and the few after it in one round trip: records are
 	// often read in key order (a holder's tokens, a check), and a prefetched
@@ -192,7 +194,7 @@ func (t *tx) Put(b kv.Bucket, k, v []byte) error {
 	fk := t.e.key(nsData, b, k)
 	val := make([]byte, len(v)) // never nil: an empty value is present
 	copy(val, v)
-	t.writes[string(fk)] = &write{bucket: b, key: bytes.Clone(k), val: val}
+	t.setWrite(fk, &write{bucket: b, key: bytes.Clone(k), val: val})
 	return nil
 }
 
@@ -215,7 +217,7 @@ func (t *tx) Delete(b kv.Bucket, k []byte) error {
 			return nil
 		}
 	}
-	t.writes[string(fk)] = &write{bucket: b, key: bytes.Clone(k), del: true}
+	t.setWrite(fk, &write{bucket: b, key: bytes.Clone(k), del: true})
 	return nil
 }
 
@@ -309,11 +311,10 @@ func (t *tx) Scan(b kv.Bucket, r kv.Range, fn func(k, v []byte) error) error {
 	}
 	// This transaction's own writes in range, in scan order.
 	var overlay []entry
-	for fk, w := range t.writes {
-		if w.bucket == b && fk >= string(flo) && fk < string(fhi) {
-			overlay = append(overlay, entry{key: w.key, val: w.val, ok: !w.del})
-		}
-	}
+	t.written(b).each(string(flo), string(fhi), func(fk string) {
+		w := t.writes[fk]
+		overlay = append(overlay, entry{key: w.key, val: w.val, ok: !w.del})
+	})
 	sort.Slice(overlay, func(i, j int) bool { return less(overlay[i].key, overlay[j].key) })
 
 	var (
@@ -360,7 +361,13 @@ func (t *tx) Scan(b kv.Bucket, r kv.Range, fn func(k, v []byte) error) error {
 			last = s.key
 		}
 	}
-	err := t.serverScan(b, lo, hi, r, visit, func() bool { return stop })
+	scan := t.serverScan
+	if loaded, err := t.lookup(b); err != nil {
+		return err
+	} else if loaded {
+		scan = t.cacheScan // read whole after many lookups (loaded.go)
+	}
+	err := scan(b, lo, hi, r, visit, func() bool { return stop })
 	if err != nil {
 		return err
 	}
@@ -558,8 +565,9 @@ func (t *tx) compares() []clientv3.Cmp {
 	}
 	type rng struct{ lo, hi []byte }
 	var rs []rng
+	covered := coverOf(t.guards)
 	for k := range t.read {
-		if t.coveredByGuard([]byte(k)) {
+		if covered([]byte(k)) {
 			continue
 		}
 		rs = append(rs, rng{[]byte(k), nil})
@@ -567,7 +575,7 @@ func (t *tx) compares() []clientv3.Cmp {
 	for _, g := range t.guards {
 		rs = append(rs, rng{g[0], g[1]})
 	}
-	if len(rs) > t.e.opts.MaxTxnOps-1 {
+	if len(rs) > t.e.opts.MaxTxnOps-4 { // room for the nonce's, marker's and a stage's compares
 		// Merge into one range per namespace/bucket: [min lo, max hi).
 		groups := map[string]*rng{}
 		for _, r := range rs {
@@ -603,13 +611,26 @@ func (t *tx) compares() []clientv3.Cmp {
 	return cmps
 }
 
-func (t *tx) coveredByGuard(k []byte) bool {
-	for _, g := range t.guards {
-		if bytes.Compare(k, g[0]) >= 0 && bytes.Compare(k, g[1]) < 0 {
-			return true
+// coverOf returns whether a key lies in one of the guards: merged into
+// disjoint sorted ranges once, then a binary search per key (a bulk
+// transaction has thousands of each).
+func coverOf(guards [][2][]byte) func(k []byte) bool {
+	gs := append([][2][]byte(nil), guards...)
+	sort.Slice(gs, func(i, j int) bool { return bytes.Compare(gs[i][0], gs[j][0]) < 0 })
+	merged := gs[:0]
+	for _, g := range gs {
+		if n := len(merged); n > 0 && bytes.Compare(g[0], merged[n-1][1]) <= 0 {
+			if bytes.Compare(g[1], merged[n-1][1]) > 0 {
+				merged[n-1][1] = g[1]
+			}
+			continue
 		}
+		merged = append(merged, g)
 	}
-	return false
+	return func(k []byte) bool {
+		i := sort.Search(len(merged), func(i int) bool { return bytes.Compare(merged[i][1], k) > 0 })
+		return i < len(merged) && bytes.Compare(k, merged[i][0]) >= 0
+	}
 }
 
 // groupOf names the namespace and bucket a full key belongs to ("d/users/").
@@ -622,10 +643,12 @@ func (t *tx) groupOf(k []byte) string {
 }
 
 // A View reads a bucket whole once it has looked up this many of its keys,
-// if the bucket holds at most loadMaxKeys.
+// if the bucket holds at most loadMaxKeys; an Update once it has looked up
+// loadAfterWriteGets (loaded.go).
 const (
-	loadAfterGets = 32
-	loadMaxKeys   = 50_000
+	loadAfterGets      = 32
+	loadAfterWriteGets = 512
+	loadMaxKeys        = 50_000
 )
 
 func (t *tx) loadBucket(b kv.Bucket) error {
@@ -638,6 +661,7 @@ func (t *tx) loadBucket(b kv.Bucket) error {
 		return nil
 	}
 	damaged := false
+	var keys [][]byte
 	err = t.rawScan(base, func(k, v []byte) {
 		val, live, err := decode(v)
 		damaged = damaged || err != nil
@@ -648,6 +672,7 @@ func (t *tx) loadBucket(b kv.Bucket) error {
 			val = []byte{}
 		}
 		t.cache[string(cat(base, k))] = val
+		keys = append(keys, bytes.Clone(k))
 	})
 	if err != nil || damaged {
 		return err // damaged: leave Get to read (and report) each key itself
@@ -656,6 +681,7 @@ func (t *tx) loadBucket(b kv.Bucket) error {
 		t.loaded = map[kv.Bucket]bool{}
 	}
 	t.loaded[b] = true
+	t.noteLoaded(b, base, keys)
 	return nil
 }
 
@@ -664,5 +690,8 @@ func (t *tx) loadBucket(b kv.Bucket) error {
 // that it refuses what the real change would (kv.Fitter).
 func (t *tx) Fits() error {
 	_, _, err := t.e.build(t, t.e.nonceKey(randomID(8)), 0)
+	if errors.Is(err, kv.ErrTooLarge) {
+		return t.e.stageFits(t) // committed through a stage (stage.go)
+	}
 	return err
 }

@@ -142,6 +142,8 @@ func (e *Engine) watchLoop() {
 	e.watch.mu.Unlock()
 	own := cat(e.prefix, []byte(nsNonce), []byte(e.id), []byte{'/'})
 	data := cat(e.prefix, []byte(nsData))
+	var hold stageHold
+	e.holdAt(&hold, from-1)
 	for attempt := 1; e.ctx.Err() == nil; attempt++ {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(e.ctx))
 		wch := e.cli.Watch(wctx, string(e.prefix), clientv3.WithPrefix(), clientv3.WithRev(from))
@@ -160,6 +162,7 @@ func (e *Engine) watchLoop() {
 					return
 				}
 				e.setWatched(rev)
+				e.holdAt(&hold, rev)
 				from = rev + 1
 				break
 			}
@@ -190,14 +193,9 @@ func (e *Engine) watchLoop() {
 						break
 					}
 				}
-				if !mine {
-					for _, ev := range group {
-						c, ok := e.change(ev, data)
-						if ok && !e.send(c) {
-							cancel()
-							return
-						}
-					}
+				if !e.deliver(&hold, group, mine, data) {
+					cancel()
+					return
 				}
 				e.setWatched(rev)
 				from = rev + 1
