@@ -58,6 +58,8 @@ func (s *Store) ImportUsers(a Actor, r io.Reader) (int, error) {
 
 // Import adds every row of a CSV (name,email,role[,key]; an optional header
 // row) in one transaction: all rows or none, and returns the people added.
+// On etcd an import bigger than one etcd Txn is staged and made visible at
+// once by the engine (store/kv/etcd/stage.go); nothing here splits it.
 // The actor's right to add people is checked before the file is read. Every
 // bad line is reported (up to MaxImportErrors) as an *ImportError, e.g.
 // "line 3: invalid input: "x" is not a valid email address". With dry set
@@ -122,7 +124,7 @@ func (s *Store) Import(a Actor, r io.Reader, dry bool) ([]models.User, error) {
 		return Event{Type: models.AuditUsersImported, UserIDs: ids}, nil
 	})
 	if errors.Is(err, kv.ErrTooLarge) {
-		return nil, s.importTooLarge(len(rows))
+		return nil, importTooLarge(len(rows), err)
 	}
 	if err != nil {
 		return nil, err
@@ -130,23 +132,12 @@ func (s *Store) Import(a Actor, r io.Reader, dry bool) ([]models.User, error) {
 	return added, nil
 }
 
-// importTooLarge says, in one line, that an import does not fit the engine's
-// one transaction (etcd: 128 operations) and how to split the file. Nothing
-// was imported. Staging a bigger import and making it visible by one final
-// compare-and-swap (docs/SCALE-OUT.md, Limits) is not built yet.
-func (s *Store) importTooLarge(rows int) error {
-	per := 0
-	if lim := s.engine.Limits(); lim.MaxOps > 0 {
-		// A person is two writes (record, email index), a key one more; the
-		// audit entry and its sequence two.
-		per = max(1, (lim.MaxOps-2)/3)
-	}
-	if per == 0 {
-		return fmt.Errorf("%w: %d people do not fit in one transaction of this store, nothing imported; split the file (%w)",
-			models.ErrInvalid, rows, kv.ErrTooLarge)
-	}
-	return fmt.Errorf("%w: %d people do not fit in one transaction of this store, nothing imported; split the file into files of at most %d rows (%w)",
-		models.ErrInvalid, rows, per, kv.ErrTooLarge)
+// importTooLarge says, in one line, that an import is more than the engine
+// commits at once (etcd stages a big transaction, up to Limits().MaxStagedBytes
+// of changes). Nothing was imported.
+func importTooLarge(rows int, err error) error {
+	return fmt.Errorf("%w: %d people are too many for one import on this store, nothing imported; split the file (%w)",
+		models.ErrInvalid, rows, err)
 }
 
 func importError(errs []LineError) *ImportError {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/keydesk/keydesk/internal/faultinject"
+	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store/kv"
 	"github.com/keydesk/keydesk/store/kv/etcd"
 )
@@ -65,6 +66,7 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 		users   []string
 		tokens  []string
 		pending []Event
+		more    bool // the last change said more of its commit follow
 	)
 	flush := func() {
 		if len(users) > 0 || len(tokens) > 0 {
@@ -74,7 +76,7 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 				s.list.markTokens(tokens...)
 			}
 		}
-		for _, ev := range pending {
+		for _, ev := range coalesce(pending) {
 			s.events.publish(ev)
 		}
 		if s.fresh != nil && rev != 0 {
@@ -93,7 +95,9 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 		select {
 		case c, ok = <-ch:
 		default:
-			flush() // caught up with what has arrived: apply the open commit
+			if !more {
+				flush() // caught up with what has arrived: apply the open commit
+			}
 			select {
 			case c, ok = <-ch:
 			case <-s.quit:
@@ -103,6 +107,7 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 		if !ok {
 			return
 		}
+		more = c.More
 		if c.Revision != rev {
 			flush()
 			rev = c.Revision
@@ -142,6 +147,50 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 			pending = append(pending, ev)
 		}
 	}
+}
+
+// summaryOf maps an audit type that sums up a commit to the type of the
+// entries it stands for: an import's users_imported covers each user_added
+// of the same commit, so another server's consoles see one change, as the
+// importing server's do.
+var summaryOf = map[string]string{models.AuditUsersImported: models.AuditUserAdded}
+
+// coalesce folds one commit's events of a summed-up type into its summary
+// event (joining their people), leaving the others as they are.
+func coalesce(evs []Event) []Event {
+	summary := -1
+	for i, ev := range evs {
+		if _, ok := summaryOf[ev.Type]; ok {
+			summary = i
+		}
+	}
+	if summary < 0 || len(evs) < 2 {
+		return evs
+	}
+	sum, part := evs[summary], summaryOf[evs[summary].Type]
+	seen := map[string]bool{}
+	var ids []string
+	join := func(us []string) {
+		for _, id := range us {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	join(sum.UserIDs)
+	out := make([]Event, 0, len(evs))
+	for i, ev := range evs {
+		switch {
+		case i == summary:
+		case ev.Type == part:
+			join(ev.UserIDs)
+		default:
+			out = append(out, ev)
+		}
+	}
+	sum.UserIDs = ids
+	return append(out, sum)
 }
 
 // EventReload is the type of an event that says anything may have changed

@@ -1,16 +1,17 @@
 package cluster_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keydesk/keydesk/internal/etcdtest"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
-	"github.com/keydesk/keydesk/store/kv"
 )
 
 func importCSV(n int) string {
@@ -61,27 +62,100 @@ func TestImportThatFitsOnEtcd(t *testing.T) {
 	}
 }
 
-// An import of 300 people does not fit one etcd transaction: until staging
-// exists it is refused in one line that says how to split the file, dry run
-// and real alike, and nothing is written or audited.
-func TestImport300OnEtcdRefusedWhole(t *testing.T) {
+// A 5,000-row import is far bigger than one etcd transaction: it is staged
+// and made visible at once. A dry run reports the same people as the real
+// run and writes nothing; B, reading all along, sees all of it or none; one
+// import audit entry; B's subscribers get the import as one event naming
+// every person added.
+func TestImport5000OnEtcdAllOrNone(t *testing.T) {
+	const rows = 5000
 	p := newPair(t, etcdtest.Shared(t))
-	for _, dry := range []bool{true, false} {
-		_, err := p.A.Import(p.OwnerA, strings.NewReader(importCSV(300)), dry)
-		if !errors.Is(err, kv.ErrTooLarge) || !errors.Is(err, models.ErrInvalid) {
-			t.Fatalf("dry=%v: %v, want ErrInvalid and ErrTooLarge", dry, err)
-		}
-		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "300 people") ||
-			!strings.Contains(msg, "at most 20 rows") {
-			t.Fatalf("dry=%v: message %q, want one line naming 300 people and at most 20 rows", dry, msg)
-		}
-		t.Logf("dry=%v: %v", dry, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := p.EB.WaitFresh(ctx); err != nil {
+		t.Fatalf("B's cache never proved fresh: %+v", p.EB.Freshness())
 	}
-	if n := countUsers(t, p.A, p.OwnerA); n != 1 {
-		t.Fatalf("%d people after a refused import, want only the owner", n)
+	dry, err := p.A.Import(p.OwnerA, strings.NewReader(importCSV(rows)), true)
+	if err != nil || len(dry) != rows {
+		t.Fatalf("dry run of %d: %d people, %v", rows, len(dry), err)
 	}
-	if n := importAudits(t, p.A, p.OwnerA); n != 0 {
-		t.Fatalf("%d import audit entries after a refused import, want 0", n)
+	if n := countUsers(t, p.B, p.OwnerA); n != 1 {
+		t.Fatalf("after a dry run B sees %d people, want only the owner", n)
+	}
+	events, stop := p.B.Subscribe()
+	defer stop()
+
+	done := make(chan struct{})
+	type look struct{ none, all int }
+	looked := make(chan look, 1)
+	go func() { // B reads until the import has returned, and once more
+		var l look
+		for last := false; !last; {
+			select {
+			case <-done:
+				last = true
+			default:
+			}
+			us, err := p.B.ListUsers(p.OwnerA)
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			switch len(us) {
+			case 1:
+				l.none++
+			case rows + 1:
+				l.all++
+			default:
+				t.Errorf("B saw %d people: part of the import", len(us))
+				last = true
+			}
+		}
+		looked <- l
+	}()
+	start := time.Now()
+	added, err := p.A.Import(p.OwnerA, strings.NewReader(importCSV(rows)), false)
+	took := time.Since(start)
+	close(done)
+	l := <-looked
+	if err != nil || len(added) != rows {
+		t.Fatalf("import of %d: %d added, %v", rows, len(added), err)
+	}
+	t.Logf("import of %d rows on etcd: %v (%d staged commits, %d commits on A); B looked %d times before, %d after",
+		rows, took.Round(time.Millisecond), p.EA.Stats().Staged.Load(), p.EA.Stats().Commits.Load(), l.none, l.all)
+	if l.all == 0 {
+		t.Fatal("B never saw the import")
+	}
+	for i := range added {
+		if added[i].Email != dry[i].Email || added[i].Name != dry[i].Name {
+			t.Fatalf("row %d: dry run reported %s, the import added %s", i, dry[i].Email, added[i].Email)
+		}
+	}
+	if n := importAudits(t, p.B, p.OwnerA); n != 1 {
+		t.Fatalf("%d import audit entries, want 1", n)
+	}
+	want := map[string]bool{}
+	for _, u := range added {
+		want[u.ID] = true
+	}
+	for got := false; !got; {
+		select {
+		case ev := <-events:
+			switch ev.Type {
+			case models.AuditUserAdded:
+				t.Fatalf("B published a user_added event for part of the import: %+v", ev)
+			case models.AuditUsersImported:
+				got = true
+				for _, id := range ev.UserIDs {
+					delete(want, id)
+				}
+				if len(want) != 0 {
+					t.Fatalf("B's import event misses %d of the %d people", len(want), rows)
+				}
+			}
+		case <-ctx.Done():
+			t.Fatal("no import event on B")
+		}
 	}
 }
 
@@ -108,15 +182,20 @@ func TestImport300WithDuplicateOnEtcdNamesLine(t *testing.T) {
 
 // An import on A racing an add of one of its emails on B: exactly one wins
 // the email, and the import is all or nothing.
-func TestImportRacesAddOnOtherServer(t *testing.T) {
+func TestImportRacesAddOnOtherServer(t *testing.T) { raceImport(t, 20, 10) }
+
+// The same with an import too big for one etcd transaction (staged).
+func TestStagedImportRacesAddOnOtherServer(t *testing.T) { raceImport(t, 400, 4) }
+
+func raceImport(t *testing.T, rows, rounds int) {
 	p := newPair(t, etcdtest.Shared(t))
 	importWon := 0
-	defer func() { t.Logf("the import won %d of 10 rounds", importWon) }()
-	for round := 0; round < 10; round++ {
-		email := fmt.Sprintf("r%d-p7@example.com", round)
+	defer func() { t.Logf("the import of %d won %d of %d rounds", rows, importWon, rounds) }()
+	for round := 0; round < rounds; round++ {
+		email := fmt.Sprintf("r%d-p%d@example.com", round, rows/2)
 		var csv strings.Builder
 		csv.WriteString("name,email,role\n")
-		for i := 0; i < 20; i++ {
+		for i := 0; i < rows; i++ {
 			fmt.Fprintf(&csv, "Person %d,r%d-p%d@example.com,user\n", i, round, i)
 		}
 		var wg sync.WaitGroup
@@ -150,9 +229,9 @@ func TestImportRacesAddOnOtherServer(t *testing.T) {
 		}
 		want := 1 // the racer only
 		if impErr == nil {
-			want = 20
+			want = rows
 			importWon++
-			if len(added) != 20 {
+			if len(added) != rows {
 				t.Fatalf("round %d: import returned %d people", round, len(added))
 			}
 		}
