@@ -52,9 +52,11 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 		})
 	}
 	names := map[string]nameEmail{}
+	preloaded := false
 	arena := make([]byte, 0, rowPageBytes)
 	rows := make([]TokenRow, 0, 256)
 	after := []byte(q.After)
+	var un rowNames
 	for {
 		arena, rows = arena[:0], rows[:0]
 		more := false
@@ -68,7 +70,7 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 			if err := models.Authorize(me.Subject(), models.ActTokenListAll, nil); err != nil {
 				return err
 			}
-			un := rowNames{t: t, cache: names}
+			un = rowNames{t: t, cache: names}
 			r := kv.Range{Reverse: !q.Oldest, Limit: rowPageTokens}
 			if len(after) > 0 && q.Oldest {
 				r.After = after
@@ -117,6 +119,14 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 		}
 		if len(rows) == 0 {
 			return nil
+		}
+		if !preloaded && un.misses >= preloadMisses {
+			// This listing goes through many people: reading them all in
+			// key order costs a fraction of looking each up on its own.
+			preloaded = true
+			if err := s.preloadNames(names); err != nil {
+				return err
+			}
 		}
 		// The cursor must outlive the buffer the next page refills.
 		after = append(after[:0], rows[len(rows)-1].ID...)
@@ -250,9 +260,41 @@ type rowNames struct {
 	// cheaper than hashing them.
 	lastID []byte
 	last   nameEmail
+	misses int // people not in the cache, this page
 }
 
 type nameEmail struct{ name, email string }
+
+// preloadMisses is how many people one page of a listing must look up
+// before EachTokenRow reads every person at once (preloadNames).
+const preloadMisses = rowPageTokens / 16
+
+// preloadNames fills cache with every person's name and email, reading the
+// users bucket in key order, at most rowPageTokens records per read
+// transaction: one sequential pass, where a million-token listing otherwise
+// looked up 100k people one B+tree descent at a time (11% of its time). A
+// name may be a page older than the token that shows it, as a cached name
+// always could.
+func (s *Store) preloadNames(cache map[string]nameEmail) error {
+	var after []byte
+	for len(cache) < maxNameCache {
+		n := 0
+		err := s.view(func(tx kv.Tx) error {
+			return tx.Scan(bucketUsers, kv.Range{After: after, Limit: rowPageTokens}, func(k, v []byte) error {
+				n++
+				if _, ok := cache[string(k)]; !ok && len(cache) < maxNameCache {
+					cache[string(k)] = nameOf(v)
+				}
+				after = append(after[:0], k...)
+				return nil
+			})
+		})
+		if err != nil || n < rowPageTokens {
+			return err
+		}
+	}
+	return nil
+}
 
 func (n *rowNames) get(id []byte) nameEmail {
 	if n.lastID != nil && bytes.Equal(id, n.lastID) {
@@ -267,18 +309,29 @@ func (n *rowNames) lookup(id []byte) nameEmail {
 	if v, ok := n.cache[string(id)]; ok {
 		return v
 	}
-	v := nameEmail{name: "(unknown)"} // what EachToken shows for a missing or damaged record
+	n.misses++
+	v := unknownName
 	if data, err := n.t.Get(bucketUsers, id); err == nil && data != nil {
-		if name, email, ok := quickNameEmail(data); ok {
-			v = nameEmail{name, email}
-		} else if u, err := decodeUser(data); err == nil {
-			v = nameEmail{u.Name, u.Email}
-		}
+		v = nameOf(data)
 	}
 	if len(n.cache) < maxNameCache {
 		n.cache[string(id)] = v
 	}
 	return v
+}
+
+// unknownName is what EachToken shows for a missing or damaged record.
+var unknownName = nameEmail{name: "(unknown)"}
+
+// nameOf is the name and email in a user record.
+func nameOf(data []byte) nameEmail {
+	if name, email, ok := quickNameEmail(data); ok {
+		return nameEmail{name, email}
+	}
+	if u, err := decodeUser(data); err == nil {
+		return nameEmail{u.Name, u.Email}
+	}
+	return unknownName
 }
 
 // quickNameEmail reads the name and email of a user record as encodeUser
