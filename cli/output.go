@@ -86,6 +86,7 @@ type jsonArray struct {
 	w   io.Writer
 	n   int
 	buf []byte
+	enc wire.RowEncoder // for addRow
 }
 
 func newJSONArray(w io.Writer) *jsonArray { return &jsonArray{w: w} }
@@ -115,14 +116,15 @@ func (a *jsonArray) add(v any) error {
 	return nil
 }
 
-// addRow is add for a token encoded straight from its record.
-func (a *jsonArray) addRow(r *wire.TokenRow) error {
+// addRow is add for a token encoded straight from its record; holder and
+// creator number its people for the encoder's cache (store.TokenRow.HolderRef).
+func (a *jsonArray) addRow(r *wire.TokenRow, holder, creator int) error {
 	if a.n == 0 {
 		a.buf = append(a.buf, "[\n"...)
 	} else {
 		a.buf = append(a.buf, ",\n"...)
 	}
-	a.buf = r.AppendJSON(a.buf)
+	a.buf = a.enc.Append(a.buf, r, holder, creator)
 	a.n++
 	if len(a.buf) >= jsonArrayChunk {
 		return a.flush()

@@ -314,7 +314,7 @@ func listTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, q
 				CreatedBy: r.CreatedBy, CreatedByName: r.CreatorName, Assigned: r.Assigned, Revealed: r.Revealed,
 				ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, RevokedBy: r.RevokedBy, RotatedAt: r.RotatedAt,
 				RotatedTo: r.RotatedTo, GraceUntil: r.GraceUntil, LastUsedAt: r.LastUsedAt, LastUsedFrom: r.LastUsedBy}
-			return arr.addRow(&wr)
+			return arr.addRow(&wr, r.HolderRef, r.CreatorRef)
 		})
 		if err != nil && !errors.Is(err, errLimitReached) {
 			return err

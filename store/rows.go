@@ -23,6 +23,12 @@ type TokenRow struct {
 
 	Status                                            models.TokenStatus
 	HolderName, HolderEmail, CreatorName, RevokerName string
+	// HolderRef and CreatorRef number the holder and the creator within one
+	// listing (1, 2, …; 0: not numbered): rows of one EachTokenRow call with
+	// the same number name the same person, with the same name and email,
+	// so a caller may keep what it derives from them by number
+	// (wire.RowEncoder).
+	HolderRef, CreatorRef int
 }
 
 // rowPageBytes bounds the record bytes one EachTokenRow transaction copies
@@ -51,7 +57,7 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 			return fn(&r)
 		})
 	}
-	names := map[string]nameEmail{}
+	names := newNameCache()
 	preloaded := false
 	arena := make([]byte, 0, rowPageBytes)
 	rows := make([]TokenRow, 0, 256)
@@ -98,14 +104,17 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 					return err
 				}
 				row.Status = row.status(t.now)
-				h := un.get(row.HolderID)
-				row.HolderName, row.HolderEmail = h.name, h.email
-				row.CreatorName = h.name // most people create their own tokens
+				h, ref := un.get(row.HolderID)
+				row.HolderName, row.HolderEmail, row.HolderRef = h.name, h.email, ref
+				// Most people create their own tokens.
+				row.CreatorName, row.CreatorRef = h.name, ref
 				if !bytes.Equal(row.CreatedBy, row.HolderID) {
-					row.CreatorName = un.get(row.CreatedBy).name
+					c, ref := un.get(row.CreatedBy)
+					row.CreatorName, row.CreatorRef = c.name, ref
 				}
 				if len(row.RevokedBy) > 0 {
-					row.RevokerName = un.get(row.RevokedBy).name
+					r, _ := un.get(row.RevokedBy)
+					row.RevokerName = r.name
 				}
 				return nil
 			})
@@ -248,19 +257,40 @@ func (r *rawReader) time() time.Time {
 	return time.Unix(0, v).UTC()
 }
 
-// rowNames is EachTokenRow's cache of people's names and emails by id, for
-// the whole listing. A miss reads the person's record once; the usual record
-// is read in place (quickNameEmail) rather than decoded: 100k people decoded
-// by encoding/json were a fifth of listing a million tokens.
+// rowNames is EachTokenRow's view of its name cache for one page: a miss
+// reads the person's record in the page's transaction. The usual record is
+// read in place (quickNameEmail) rather than decoded: 100k people decoded by
+// encoding/json were a fifth of listing a million tokens.
 type rowNames struct {
 	t     *txn
-	cache map[string]nameEmail
+	cache *nameCache
 	// last is the person looked up last: a person's tokens are often
 	// neighbours in id order (made together), and comparing 18 bytes is
 	// cheaper than hashing them.
-	lastID []byte
-	last   nameEmail
-	misses int // people not in the cache, this page
+	lastID  []byte
+	last    nameEmail
+	lastRef int
+	misses  int // people not in the cache, this page
+}
+
+// nameCache is a listing's people by id, each numbered (TokenRow.HolderRef)
+// in the order first met.
+type nameCache struct {
+	idx    map[string]int32 // id → index in people
+	people []nameEmail
+}
+
+func newNameCache() *nameCache { return &nameCache{idx: map[string]int32{}} }
+
+// add caches v for id unless the cache is full, and returns its number (0
+// when not cached).
+func (c *nameCache) add(id []byte, v nameEmail) int {
+	if len(c.people) >= maxNameCache {
+		return 0
+	}
+	c.idx[string(id)] = int32(len(c.people))
+	c.people = append(c.people, v)
+	return len(c.people)
 }
 
 type nameEmail struct{ name, email string }
@@ -275,15 +305,15 @@ const preloadMisses = rowPageTokens / 16
 // looked up 100k people one B+tree descent at a time (11% of its time). A
 // name may be a page older than the token that shows it, as a cached name
 // always could.
-func (s *Store) preloadNames(cache map[string]nameEmail) error {
+func (s *Store) preloadNames(cache *nameCache) error {
 	var after []byte
-	for len(cache) < maxNameCache {
+	for len(cache.people) < maxNameCache {
 		n := 0
 		err := s.view(func(tx kv.Tx) error {
 			return tx.Scan(bucketUsers, kv.Range{After: after, Limit: rowPageTokens}, func(k, v []byte) error {
 				n++
-				if _, ok := cache[string(k)]; !ok && len(cache) < maxNameCache {
-					cache[string(k)] = nameOf(v)
+				if _, ok := cache.idx[string(k)]; !ok {
+					cache.add(k, nameOf(v))
 				}
 				after = append(after[:0], k...)
 				return nil
@@ -296,28 +326,27 @@ func (s *Store) preloadNames(cache map[string]nameEmail) error {
 	return nil
 }
 
-func (n *rowNames) get(id []byte) nameEmail {
+// get is the person's name and email and their number in the cache (0 when
+// the cache is full and they are not in it).
+func (n *rowNames) get(id []byte) (nameEmail, int) {
 	if n.lastID != nil && bytes.Equal(id, n.lastID) {
-		return n.last
+		return n.last, n.lastRef
 	}
-	v := n.lookup(id)
-	n.lastID, n.last = append(n.lastID[:0], id...), v
-	return v
+	v, ref := n.lookup(id)
+	n.lastID, n.last, n.lastRef = append(n.lastID[:0], id...), v, ref
+	return v, ref
 }
 
-func (n *rowNames) lookup(id []byte) nameEmail {
-	if v, ok := n.cache[string(id)]; ok {
-		return v
+func (n *rowNames) lookup(id []byte) (nameEmail, int) {
+	if i, ok := n.cache.idx[string(id)]; ok {
+		return n.cache.people[i], int(i) + 1
 	}
 	n.misses++
 	v := unknownName
 	if data, err := n.t.Get(bucketUsers, id); err == nil && data != nil {
 		v = nameOf(data)
 	}
-	if len(n.cache) < maxNameCache {
-		n.cache[string(id)] = v
-	}
-	return v
+	return v, n.cache.add(id, v)
 }
 
 // unknownName is what EachToken shows for a missing or damaged record.

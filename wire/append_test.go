@@ -114,3 +114,53 @@ func FuzzTokenRowAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestRowEncoderIsAppendJSON: a RowEncoder writes what AppendJSON writes for
+// every row of a listing, whatever numbers the caller gives its people: the
+// same person again, another person under a number already used, a person
+// renamed under the same number, the creator someone else, no number.
+func TestRowEncoderIsAppendJSON(t *testing.T) {
+	at := time.Date(2026, 12, 2, 0, 15, 4, 0, time.UTC)
+	_, a := rowOf("a", true, at)
+	_, b := rowOf("<b&>", false, at)
+	renamed := a
+	renamed.HolderName, renamed.CreatedByName = "a \u2028renamed", "\xff"
+	moved := a
+	moved.HolderID = []byte("usr_moved\"")
+	own := b
+	own.CreatedBy, own.CreatedByName = own.HolderID, own.HolderName
+	var e RowEncoder
+	for i, c := range []struct {
+		row              TokenRow
+		holder, creator int
+	}{
+		{a, 1, 2}, {a, 1, 2}, {b, 1, 2}, {a, 1, 2}, {renamed, 1, 2}, {a, 1, 2}, {moved, 1, 1}, {a, 1, 1},
+		{own, 3, 3}, {own, 3, 3}, {b, 3 + rowEncoderSlots, 4}, {own, 3, 3}, {a, 0, 0}, {a, -1, 5}, {b, 5, -1},
+	} {
+		want := c.row.AppendJSON(nil)
+		if got := e.Append([]byte("x"), &c.row, c.holder, c.creator); !bytes.Equal(got[1:], want) || got[0] != 'x' {
+			t.Fatalf("row %d (holder %d, creator %d)\n got %s\nwant %s", i, c.holder, c.creator, got, want)
+		}
+	}
+}
+
+// FuzzRowEncoder: two rows encoded one after the other under numbers the
+// fuzzer picks come out as AppendJSON writes each.
+func FuzzRowEncoder(f *testing.F) {
+	f.Add("x", "y", 1, 1, 1, 1)
+	f.Add("x", "x", 1, 2, 2, 1)
+	f.Fuzz(func(t *testing.T, s1, s2 string, h1, c1, h2, c2 int) {
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		_, r1 := rowOf(s1, true, at)
+		_, r2 := rowOf(s2, false, at)
+		var e RowEncoder
+		for _, c := range []struct {
+			r    TokenRow
+			h, c int
+		}{{r1, h1, c1}, {r2, h2, c2}, {r1, h1, c1}} {
+			if got, want := e.Append(nil, &c.r, c.h, c.c), c.r.AppendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("holder %d creator %d\n got %s\nwant %s", c.h, c.c, got, want)
+			}
+		}
+	})
+}

@@ -294,7 +294,19 @@ func testEachTokenRowIsEachToken(t *testing.T, o *Org) {
 	}
 	rows := func(q store.TokenQuery) []string {
 		var out []string
+		// A number names one person, with one name and email, throughout
+		// a listing (what wire.RowEncoder's cache relies on).
+		people, emails := map[int]string{}, map[int]string{}
+		numbered := func(m map[int]string, ref int, what string) {
+			if was, ok := m[ref]; ok && was != what && ref != 0 {
+				t.Fatalf("%+v: number %d names %s and %s", q, ref, was, what)
+			}
+			m[ref] = what
+		}
 		if err := o.S.EachTokenRow(o.OwnerA, q, func(r *store.TokenRow) error {
+			numbered(people, r.HolderRef, string(r.HolderID)+" "+r.HolderName)
+			numbered(emails, r.HolderRef, r.HolderEmail)
+			numbered(people, r.CreatorRef, string(r.CreatedBy)+" "+r.CreatorName)
 			tok := models.Token{ID: string(r.ID), Name: string(r.Name), HolderID: string(r.HolderID), Role: models.Role(r.Role),
 				CreatedAt: r.CreatedAt, CreatedBy: string(r.CreatedBy), ExpiresAt: r.ExpiresAt, Assigned: r.Assigned,
 				Revealed: r.Revealed, Tail: string(r.Tail), RevokedAt: r.RevokedAt, RevokedBy: string(r.RevokedBy),
@@ -304,6 +316,9 @@ func testEachTokenRowIsEachToken(t *testing.T, o *Org) {
 			return nil
 		}); err != nil {
 			t.Fatal(err)
+		}
+		if q.All && q.Filter == "" && q.After == "" && len(people) < 900 {
+			t.Fatalf("%+v: %d people numbered, want every holder (900 and more)", q, len(people))
 		}
 		return out
 	}
