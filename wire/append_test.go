@@ -131,7 +131,7 @@ func TestRowEncoderIsAppendJSON(t *testing.T) {
 	own.CreatedBy, own.CreatedByName = own.HolderID, own.HolderName
 	var e RowEncoder
 	for i, c := range []struct {
-		row              TokenRow
+		row             TokenRow
 		holder, creator int
 	}{
 		{a, 1, 2}, {a, 1, 2}, {b, 1, 2}, {a, 1, 2}, {renamed, 1, 2}, {a, 1, 2}, {moved, 1, 1}, {a, 1, 1},
