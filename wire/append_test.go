@@ -164,3 +164,44 @@ func FuzzRowEncoder(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendTimeIsMarshal: the date arithmetic writes what Time.MarshalJSON
+// writes, at every day from 1969 to 2430 (leap days and century years
+// included) at several times of day, at the edges of its range, and for
+// times with sub-second parts and zones.
+func TestAppendTimeIsMarshal(t *testing.T) {
+	check := func(at time.Time) {
+		t.Helper()
+		want, err := At(at).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendTime(nil, at); !bytes.Equal(got, want) {
+			t.Fatalf("%v (unix %d): got %s, want %s", at, at.Unix(), got, want)
+		}
+	}
+	for day := time.Date(1969, 12, 1, 0, 0, 0, 0, time.UTC); day.Year() < 2430; day = day.AddDate(0, 0, 1) {
+		for _, off := range []time.Duration{0, time.Nanosecond, 999 * time.Millisecond, 13*time.Hour + 4*time.Minute + 5*time.Second, 24*time.Hour - 1} {
+			check(day.Add(off))
+		}
+	}
+	for _, at := range []time.Time{{}, time.Unix(0, 0), time.Unix(-1, 0), time.Unix(0, -1), time.Unix(unixYear10000-1, 999999999),
+		time.Unix(unixYear10000, 0), time.Date(2026, 12, 2, 0, 15, 4, 999, time.FixedZone("x", -3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)} {
+		check(at)
+	}
+}
+
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(1), int64(0))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		at := time.Unix(sec%(1<<38), nsec)
+		want, err := At(at).MarshalJSON()
+		if err != nil {
+			t.Skip()
+		}
+		if got := appendTime(nil, at); !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s, want %s", at, got, want)
+		}
+	})
+}
