@@ -228,6 +228,13 @@ type rawReader struct {
 }
 
 func (r *rawReader) bytes() []byte {
+	// Most fields are shorter than 128 bytes: a one-byte length.
+	if len(r.b) > 0 && r.b[0] < 0x80 && int(r.b[0]) < len(r.b) {
+		n := 1 + int(r.b[0])
+		s := r.b[1:n:n]
+		r.b = r.b[n:]
+		return s
+	}
 	if r.err != nil {
 		return nil
 	}
@@ -242,6 +249,10 @@ func (r *rawReader) bytes() []byte {
 }
 
 func (r *rawReader) time() time.Time {
+	if len(r.b) > 0 && r.b[0] == 0 { // none: most tokens never expire, rotate, …
+		r.b = r.b[1:]
+		return time.Time{}
+	}
 	if r.err != nil {
 		return time.Time{}
 	}
