@@ -144,12 +144,13 @@ func (e *RowEncoder) Append(b []byte, t *TokenRow, holder, creator int) []byte {
 	} else {
 		b = appendCreator(b, t.CreatedBy, t.CreatedByName, "")
 	}
-	b = append(b, `,"assigned":`...)
-	b = strconv.AppendBool(b, t.Assigned)
-	b = append(b, `,"revealed":`...)
-	b = strconv.AppendBool(b, t.Revealed)
-	b = append(b, `,"expires_at":`...)
+	b = append(b, flagsJSON[btoi(t.Assigned)*2+btoi(t.Revealed)]...)
 	b = appendTime(b, t.ExpiresAt)
+	if t.RevokedAt.IsZero() && len(t.RevokedBy) == 0 && t.RotatedAt.IsZero() && len(t.RotatedTo) == 0 &&
+		t.GraceUntil.IsZero() && t.LastUsedAt.IsZero() && len(t.LastUsedFrom) == 0 {
+		// Never revoked, rotated or used, as most tokens of a listing are.
+		return append(b, untouchedJSON...)
+	}
 	b = append(b, `,"revoked_at":`...)
 	b = appendTime(b, t.RevokedAt)
 	b = append(b, `,"revoked_by":`...)
@@ -165,6 +166,23 @@ func (e *RowEncoder) Append(b []byte, t *TokenRow, holder, creator int) []byte {
 	b = append(b, `,"last_used_from":`...)
 	b = appendString(b, t.LastUsedFrom)
 	return append(b, '}')
+}
+
+// flagsJSON is "assigned" and "revealed" (index 2×assigned + revealed), up
+// to the expiry's key.
+var flagsJSON = [4]string{
+	`,"assigned":false,"revealed":false,"expires_at":`, `,"assigned":false,"revealed":true,"expires_at":`,
+	`,"assigned":true,"revealed":false,"expires_at":`, `,"assigned":true,"revealed":true,"expires_at":`,
+}
+
+// untouchedJSON ends the JSON of a token never revoked, rotated or used.
+const untouchedJSON = `,"revoked_at":null,"revoked_by":"","rotated_at":null,"rotated_to":"","grace_until":null,"last_used_at":null,"last_used_from":""}`
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func appendHolder(b, id []byte, name, email string) []byte {

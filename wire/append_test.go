@@ -205,3 +205,58 @@ func FuzzAppendTime(f *testing.F) {
 		}
 	})
 }
+
+// tokenOfRow is the Token a row stands for.
+func tokenOfRow(r TokenRow) Token {
+	return Token{ID: string(r.ID), Name: string(r.Name), Status: r.Status, Masked: models.MaskToken(string(r.MaskedTail)),
+		Role: models.Role(r.Role), HolderID: string(r.HolderID), HolderName: r.HolderName, HolderEmail: r.HolderEmail,
+		CreatedAt: At(r.CreatedAt), CreatedBy: string(r.CreatedBy), CreatedByName: r.CreatedByName, Assigned: r.Assigned,
+		Revealed: r.Revealed, ExpiresAt: At(r.ExpiresAt), RevokedAt: At(r.RevokedAt), RevokedBy: string(r.RevokedBy),
+		RotatedAt: At(r.RotatedAt), RotatedTo: string(r.RotatedTo), GraceUntil: At(r.GraceUntil), LastUsedAt: At(r.LastUsedAt),
+		LastUsedFrom: string(r.LastUsedFrom)}
+}
+
+// TestTokenRowShortcuts: the rows AppendJSON writes from whole pieces (every
+// combination of assigned and revealed; a token never revoked, rotated or
+// used) and the rows that miss the shortcut by one field come out as
+// json.Marshal writes their Token.
+func TestTokenRowShortcuts(t *testing.T) {
+	at := time.Date(2026, 12, 2, 0, 15, 4, 0, time.UTC)
+	_, full := rowOf("x", true, at)
+	untouched := full
+	untouched.RevokedAt, untouched.RevokedBy, untouched.RotatedAt, untouched.RotatedTo = time.Time{}, nil, time.Time{}, nil
+	untouched.GraceUntil, untouched.LastUsedAt, untouched.LastUsedFrom = time.Time{}, time.Time{}, []byte{}
+	rows := []TokenRow{untouched}
+	for i := range 7 {
+		r := untouched
+		switch i {
+		case 0:
+			r.RevokedAt = at
+		case 1:
+			r.RevokedBy = []byte("usr_r")
+		case 2:
+			r.RotatedAt = at
+		case 3:
+			r.RotatedTo = []byte("tok_n")
+		case 4:
+			r.GraceUntil = at
+		case 5:
+			r.LastUsedAt = at
+		case 6:
+			r.LastUsedFrom = []byte("203.0.113.9")
+		}
+		rows = append(rows, r)
+	}
+	for _, r := range rows {
+		for flags := range 4 {
+			r.Assigned, r.Revealed = flags&2 != 0, flags&1 != 0
+			want, err := json.Marshal(tokenOfRow(r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.AppendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("TokenRow.AppendJSON\n got %s\nwant %s", got, want)
+			}
+		}
+	}
+}
