@@ -273,22 +273,55 @@ func (r *rawReader) time() time.Time {
 // read in place (quickNameEmail) rather than decoded: 100k people decoded by
 // encoding/json were a fifth of listing a million tokens.
 type rowNames struct {
-	t     *txn
-	cache *nameCache
-	// last is the person looked up last: a person's tokens are often
-	// neighbours in id order (made together), and comparing 18 bytes is
-	// cheaper than hashing them.
-	lastID  []byte
-	last    nameEmail
-	lastRef int
-	misses  int // people not in the cache, this page
+	t      *txn
+	cache  *nameCache
+	misses int // people not in the cache, this page
 }
 
 // nameCache is a listing's people by id, each numbered (TokenRow.HolderRef)
 // in the order first met.
 type nameCache struct {
-	idx    map[string]int32 // id → index in people
-	people []nameEmail
+	idx map[string]int32 // id → index in people
+	// people in chunks of peopleChunk, never moved: one slice of 100k grown
+	// by doubling was copied (with the collector's write barriers) a
+	// megabyte at a time.
+	people [][]recentPerson
+	n      int
+	// recent is a small direct-mapped copy of idx's entries by a hash of the
+	// id's last bytes (the random part of a generated id): neighbouring
+	// tokens name a few hundred people, each several times, and a lookup
+	// in a map of 100k people missed the processor's caches (12% of a
+	// million-token listing).
+	recent [recentSlots]recentPerson
+}
+
+const recentSlots = 1 << 12
+
+const peopleChunk = 1 << 12
+
+// person is the cached person numbered i+1.
+func (c *nameCache) person(i int32) *recentPerson {
+	return &c.people[i/peopleChunk][i%peopleChunk]
+}
+
+// recentPerson is a cached person: id, number and name.
+type recentPerson struct {
+	id  string
+	ref int // 0: an empty slot of recent
+	v   nameEmail
+}
+
+// recentSlot is id's entry in recent.
+func (c *nameCache) recentSlot(id []byte) *recentPerson {
+	var h uint64
+	if len(id) >= 8 {
+		h = binary.LittleEndian.Uint64(id[len(id)-8:])
+	} else {
+		for _, b := range id {
+			h = h<<8 | uint64(b)
+		}
+	}
+	return &c.recent[(h*0x9e3779b97f4a7c15)>>(64-12)]
 }
 
 func newNameCache() *nameCache { return &nameCache{idx: map[string]int32{}} }
@@ -296,12 +329,19 @@ func newNameCache() *nameCache { return &nameCache{idx: map[string]int32{}} }
 // add caches v for id unless the cache is full, and returns its number (0
 // when not cached).
 func (c *nameCache) add(id []byte, v nameEmail) int {
-	if len(c.people) >= maxNameCache {
+	if c.n >= maxNameCache {
 		return 0
 	}
-	c.idx[string(id)] = int32(len(c.people))
-	c.people = append(c.people, v)
-	return len(c.people)
+	if c.n%peopleChunk == 0 {
+		c.people = append(c.people, make([]recentPerson, 0, peopleChunk))
+	}
+	p := recentPerson{id: string(id), ref: c.n + 1, v: v}
+	c.idx[p.id] = int32(c.n)
+	last := &c.people[len(c.people)-1]
+	*last = append(*last, p)
+	c.n++
+	*c.recentSlot(id) = p
+	return p.ref
 }
 
 type nameEmail struct{ name, email string }
@@ -318,14 +358,15 @@ const preloadMisses = rowPageTokens / 16
 // always could.
 func (s *Store) preloadNames(cache *nameCache) error {
 	var after []byte
-	for len(cache.people) < maxNameCache {
+	for cache.n < maxNameCache {
 		n := 0
 		err := s.view(func(tx kv.Tx) error {
 			return tx.Scan(bucketUsers, kv.Range{After: after, Limit: rowPageTokens}, func(k, v []byte) error {
 				n++
-				if _, ok := cache.idx[string(k)]; !ok {
-					cache.add(k, nameOf(v))
-				}
+				// Who is cached already is numbered again: a number
+				// stands for one person and name, not each person for
+				// one number.
+				cache.add(k, nameOf(v))
 				after = append(after[:0], k...)
 				return nil
 			})
@@ -340,17 +381,13 @@ func (s *Store) preloadNames(cache *nameCache) error {
 // get is the person's name and email and their number in the cache (0 when
 // the cache is full and they are not in it).
 func (n *rowNames) get(id []byte) (nameEmail, int) {
-	if n.lastID != nil && bytes.Equal(id, n.lastID) {
-		return n.last, n.lastRef
+	r := n.cache.recentSlot(id)
+	if r.ref > 0 && r.id == string(id) {
+		return r.v, r.ref
 	}
-	v, ref := n.lookup(id)
-	n.lastID, n.last, n.lastRef = append(n.lastID[:0], id...), v, ref
-	return v, ref
-}
-
-func (n *rowNames) lookup(id []byte) (nameEmail, int) {
 	if i, ok := n.cache.idx[string(id)]; ok {
-		return n.cache.people[i], int(i) + 1
+		*r = *n.cache.person(i)
+		return r.v, r.ref
 	}
 	n.misses++
 	v := unknownName
