@@ -249,21 +249,25 @@ func benchHTTP(cfg *config, rep *report) error {
 		}
 	}
 	cases := []struct {
+		key    string // for -http-case
 		name   string
 		path   string
 		target float64 // keydesk ÷ bare throughput, at least
 		set    func(r *http.Request, worker int)
 	}{
-		{"refresh→access exchange", "/oauth/access-token", 0.6, func(r *http.Request, w int) {
+		{"exchange", "refresh→access exchange", "/oauth/access-token", 0.6, func(r *http.Request, w int) {
 			r.Header.Set("X-Refresh-Token", e.secrets[w%len(e.secrets)])
 		}},
-		{"GET /v3/users/me (Bearer)", "/v3/users/me", 0.85, func(r *http.Request, w int) {
+		{"me", "GET /v3/users/me (Bearer)", "/v3/users/me", 0.85, func(r *http.Request, w int) {
 			r.Header.Set("Authorization", "Bearer "+access[w%len(access)])
 		}},
 	}
 	n := cfg.rounds()
 	d := cfg.duration / time.Duration(n)
 	for _, c := range cases {
+		if cfg.httpCase != "" && cfg.httpCase != c.key {
+			continue
+		}
 		mk := func(base string) func(int) *http.Request {
 			return func(w int) *http.Request {
 				r, _ := http.NewRequest("GET", base+c.path, nil)
@@ -320,10 +324,10 @@ func benchHTTP(cfg *config, rep *report) error {
 			// request's CPU B, plus S to sign, can at best run B/(B+S) as fast.
 			sign := ed25519SignCost()
 			b := time.Duration(float64(time.Second) / bare.perCPU())
-			rep.note("Exchange misses %s: every exchange mints a new access token with a unique jti, so it signs one Ed25519 signature, %s on this machine measured alone (this run) and ~33 µs under the load of the rounds (profiles of 2 December: 100,000 exchanges against the hardened server, and `go test ./api -bench HandlerExchange -cpuprofile`, where it is ~80%% of the handler stack's CPU). A bare request costs %s of CPU here (clients included), so an exchange that did nothing but sign could reach at most %s of the bare handler's requests per CPU-second with the signature measured alone, ~0.63× with it as it costs under load; it measured %s. The rest of an exchange's ~50 µs over a bare request, from the same profile: keydesk's handler besides the signature ~8 µs (the refresh token's parse, HMAC and cache lookup ~3 µs, writing the answer ~2.5 µs — built by hand, no encoding/json —, routing, metrics and the claims ~2 µs; 8 allocations, 18 before), the three headers the answer must carry (Cache-Control: no-store and Pragma: no-cache, RFC 6749 §5.1; X-Content-Type-Options) parsed by the client ~2 µs, and writing, GC and scheduling the rest. Split the run's own profile by server with `go run ./bench -only http -cpuprofile cpu.prof` and `go tool pprof -tagfocus server=keydesk`. Returning one cached token to repeated exchanges of the same refresh token would pass the target but hands two callers the same jti, so it is not done.",
+			rep.note("Exchange misses %s: every exchange mints a new access token with a unique jti, so it signs one Ed25519 signature, %s on this machine measured alone (this run). A bare request costs %s of CPU here (clients included), so an exchange that did nothing but sign could reach at most %s of the bare handler's requests per CPU-second; it measured %s. Where the rest goes, from this harness's own profile split by server (`go run ./bench -only http -http-case exchange -duration 10s -cpuprofile cpu.prof`, `go tool pprof -tagfocus server=keydesk` and `server=bare`, 2 December; 158k bare requests, 79k exchanges): a bare request 43 µs of CPU, an exchange 85 µs, and of the 42 µs between them the signature is 28.6 µs (69%%; it costs more under the rounds' load than alone), the rest of keydesk's handler 7.8 µs (the refresh token's parse, HMAC and cache lookup 2.3 µs; the claims, the answer — built by hand, no encoding/json, 8 allocations where there were 18 —, routing and metrics the rest), net/http around the handler 2.8 µs (writing the answer's longer header block: Cache-Control: no-store and Pragma: no-cache, RFC 6749 §5.1, and X-Content-Type-Options) and the client 2 µs (reading them). With the signature as it cost there, 43/(43+28.6) = 0.60 is the ceiling even if nothing else were done. Returning one cached token to repeated exchanges of the same refresh token would pass the target but hands two callers the same jti, so it is not done.",
 				fmtRatio(target), fmtDur(sign), fmtDur(b), fmtRatio(float64(b)/float64(b+sign)), fmtRatio(cpuR.median()))
 		case "/v3/users/me":
-			rep.note("GET /v3/users/me misses %s: per request keydesk now adds ~2.2 µs of CPU and one allocation to what net/http does for the bare handler (`go test ./api -bench HandlerUsersMe -cpuprofile`, 2 December; 5.7 µs and 8 allocations before its body was built by hand): the verified-JWT memo's SHA-256 of the token ~0.4 µs, the access-cache lookup ~0.5 µs, routing ~0.3 µs, clock reads for the latency metric ~0.3 µs, the body ~0.3 µs; besides that only the X-Content-Type-Options header, written and parsed by the client (~1–2 µs in the run's profile split by server). The hardened server's timeouts cost next to nothing: it and the bare server reset the same connection deadlines on every request (~0.6 µs of CPU with the timeouts as without, in profiles of 100,000 requests each). Against a bare request's %s of CPU that is a few percent; %s Split the run's profile by server with `go run ./bench -only http -cpuprofile cpu.prof` and `go tool pprof -tagfocus server=keydesk`.",
+			rep.note("GET /v3/users/me misses %s: a bare request costs %s of CPU here (clients included); what keydesk adds, from this harness's own profile split by server (`go run ./bench -only http -http-case me -duration 10s -cpuprofile cpu.prof`, `go tool pprof -tagfocus server=keydesk` and `server=bare`, 2 December; 56k bare requests, 54k keydesk): 66 µs a bare request, 75.5 µs keydesk's, and of the 9.4 µs between them the handler stack is 7.8 µs more than the bare handler's — authentication 3.7 µs (the verified-JWT memo's SHA-256 of the token 1.7 µs, the access-cache check 1.1 µs), the answer 3.9 µs (built by hand since 2 December: one allocation where there were 8; most of it net/http's own header snapshot and write, which the bare handler pays too, in 1.3 µs), routing and the latency metric the rest (this VM's clock reads cost ~0.2 µs each) — and the X-Content-Type-Options header, written and read by the client, about 1 µs. On a quiet core the same handler stack costs 2.2 µs (`go test ./api -bench HandlerUsersMe -cpuprofile`); under the rounds' load every memory access costs more. The hardened server's timeouts cost next to nothing: it and the bare server reset the same connection deadlines on every request. %s",
 				fmtRatio(target), fmtDur(time.Duration(float64(time.Second)/bare.perCPU())), meVerdict(cpuR.median(), target))
 		}
 	}
@@ -335,9 +339,9 @@ func benchHTTP(cfg *config, rep *report) error {
 // was the time the machine gave to other work during keydesk's rounds.
 func meVerdict(cpuRatio, target float64) string {
 	if cpuRatio >= target {
-		return fmt.Sprintf("per CPU-second it measured %s, so what kept its throughput under the target is the machine's other load landing on keydesk's rounds more than on the bare ones (see the spread).", fmtRatio(cpuRatio))
+		return fmt.Sprintf("Per CPU-second it measured %s, so what kept its throughput under the target is the machine's other load landing on keydesk's rounds more than on the bare ones (see the spread).", fmtRatio(cpuRatio))
 	}
-	return fmt.Sprintf("per CPU-second it measured %s, more than the handler's own work explains: the rest is the process's shared costs (GC, scheduling of the clients and both servers on these CPUs) moving between rounds (see the spread).", fmtRatio(cpuRatio))
+	return fmt.Sprintf("Per CPU-second it measured %s: the handler stack's cost above, inflated by the load on these shared CPUs, with GC and the scheduling of 16 clients and two servers moving between rounds (see the spread).", fmtRatio(cpuRatio))
 }
 
 // ed25519SignCost is the CPU time one Ed25519 signature of an access

@@ -34,7 +34,8 @@ type config struct {
 	short       bool
 	out         string
 	cpuprofile  string
-	sessions    int // idle consoles held open for the rss group
+	httpCase    string // one case of the http group ("exchange" or "me"), for a profile of it alone
+	sessions    int    // idle consoles held open for the rss group
 	scaleUsers  int
 	scaleTokens int           // per user
 	sshRounds   int           // connect → first frame samples per server
@@ -84,6 +85,7 @@ func run() int {
 	flag.BoolVar(&cfg.short, "short", false, "quick smoke run: small organization, short durations, 50 sessions (numbers are not meaningful)")
 	flag.StringVar(&cfg.out, "out", "", "write the report here (default BENCHMARKS.md at the repository root)")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (of this process; servers run as subprocesses are not in it; in the http group each server's goroutines and its load carry the pprof label server=keydesk or server=bare)")
+	flag.StringVar(&cfg.httpCase, "http-case", "", "run only this case of the http group: exchange or me (to profile one case alone)")
 	flag.IntVar(&cfg.sessions, "sessions", 0, "idle console sessions held open for the rss group (default 1000, -short 50)")
 	flag.IntVar(&cfg.scaleUsers, "scale-users", 0, "people in the scale organization (default 100000, -short 2000)")
 	flag.IntVar(&cfg.scaleTokens, "scale-tokens", 10, "tokens per person in the scale organization")
@@ -98,6 +100,10 @@ func run() int {
 	}
 	if cfg.only != "" && !slices.Contains(names, cfg.only) {
 		fmt.Fprintf(os.Stderr, "bench: unknown group %q (one of %s)\n", cfg.only, strings.Join(names, ", "))
+		return 2
+	}
+	if cfg.httpCase != "" && cfg.httpCase != "exchange" && cfg.httpCase != "me" {
+		fmt.Fprintf(os.Stderr, "bench: unknown -http-case %q (exchange or me)\n", cfg.httpCase)
 		return 2
 	}
 	cfg.defaults()
