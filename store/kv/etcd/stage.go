@@ -30,6 +30,7 @@ package etcd
 // stages.
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -37,6 +38,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keydesk/keydesk/store/kv"
@@ -278,18 +280,13 @@ func (e *Engine) commitStaged(ctx context.Context, t *tx) (ok bool, err error) {
 		}
 		return false, err
 	}
-	return e.applyStage(ctx, st.id, func(yield func([]swrite, bool) error) error {
-		for i, ws := range chunks {
-			if applyHook != nil {
-				if err := applyHook(i); err != nil {
-					return err
-				}
-			}
-			if err := yield(ws, i == len(chunks)-1); err != nil {
-				return err
+	return e.applyStage(ctx, st.id, len(chunks), func(i int) ([]swrite, error) {
+		if applyHook != nil {
+			if err := applyHook(i); err != nil {
+				return nil, err
 			}
 		}
-		return nil
+		return chunks[i], nil
 	})
 }
 
@@ -402,19 +399,59 @@ func (e *Engine) commitStage(ctx context.Context, t *tx, st *stage, chunks int) 
 	return landed, nil
 }
 
-// applyStage writes a committed stage's chunks into place, as chunks yields
-// them (the last one flagged). It returns true once the stage is applied,
-// by this engine or another.
-func (e *Engine) applyStage(ctx context.Context, id string, chunks func(yield func([]swrite, bool) error) error) (bool, error) {
-	gone := false
-	err := chunks(func(ws []swrite, last bool) error {
-		var err error
-		gone, err = e.applyChunk(ctx, id, ws, last)
+// applyParallel is how many chunks an applier writes at once: etcd commits
+// concurrent requests in one raft batch, and readers wait while it applies.
+const applyParallel = 4
+
+// applyStage writes a committed stage's n chunks into place, chunk(i)
+// giving each: all but the last at once (applyParallel at a time), then the
+// last, which deletes the marker. It returns true once the stage is
+// applied, by this engine or another.
+func (e *Engine) applyStage(ctx context.Context, id string, n int, chunk func(i int) ([]swrite, error)) (bool, error) {
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	take := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil || next >= n-1 {
+			return 0, false
+		}
+		next++
+		return next - 1, true
+	}
+	apply := func(i int) error {
+		ws, err := chunk(i)
+		if err != nil {
+			return err
+		}
+		gone, err := e.applyChunk(ctx, id, ws, i == n-1)
 		if err == nil && gone {
 			return errApplied
 		}
 		return err
-	})
+	}
+	for w := 0; w < min(applyParallel, n-1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, ok := take(); ok; i, ok = take() {
+				if err := apply(i); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	err := first
+	if err == nil {
+		err = apply(n - 1)
+	}
 	if err != nil && !errors.Is(err, errApplied) {
 		return false, fmt.Errorf("%w: the change is committed but not yet applied (%v); the next server to read the store finishes it", kv.ErrAmbiguous, err)
 	}
@@ -479,26 +516,17 @@ func (e *Engine) completeStage(ctx context.Context, id string) error {
 		return fmt.Errorf("etcd engine: stage %s: bad chunk count %q", id, r.Kvs[0].Value)
 	}
 	e.log.Warn("applying a committed change whose server stopped while applying it", "stage", id, "chunks", n)
-	_, err = e.applyStage(ctx, id, func(yield func([]swrite, bool) error) error {
-		for i := 0; i < n; i++ {
-			c, cancel := e.rpc(ctx)
-			r, err := e.cli.Get(c, e.stageKey(id, chunkName(i)))
-			cancel()
-			if err != nil {
-				return unavailable(err)
-			}
-			if len(r.Kvs) == 0 {
-				return errApplied // the stage is gone: applied by someone else
-			}
-			ws, err := decodeChunk(r.Kvs[0].Value)
-			if err != nil {
-				return err
-			}
-			if err := yield(ws, i == n-1); err != nil {
-				return err
-			}
+	_, err = e.applyStage(ctx, id, n, func(i int) ([]swrite, error) {
+		c, cancel := e.rpc(ctx)
+		r, err := e.cli.Get(c, e.stageKey(id, chunkName(i)))
+		cancel()
+		if err != nil {
+			return nil, unavailable(err)
 		}
-		return nil
+		if len(r.Kvs) == 0 {
+			return nil, errApplied // the stage is gone: applied by someone else
+		}
+		return decodeChunk(r.Kvs[0].Value)
 	})
 	return err
 }

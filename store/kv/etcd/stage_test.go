@@ -164,19 +164,25 @@ func TestStagedCommitIsAllOrNothing(t *testing.T) {
 		if i != 3 {
 			return nil
 		}
-		// Half applied on the raw keys: some at 2 already, some still at 1.
-		r, err := a.cli.Get(ctx, string(a.key(nsData, "a", []byte("k"))), clientv3.WithPrefix())
-		if err != nil {
-			return err
-		}
-		n2 := 0
-		for _, kvp := range r.Kvs {
-			if binary.BigEndian.Uint64(kvp.Value[1:]) == 2 {
-				n2++
+		// Half applied on the raw keys: some at 2 already (the chunks
+		// written alongside), some still at 1 (this one and the last).
+		for n2 := 0; n2 == 0; {
+			r, err := a.cli.Get(ctx, string(a.key(nsData, "a", []byte("k"))), clientv3.WithPrefix())
+			if err != nil {
+				return err
 			}
-		}
-		if n2 == 0 || n2 == len(r.Kvs) {
-			t.Errorf("before chunk 3, %d of %d raw keys at generation 2: not half applied", n2, len(r.Kvs))
+			n2 = 0
+			for _, kvp := range r.Kvs {
+				if binary.BigEndian.Uint64(kvp.Value[1:]) == 2 {
+					n2++
+				}
+			}
+			if n2 == len(r.Kvs) {
+				t.Errorf("before chunk 3 was written, all %d raw keys were at generation 2", n2)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
 		waits := b.Stats().StageWaits.Load()
 		go func() {
