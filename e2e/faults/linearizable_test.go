@@ -33,6 +33,28 @@ func (r *rig) waitOps(n int, within time.Duration) {
 	}
 }
 
+// waitOpsOn polls until n more operations on server s have been recorded.
+func (r *rig) waitOpsOn(s *server, n int, within time.Duration) {
+	r.t.Helper()
+	count := func() int {
+		c := 0
+		for _, op := range r.hist.Ops() {
+			if op.Server == s.i {
+				c++
+			}
+		}
+		return c
+	}
+	base := count()
+	deadline := time.Now().Add(within)
+	for count() < base+n {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("server %d recorded %d of %d operations in %v under the current fault", s.i, count()-base, n, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // writeAckAfter polls until a write invoked at or after t has been
 // acknowledged and returns how long after t that was.
 func (r *rig) writeAckAfter(t time.Duration, within time.Duration) time.Duration {
@@ -170,6 +192,17 @@ func (r *rig) nemesis(round, per, kills int) {
 		pv.partition(false)
 		r.fault("heal the partition of server %d", pv.i)
 	}
+
+	// One server cut off from one member only (the leader), the connection
+	// left open and silent: its client must stop using that member
+	// (keepalive) and go on through the other two.
+	lead = r.waitLeader()
+	t0 = r.hist.Now()
+	victim.proxies[lead].Blackhole(true)
+	r.fault("cut server %d from etcd member m%d only", victim.i, lead)
+	r.waitOpsOn(victim, per, r.patience)
+	victim.proxies[lead].Blackhole(false)
+	r.fault("heal server %d ↔ m%d (%d operations on server %d took %v)", victim.i, lead, per, victim.i, (r.hist.Now() - t0).Round(time.Millisecond))
 
 	// One server cut off from every etcd member.
 	victim.partition(true)

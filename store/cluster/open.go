@@ -37,7 +37,12 @@ func Dial(ctx context.Context, cfg Config) (*clientv3.Client, Target, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// Keepalive pings find a connection that went silent (a member cut off
+	// from this server while the TCP connection stays up), so the balancer
+	// stops sending every third request into it until it reconnects. etcd
+	// refuses pings closer than 5 s (--grpc-keepalive-min-time).
 	cc := clientv3.Config{Endpoints: t.Endpoints, DialTimeout: 5 * time.Second, Context: ctx,
+		DialKeepAliveTime: 6 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
 		Username: cfg.Username, Password: cfg.Password, Logger: ZapLogger(cfg.Logger)}
 	if !t.TLS && (cfg.CA != "" || cfg.Cert != "" || cfg.Key != "") {
 		return nil, t, fmt.Errorf("%w: --etcd-ca/--etcd-cert/--etcd-key need an etcds:// store URL", models.ErrInvalid)
