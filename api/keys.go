@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -184,6 +185,36 @@ func (s *signer) verify(raw string) (*accessClaims, error) {
 	}
 	s.seen.put(key, c, s.now())
 	return c, nil
+}
+
+// lastVerified is the access token most recently verified on one client
+// connection. A client sends the same token with every request of a
+// keep-alive connection, so comparing the header with the one verified last
+// there skips even the memo's SHA-256 and lock (the largest part of
+// authenticating a request once the signature is memoized). Only the exact
+// bytes that verified match, the lifetime is checked again on every use, and
+// revocation and role still come from store.CheckAccess. A pointer swapped
+// atomically, as HTTP/2 serves a connection's streams concurrently.
+type lastVerified struct{ p atomic.Pointer[verifiedToken] }
+
+type verifiedToken struct {
+	raw string
+	c   *accessClaims
+}
+
+// verifyOn is verify, remembering the token on conn (nil: no connection
+// state, as under a plain Handler).
+func (s *signer) verifyOn(conn *lastVerified, raw string) (*accessClaims, error) {
+	if conn != nil {
+		if v := conn.p.Load(); v != nil && v.raw == raw && s.now().Before(v.c.ExpiresAt.Time) {
+			return v.c, nil
+		}
+	}
+	c, err := s.verify(raw)
+	if err == nil && conn != nil {
+		conn.p.Store(&verifiedToken{raw: raw, c: c})
+	}
+	return c, err
 }
 
 // digest is the SHA-256 of a token, hashed from a copy on the stack: the

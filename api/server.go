@@ -12,6 +12,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -121,8 +122,13 @@ func (srv *Server) Handler() http.Handler { return srv.handler }
 // timeouts, a write timeout, an idle timeout and a header size limit.
 func (srv *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
-		Addr:              addr,
-		Handler:           srv.handler,
+		Addr:    addr,
+		Handler: srv.handler,
+		// Each connection remembers the access token verified on it last
+		// (lastVerified), found again through the request's context.
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connTokenKey{}, &lastVerified{})
+		},
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -326,12 +332,16 @@ func (srv *Server) checkBearer(r *http.Request) (store.Principal, error) {
 	if !ok {
 		return store.Principal{}, models.ErrUnauthenticated
 	}
-	c, err := srv.keys.verify(raw)
+	conn, _ := r.Context().Value(connTokenKey{}).(*lastVerified)
+	c, err := srv.keys.verifyOn(conn, raw)
 	if err != nil {
 		return store.Principal{}, models.ErrUnauthenticated
 	}
 	return srv.store.CheckAccess(c.RTID, c.Subject)
 }
+
+// connTokenKey is the context key of a connection's lastVerified.
+type connTokenKey struct{}
 
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
