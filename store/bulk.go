@@ -29,11 +29,13 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 		spec.BatchSize = 20000
 	}
 	// An engine with bounded transactions (etcd) gets batches that fit: a user
-	// is two writes, a token three, the audit entry and its sequence two.
+	// is four writes (record, email and name indexes, live set), a token two
+	// (record, holder index; digests are written at the end), the audit entry
+	// and its sequence two.
 	lim := s.engine.Limits()
 	const bytesPerRecord = 512 // a generous record plus its index keys
-	if lim.MaxOps > 0 && spec.BatchSize > (lim.MaxOps-2)/3 {
-		spec.BatchSize = max(1, (lim.MaxOps-2)/3)
+	if lim.MaxOps > 0 && spec.BatchSize > (lim.MaxOps-2)/4 {
+		spec.BatchSize = max(1, (lim.MaxOps-2)/4)
 	}
 	if lim.MaxBytes > 0 && spec.BatchSize > lim.MaxBytes/bytesPerRecord {
 		spec.BatchSize = max(1, lim.MaxBytes/bytesPerRecord)
@@ -86,6 +88,7 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 				if err := t.Put(bucketUsersByEmail, []byte(p.u.Email), []byte(p.u.ID)); err != nil {
 					return err
 				}
+				var live []string
 				for _, tok := range p.toks {
 					if err := t.putToken(tok); err != nil {
 						return err
@@ -94,10 +97,11 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 						return err
 					}
 					if tok.RevokedAt.IsZero() {
-						if err := t.addLive(p.u.ID, tok.ID); err != nil {
-							return err
-						}
+						live = append(live, tok.ID)
 					}
+				}
+				if err := t.putLiveSet(p.u.ID, live); err != nil {
+					return err
 				}
 			}
 			e := entry(models.AuditUsersImported, a, owner, models.User{})

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store/kv"
@@ -39,7 +40,7 @@ func (s *Store) Check() ([]string, error) {
 		if err := checkUsers(tx, add); err != nil {
 			return err
 		}
-		if err := checkTokens(tx, add); err != nil {
+		if err := checkTokens(tx, s.opts.Now(), add); err != nil {
 			return err
 		}
 		return checkAudit(tx, add)
@@ -138,7 +139,7 @@ func hasKey(u models.User, fp string) bool {
 	return false
 }
 
-func checkTokens(tx kv.Tx, add func(string, ...any)) error {
+func checkTokens(tx kv.Tx, now time.Time, add func(string, ...any)) error {
 	digestCount := map[string]int{}
 	err := tx.Scan(bucketTokensByHash, kv.Range{}, func(k, v []byte) error {
 		if !exists(tx, bucketTokens, v) {
@@ -150,34 +151,13 @@ func checkTokens(tx kv.Tx, add func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
-	err = tx.Scan(bucketTokens, kv.Range{}, func(k, v []byte) error {
-		t, err := decodeToken(k, v)
-		if err != nil {
-			add("token %s: %v", k, err)
-			return nil
-		}
-		if !exists(tx, bucketUsers, []byte(t.HolderID)) {
-			add("token %s: holder %s does not exist", t.ID, t.HolderID)
-		}
-		if !exists(tx, bucketTokensByUser, holderKey(t.HolderID, t.ID)) {
-			add("token %s: missing from the holder index", t.ID)
-		}
-		if digestCount[t.ID] != 1 {
-			add("token %s: %d digest index entries, want 1", t.ID, digestCount[t.ID])
-		}
-		awaiting := t.Assigned && !t.Revealed && t.RevokedAt.IsZero()
-		if has := exists(tx, bucketSealed, k); has && !awaiting {
-			add("token %s: sealed secret kept after reveal or revoke", t.ID)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = tx.Scan(bucketTokensByUser, kv.Range{}, func(k, _ []byte) error {
+	// The holder index holds "<holder>/<token>" for every token and
+	// "<holder>" → the holder's live set (live.go).
+	live := map[string]bool{} // token ids in some holder's live set
+	err = tx.Scan(bucketTokensByUser, kv.Range{}, func(k, v []byte) error {
 		i := bytes.IndexByte(k, '/')
 		if i < 0 {
-			add("holder index key %q is malformed", k)
+			checkLiveSet(tx, k, v, live, add)
 			return nil
 		}
 		v, err := tx.Get(bucketTokens, k[i+1:])
@@ -196,12 +176,81 @@ func checkTokens(tx kv.Tx, add func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
+	err = tx.Scan(bucketTokens, kv.Range{}, func(k, v []byte) error {
+		t, err := decodeToken(k, v)
+		if err != nil {
+			add("token %s: %v", k, err)
+			return nil
+		}
+		if !exists(tx, bucketUsers, []byte(t.HolderID)) {
+			add("token %s: holder %s does not exist", t.ID, t.HolderID)
+		}
+		if !exists(tx, bucketTokensByUser, holderKey(t.HolderID, t.ID)) {
+			add("token %s: missing from the holder index", t.ID)
+		}
+		if t.UsableAt(now) && !live[t.ID] {
+			add("token %s: usable but missing from its holder's live set (the 25-token limit does not count it)", t.ID)
+		}
+		if digestCount[t.ID] != 1 {
+			add("token %s: %d digest index entries, want 1", t.ID, digestCount[t.ID])
+		}
+		awaiting := t.Assigned && !t.Revealed && t.RevokedAt.IsZero()
+		if has := exists(tx, bucketSealed, k); has && !awaiting {
+			add("token %s: sealed secret kept after reveal or revoke", t.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !exists(tx, bucketMeta, keyFoldLive) {
+		err = tx.Scan(bucketMeta, kv.Range{Prefix: oldLivePrefix, Limit: 1}, func(k, _ []byte) error {
+			add("meta %s: a schema-2 live-set key left after the fold into the holder index", k)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return tx.Scan(bucketSealed, kv.Range{}, func(k, _ []byte) error {
 		if !exists(tx, bucketTokens, k) {
 			add("sealed secret for %s: no such token", k)
 		}
 		return nil
 	})
+}
+
+// checkLiveSet checks holder's live set v: it decodes, its holder exists, and
+// each token it lists exists once and is the holder's. Tokens that expired
+// or ended their grace may still be listed (a count prunes them). It marks
+// the listed tokens in live.
+func checkLiveSet(tx kv.Tx, holder, v []byte, live map[string]bool, add func(string, ...any)) {
+	ids, err := decodeLiveSet(v)
+	if err != nil {
+		add("live set of %s: %v", holder, err)
+		return
+	}
+	if !exists(tx, bucketUsers, holder) {
+		add("live set of %s: no such person", holder)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			add("live set of %s: lists %s twice", holder, id)
+			continue
+		}
+		seen[id] = true
+		rec, err := tx.Get(bucketTokens, []byte(id))
+		if err != nil || rec == nil {
+			add("live set of %s: no such token %s", holder, id)
+			continue
+		}
+		if t, err := decodeToken([]byte(id), rec); err == nil && t.HolderID != string(holder) {
+			add("live set of %s: token %s is held by %s", holder, id, t.HolderID)
+			continue
+		}
+		live[id] = true
+	}
 }
 
 // sequenceReader is what an engine offers when it can read a bucket's

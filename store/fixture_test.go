@@ -220,7 +220,8 @@ func TestFixtureFromSchema1Works(t *testing.T) {
 
 // TestTokenReencodingResumes: a store opened while schema 2's token
 // re-encoding is unfinished (marker set, JSON records left, as after a crash
-// in the middle) finishes it, and reads every token meanwhile.
+// in the middle; the upgrade has already moved the schema to the current
+// one) finishes it, and reads every token meanwhile.
 func TestTokenReencodingResumes(t *testing.T) {
 	dir, m := copyFixture(t, "v1")
 	db, err := bolt.Open(filepath.Join(dir, kvbolt.File), 0o600, nil)
@@ -229,7 +230,7 @@ func TestTokenReencodingResumes(t *testing.T) {
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket([]byte("meta"))
-		if err := meta.Put([]byte("schema_version"), []byte{0, 0, 0, 0, 0, 0, 0, 2}); err != nil {
+		if err := meta.Put([]byte("schema_version"), []byte{0, 0, 0, 0, 0, 0, 0, store.SchemaVersion}); err != nil {
 			return err
 		}
 		return meta.Put([]byte("converting_tokens"), []byte{1})

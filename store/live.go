@@ -1,8 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store/kv"
@@ -14,45 +18,118 @@ import (
 // handful of live tokens a person holds, never every token they ever had
 // (13,400 old tokens cost 100–200 ms per create inside the write loop).
 //
-// Keys are "live/<holder>/<token>" in the meta bucket, with no value. A token
-// enters when it is created and leaves when it is revoked; one that expired
-// or whose grace ended leaves the next time its holder's set is counted
-// (both are final, so removing it then is exact).
+// Since schema 3 a holder's set is one value in the holder index, under the
+// holder's id alone: tokens_by_holder maps "<holder>/<token>" → "" for every
+// token and "<holder>" → the live set, so a holder's prefix scan
+// ("<holder>/") never sees it and the set sits beside the holder's entries.
+// The value is
+//
+//	0x01                       set format
+//	token id, …                uvarint length + bytes each, in the order added
+//
+// and a holder with no live token has no key. Schema 2 kept one empty-valued
+// key per live token in meta ("live/<holder>/<token>"): a million of them
+// cost 58 MB of a 330 MB file (bbolt's 16-byte element header each), about
+// as much as the token records' index on digests; foldLiveSet moves them.
+//
+// A token enters when it is created and leaves when it is revoked; one that
+// expired or whose grace ended leaves the next time its holder's set is
+// counted (both are final, so removing it then is exact).
 var (
-	livePrefix    = []byte("live/")
 	keyLiveIndex  = []byte("live_index_v1") // set once every existing token is in the set
 	liveIndexDone = []byte{1}
 )
 
-func liveKey(holderID, tokenID string) []byte {
-	return append(append(append([]byte(nil), livePrefix...), holderID+"/"...), tokenID...)
+const liveSetFormat1 = 0x01
+
+// liveSetKey is where holderID's live set is kept in bucketTokensByUser.
+func liveSetKey(holderID string) []byte { return []byte(holderID) }
+
+func encodeLiveSet(ids []string) []byte {
+	n := 1
+	for _, id := range ids {
+		n += binary.MaxVarintLen16 + len(id)
+	}
+	b := append(make([]byte, 0, n), liveSetFormat1)
+	for _, id := range ids {
+		b = appendString(b, id)
+	}
+	return b
+}
+
+var errDamagedLiveSet = errors.New("damaged live-token set")
+
+// decodeLiveSet returns the ids in a live set; a damaged value is an error,
+// never a panic.
+func decodeLiveSet(v []byte) ([]string, error) {
+	if len(v) < 2 || v[0] != liveSetFormat1 {
+		return nil, fmt.Errorf("%w: unknown format", errDamagedLiveSet)
+	}
+	r := recordReader{b: v[1:]}
+	var ids []string
+	for len(r.b) > 0 && r.err == nil {
+		if id := r.string(); id != "" {
+			ids = append(ids, id)
+		} else if r.err == nil {
+			r.err = errors.New("empty token id")
+		}
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %v", errDamagedLiveSet, r.err)
+	}
+	return ids, nil
+}
+
+// liveSet returns the ids in holderID's live set.
+func (t *txn) liveSet(holderID string) ([]string, error) {
+	v, err := t.Get(bucketTokensByUser, liveSetKey(holderID))
+	if err != nil || v == nil {
+		return nil, err
+	}
+	ids, err := decodeLiveSet(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w of %s; run `keydesk check` and restore from a backup", err, models.Sanitize(holderID))
+	}
+	return ids, nil
+}
+
+// putLiveSet replaces holderID's live set with ids (none: no key).
+func (t *txn) putLiveSet(holderID string, ids []string) error {
+	if len(ids) == 0 {
+		return t.Delete(bucketTokensByUser, liveSetKey(holderID))
+	}
+	return t.Put(bucketTokensByUser, liveSetKey(holderID), encodeLiveSet(ids))
 }
 
 func (t *txn) addLive(holderID, tokenID string) error {
-	return t.Put(bucketMeta, liveKey(holderID, tokenID), nil)
+	ids, err := t.liveSet(holderID)
+	if err != nil || slices.Contains(ids, tokenID) {
+		return err
+	}
+	return t.putLiveSet(holderID, append(ids, tokenID))
 }
 
 func (t *txn) dropLive(holderID, tokenID string) error {
-	return t.Delete(bucketMeta, liveKey(holderID, tokenID))
+	ids, err := t.liveSet(holderID)
+	if err != nil || !slices.Contains(ids, tokenID) {
+		return err
+	}
+	return t.putLiveSet(holderID, slices.DeleteFunc(ids, func(id string) bool { return id == tokenID }))
 }
 
-// liveScan announces liveTokens' scan of the holder's set (kv.Prefetch).
+// liveScan announces the read of holderID's live set (kv.Prefetch): one key.
 func liveScan(holderID string) kv.Read {
-	return kv.ScanOf(bucketMeta, kv.Range{Prefix: liveKey(holderID, "")})
+	return kv.GetOf(bucketTokensByUser, liveSetKey(holderID))
 }
 
 // liveTokens counts the holder's tokens that count toward the limit now:
 // usable ones and rotated ones still inside their grace (their old secret
 // works), pruning the set of tokens that can never count again; live lists
-// those that stay in the set. The token records are fetched together with
-// also (kv.Prefetch: one round trip on etcd instead of one per token).
+// those that stay in the set. It reads the set (one key) and each token in
+// it; the token records are fetched together with also (kv.Prefetch: one
+// round trip on etcd instead of one per token).
 func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, live []string, err error) {
-	prefix := liveKey(holderID, "")
-	var ids []string
-	err = t.Scan(bucketMeta, kv.Range{Prefix: prefix}, func(k, _ []byte) error {
-		ids = append(ids, string(k[len(prefix):]))
-		return nil
-	})
+	ids, err := t.liveSet(holderID)
 	if err != nil {
 		return 0, 0, nil, err
 	}
@@ -65,12 +142,17 @@ func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, l
 			return 0, 0, nil, err
 		}
 	}
-	var dead []string
 	for _, id := range ids {
-		tok, err := t.token(id)
+		v, err := t.Get(bucketTokens, []byte(id))
 		if err != nil {
-			dead = append(dead, id) // a dangling entry counts for nothing
-			continue
+			return 0, 0, nil, err
+		}
+		if v == nil {
+			continue // a dangling entry counts for nothing
+		}
+		tok, err := decodeToken([]byte(id), v)
+		if err != nil {
+			continue // neither does a damaged record (keydesk check reports it)
 		}
 		switch {
 		case tok.Status(t.now).Usable():
@@ -78,13 +160,12 @@ func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, l
 		case tok.UsableAt(t.now):
 			grace++
 		default:
-			dead = append(dead, id)
 			continue
 		}
 		live = append(live, id)
 	}
-	for _, id := range dead {
-		if err := t.dropLive(holderID, id); err != nil {
+	if len(live) != len(ids) {
+		if err := t.putLiveSet(holderID, live); err != nil {
 			return 0, 0, nil, err
 		}
 	}
@@ -109,26 +190,122 @@ func (s *Store) buildLiveIndex() error {
 		}
 		t := s.txn(tx)
 		now := s.opts.Now()
-		var live [][2]string
+		live := map[string][]string{}
+		var holders []string
 		if err := tx.Scan(bucketTokens, kv.Range{}, func(k, v []byte) error {
 			tok, err := decodeToken(k, v)
 			if err != nil {
 				return err
 			}
 			if tok.UsableAt(now) {
-				live = append(live, [2]string{tok.HolderID, tok.ID})
+				if live[tok.HolderID] == nil {
+					holders = append(holders, tok.HolderID)
+				}
+				live[tok.HolderID] = append(live[tok.HolderID], tok.ID)
 			}
 			return nil
 		}); err != nil {
 			return fmt.Errorf("index live tokens: %w", err)
 		}
-		for _, l := range live {
-			if err := t.addLive(l[0], l[1]); err != nil {
+		for _, h := range holders {
+			if err := t.putLiveSet(h, live[h]); err != nil {
 				return err
 			}
 		}
 		return tx.Put(bucketMeta, keyLiveIndex, liveIndexDone)
 	})
+}
+
+// oldLivePrefix starts schema 2's live-set keys in meta: "live/<holder>/<token>".
+var oldLivePrefix = []byte("live/")
+
+// keyFoldLive marks a schema-3 fold of the live set (migrate2to3) that has
+// not finished.
+var keyFoldLive = []byte("folding_live_set")
+
+// foldBatch bounds the old keys one fold transaction moves (a variable so a
+// test can make a small set take several).
+var foldBatch = 20000
+
+// foldLiveSet finishes migrate2to3 if its marker is present: it moves schema
+// 2's per-token live keys into one set per holder, in transactions of at most
+// foldBatch old keys that fit the engine's Limits. Each transaction deletes
+// the keys it folded and merges them into whatever set the holder already
+// has, so an interrupted fold resumes from the first key left, and a holder
+// whose keys span two transactions keeps them all. Until the marker is gone
+// the store does not open, so nothing counts a half-folded set.
+func (s *Store) foldLiveSet() error {
+	ctx := context.Background()
+	pending := false
+	if err := s.engine.View(ctx, func(tx kv.Tx) error {
+		v, err := tx.Get(bucketMeta, keyFoldLive)
+		pending = v != nil
+		return err
+	}); err != nil || !pending {
+		return err
+	}
+	// Each old key is one delete, each holder at most one put: 2 writes a
+	// key at worst, and the marker's delete.
+	chunk := foldBatch
+	lim := s.engine.Limits()
+	if lim.MaxOps > 0 {
+		chunk = min(chunk, max(1, (lim.MaxOps-1)/2))
+	}
+	if lim.MaxBytes > 0 {
+		// An old key is ~42 bytes, its share of a holder's set ~20.
+		chunk = min(chunk, max(1, lim.MaxBytes/256))
+	}
+	for done := false; !done; {
+		err := s.engine.Update(ctx, func(tx kv.Tx) error {
+			var keys [][]byte
+			// Collect, then write: a write under a live cursor may move it.
+			if err := tx.Scan(bucketMeta, kv.Range{Prefix: oldLivePrefix, Limit: chunk}, func(k, _ []byte) error {
+				keys = append(keys, bytes.Clone(k))
+				return nil
+			}); err != nil {
+				return err
+			}
+			t := s.txn(tx)
+			var holders []string
+			add := map[string][]string{}
+			for _, k := range keys {
+				holder, token, ok := bytes.Cut(k[len(oldLivePrefix):], []byte("/"))
+				if ok && len(holder) > 0 && len(token) > 0 {
+					h := string(holder)
+					if add[h] == nil {
+						holders = append(holders, h)
+					}
+					add[h] = append(add[h], string(token))
+				} // a malformed key was never read by a count: it goes
+				if err := tx.Delete(bucketMeta, k); err != nil {
+					return err
+				}
+			}
+			for _, h := range holders {
+				ids, err := t.liveSet(h)
+				if err != nil {
+					return err
+				}
+				for _, id := range add[h] {
+					if !slices.Contains(ids, id) {
+						ids = append(ids, id)
+					}
+				}
+				if err := t.putLiveSet(h, ids); err != nil {
+					return err
+				}
+			}
+			done = len(keys) < chunk
+			if done {
+				return tx.Delete(bucketMeta, keyFoldLive)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fold the live-token set for schema 3 (a copy of the original was taken before the upgrade): %w", err)
+		}
+	}
+	return nil
 }
 
 // limitError says why a holder may not have another token.

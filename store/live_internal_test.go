@@ -27,7 +27,9 @@ func liveEntries(t testing.TB, s *Store, holder string) int {
 	t.Helper()
 	n := 0
 	if err := s.engine.View(context.Background(), func(tx kv.Tx) error {
-		return tx.Scan(bucketMeta, kv.Range{Prefix: liveKey(holder, "")}, func(_, _ []byte) error { n++; return nil })
+		ids, err := s.txn(tx).liveSet(holder)
+		n = len(ids)
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,19 +92,10 @@ func TestLiveIndexBuiltForOlderData(t *testing.T) {
 	}
 	// Forget the set, as data from an older keydesk would not have it.
 	if err := s.engine.Update(context.Background(), func(tx kv.Tx) error {
-		var keys [][]byte
-		if err := tx.Scan(bucketMeta, kv.Range{Prefix: livePrefix}, func(k, _ []byte) error {
-			keys = append(keys, append([]byte(nil), k...))
-			return nil
-		}); err != nil {
+		if err := tx.Delete(bucketTokensByUser, liveSetKey(owner.ID)); err != nil {
 			return err
 		}
-		for _, k := range append(keys, keyLiveIndex) {
-			if err := tx.Delete(bucketMeta, k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.Delete(bucketMeta, keyLiveIndex)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ type migration func(tx kv.Tx) error
 var migrations = map[uint64]migration{
 	0: migrate0to1,
 	1: migrate1to2,
+	2: migrate2to3,
 }
 
 // backupTimeFormat stamps the copy taken before a migration,
@@ -142,13 +143,18 @@ func clearBucket(tx kv.Tx, b kv.Bucket) error {
 
 // migrate0to1 upgrades data written before schema versions were recorded:
 // it rebuilds the indexes that can be derived from the records (email, SSH
-// key, token holder) and records the owner in meta. The digest index cannot
+// key, token holder and, at open, the live set) and records the owner in meta. The digest index cannot
 // be derived (only the secret yields a digest) and is kept as it is.
 func migrate0to1(tx kv.Tx) error {
 	for _, b := range []kv.Bucket{bucketUsersByEmail, bucketUsersByKey, bucketTokensByUser} {
 		if err := clearBucket(tx, b); err != nil {
 			return fmt.Errorf("drop index %s: %w", b, err)
 		}
+	}
+	// The holder index holds the live sets too (live.go): buildLiveIndex
+	// puts them back from the records.
+	if err := tx.Delete(bucketMeta, keyLiveIndex); err != nil {
+		return err
 	}
 	var owners []string
 	err := tx.Scan(bucketUsers, kv.Range{}, func(k, v []byte) error {
@@ -205,6 +211,17 @@ func migrate0to1(tx kv.Tx) error {
 // kinds decode meanwhile.
 func migrate1to2(tx kv.Tx) error {
 	return tx.Put(bucketMeta, keyConvertTokens, []byte{1})
+}
+
+// migrate2to3 starts folding the live-token set from one meta key per live
+// token into one value per holder (live.go): a million keys in one
+// transaction is more than an etcd transaction holds, so, as with
+// migrate1to2, this step bumps the schema (an older keydesk then refuses the
+// file instead of counting an empty set) and leaves a marker, and
+// foldLiveSet moves the keys in bounded transactions, resuming if a store
+// is opened with the marker still present.
+func migrate2to3(tx kv.Tx) error {
+	return tx.Put(bucketMeta, keyFoldLive, []byte{1})
 }
 
 // keyConvertTokens marks a token re-encoding that has not finished.

@@ -27,7 +27,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 const (
 	bucketMeta         kv.Bucket = "meta"
@@ -257,6 +257,9 @@ func (s *Store) prepare() error {
 		}
 	}
 	if err := s.convertTokens(); err != nil { // finish (or resume) schema 2's token re-encoding
+		return err
+	}
+	if err := s.foldLiveSet(); err != nil { // finish (or resume) schema 3's live-set fold (live.go)
 		return err
 	}
 	if err := s.buildLiveIndex(); err != nil { // once, for data from before the live set (live.go)

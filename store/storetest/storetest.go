@@ -87,6 +87,8 @@ var cases = []struct {
 	{"CheckFindsBrokenIndexes", testCheckFindsBrokenIndexes},
 	{"CheckBesideWrites", testCheckBesideWrites},
 	{"BulkLoadMatchesOrdinaryRecords", testBulkLoadMatchesOrdinaryRecords},
+	{"LiveSetFoldsFromSchema2", testLiveSetFoldsFromSchema2},
+	{"LiveSetFoldResumes", testLiveSetFoldResumes},
 }
 
 // Org is a small organization (owner, admin, user, stakeholder) on a fresh
