@@ -22,16 +22,17 @@ type BulkSpec struct {
 // BulkLoad fills an organization with generated people and tokens far faster
 // than one call per record: it writes the same records and indexes as AddUser
 // and CreateToken, in large transactions (each still fsynced), with one audit
-// entry per transaction instead of one per record. Owner only. The secrets are
+// entry per transaction instead of one per record: the people first, then
+// their tokens, then the digest index. Owner only. The secrets are
 // thrown away: these tokens exist to be listed, filtered and paged, not used.
 func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 	if spec.BatchSize <= 0 {
 		spec.BatchSize = 20000
 	}
 	// An engine with bounded transactions (etcd) gets batches that fit: a user
-	// is four writes (record, email and name indexes, live set), a token two
-	// (record, holder index; digests are written at the end), the audit entry
-	// and its sequence two.
+	// is three writes (record, email and name indexes) and later one more (the
+	// live set), a token two (record, holder index; digests are written at the
+	// end), the audit entry and its sequence two.
 	lim := s.engine.Limits()
 	const bytesPerRecord = 512 // a generous record plus its index keys
 	if lim.MaxOps > 0 && spec.BatchSize > (lim.MaxOps-2)/4 {
@@ -53,6 +54,62 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 	if owner.Role != models.RoleOwner {
 		return fmt.Errorf("%w: only the Account Owner may bulk-load", models.ErrPermission)
 	}
+	// People first, then their tokens: the users buckets are written by
+	// their own transactions and never again, so their pages lie together
+	// in the file, as `keydesk compact` leaves them. Interleaved with token
+	// pages, a console that reads every person (the picker) touched 82 MiB
+	// of the 1M-token file through the kernel's fault-around, against 74 MiB
+	// after compacting.
+	now := s.opts.Now().UTC()
+	users := make([]models.User, spec.Users)
+	for i := range users {
+		id, err := models.NewID("usr_")
+		if err != nil {
+			return err
+		}
+		role := models.RoleUser
+		if i%10 == 0 {
+			role = models.RoleAdmin
+		}
+		users[i] = models.User{ID: id, Name: fmt.Sprintf("Person %06d", i), Email: fmt.Sprintf("person%06d@bulk.example", i), Role: role, CreatedAt: now}
+	}
+	// Inserting in key order keeps a B+tree's page splits cheap.
+	sort.Slice(users, func(i, j int) bool { return users[i].ID < users[j].ID })
+	for start := 0; start < len(users); start += spec.BatchSize {
+		part := users[start:min(len(users), start+spec.BatchSize)]
+		if err := s.update(func(tx kv.Tx) error {
+			t := s.txn(tx)
+			// Every key these buckets get arrives after the previous batch's
+			// (ids grow with time; emails with i), so pages can be full.
+			packed(tx, bucketUsers, bucketUsersByEmail, bucketMeta)
+			for _, u := range part {
+				if v, err := t.Get(bucketUsersByEmail, []byte(u.Email)); err != nil || v != nil {
+					if err != nil {
+						return err
+					}
+					return fmt.Errorf("%w: a user with email %s already exists", models.ErrConflict, u.Email)
+				}
+				if err := t.putUser(u); err != nil {
+					return err
+				}
+				if err := t.indexName(u); err != nil {
+					return err
+				}
+				if err := t.Put(bucketUsersByEmail, []byte(u.Email), []byte(u.ID)); err != nil {
+					return err
+				}
+			}
+			e := entry(models.AuditUsersImported, a, owner, models.User{})
+			e.Detail = fmt.Sprintf("bulk load: %d users", len(part))
+			return t.audit(e)
+		}); err != nil {
+			return err
+		}
+		if spec.Progress != nil {
+			spec.Progress(start+len(part), 0)
+		}
+	}
+
 	type pending struct {
 		u    models.User
 		toks []models.Token
@@ -60,34 +117,18 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 	}
 	var batch []pending
 	var digests digestIndex
-	records, doneUsers, doneTokens := 0, 0, 0
+	records, doneTokens := 0, 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		// Inserting in key order keeps a B+tree's page splits cheap.
-		sort.Slice(batch, func(i, j int) bool { return batch[i].u.ID < batch[j].u.ID })
+		n := 0
 		err := s.update(func(tx kv.Tx) error {
 			t := s.txn(tx)
-			// Every key these buckets get arrives after the previous batch's
-			// (ids and emails grow with time and i), so pages can be full.
-			packed(tx, bucketUsers, bucketUsersByEmail, bucketTokens, bucketTokensByUser, bucketMeta)
+			// Token ids grow with time and holders come in id order, so
+			// these keys too arrive after the previous batch's.
+			packed(tx, bucketTokens, bucketTokensByUser)
 			for _, p := range batch {
-				if v, err := t.Get(bucketUsersByEmail, []byte(p.u.Email)); err != nil || v != nil {
-					if err != nil {
-						return err
-					}
-					return fmt.Errorf("%w: a user with email %s already exists", models.ErrConflict, p.u.Email)
-				}
-				if err := t.putUser(p.u); err != nil {
-					return err
-				}
-				if err := t.indexName(p.u); err != nil {
-					return err
-				}
-				if err := t.Put(bucketUsersByEmail, []byte(p.u.Email), []byte(p.u.ID)); err != nil {
-					return err
-				}
 				var live []string
 				for _, tok := range p.toks {
 					if err := t.putToken(tok); err != nil {
@@ -103,9 +144,10 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 				if err := t.putLiveSet(p.u.ID, live); err != nil {
 					return err
 				}
+				n += len(p.toks)
 			}
 			e := entry(models.AuditUsersImported, a, owner, models.User{})
-			e.Detail = fmt.Sprintf("bulk load: %d users", len(batch))
+			e.Detail = fmt.Sprintf("bulk load: %d tokens of %d users", n, len(batch))
 			return t.audit(e)
 		})
 		for _, p := range batch {
@@ -115,51 +157,42 @@ func (s *Store) BulkLoad(a Actor, spec BulkSpec) error {
 		}
 		batch, records = batch[:0], 0
 		if err == nil && spec.Progress != nil {
-			spec.Progress(doneUsers, doneTokens)
+			spec.Progress(len(users), doneTokens)
 		}
 		return err
 	}
-	now := s.opts.Now().UTC()
-	for i := 0; i < spec.Users; i++ {
-		id, err := models.NewID("usr_")
-		if err != nil {
+	if spec.TokensPerUser > 0 {
+		for _, u := range users {
+			p := pending{u: u}
+			for j := 0; j < spec.TokensPerUser; j++ {
+				secret, err := models.NewRefreshToken()
+				if err != nil {
+					return err
+				}
+				tid, err := models.NewID("tok_")
+				if err != nil {
+					return err
+				}
+				tok := models.Token{ID: tid, Name: fmt.Sprintf("token %d", j), HolderID: u.ID, Role: u.Role,
+					CreatedAt: now.Add(-time.Duration(j) * time.Hour), CreatedBy: u.ID, Tail: models.TokenTail(secret)}
+				doneTokens++
+				if spec.RevokedEveryNth > 0 && doneTokens%spec.RevokedEveryNth == 0 {
+					tok.RevokedAt, tok.RevokedBy = now, owner.ID
+				}
+				p.toks = append(p.toks, tok)
+				p.dig = append(p.dig, s.digest(secret))
+			}
+			if len(batch) > 0 && records+1+len(p.toks) > spec.BatchSize {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			batch = append(batch, p)
+			records += 1 + len(p.toks)
+		}
+		if err := flush(); err != nil {
 			return err
 		}
-		role := models.RoleUser
-		if i%10 == 0 {
-			role = models.RoleAdmin
-		}
-		u := models.User{ID: id, Name: fmt.Sprintf("Person %06d", i), Email: fmt.Sprintf("person%06d@bulk.example", i), Role: role, CreatedAt: now}
-		p := pending{u: u}
-		for j := 0; j < spec.TokensPerUser; j++ {
-			secret, err := models.NewRefreshToken()
-			if err != nil {
-				return err
-			}
-			tid, err := models.NewID("tok_")
-			if err != nil {
-				return err
-			}
-			tok := models.Token{ID: tid, Name: fmt.Sprintf("token %d", j), HolderID: id, Role: role,
-				CreatedAt: now.Add(-time.Duration(j) * time.Hour), CreatedBy: id, Tail: models.TokenTail(secret)}
-			doneTokens++
-			if spec.RevokedEveryNth > 0 && doneTokens%spec.RevokedEveryNth == 0 {
-				tok.RevokedAt, tok.RevokedBy = now, owner.ID
-			}
-			p.toks = append(p.toks, tok)
-			p.dig = append(p.dig, s.digest(secret))
-		}
-		if len(batch) > 0 && records+1+len(p.toks) > spec.BatchSize {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		batch = append(batch, p)
-		doneUsers++
-		records += 1 + len(p.toks)
-	}
-	if err := flush(); err != nil {
-		return err
 	}
 	if err := s.bulkDigests(&digests, spec.BatchSize); err != nil {
 		return err
