@@ -10,7 +10,7 @@ import (
 // server last gave them a token, so that the next create can announce those
 // token records in its first read on etcd (kv.Prefetch): one read round trip
 // before the commit instead of two (the live set, then its tokens). A hint
-// is never trusted: the create still scans the live set and reads every
+// is never trusted: the create still reads the live set and every
 // token in it inside its transaction, so a stale hint (another server's
 // create, a revoke) costs a wasted key in the batch or one more round trip,
 // never a wrong count. Engines that read locally (bbolt) never fill it.
@@ -54,7 +54,7 @@ func (t *txn) prefetchCreate(holderID, tokenID string) error {
 	}
 	hint := t.s.hints.get(holderID)
 	reads := make([]kv.Read, 0, 4+len(hint))
-	reads = append(reads, kv.GetOf(bucketUsers, []byte(holderID)), liveScan(holderID),
+	reads = append(reads, kv.GetOf(bucketUsers, []byte(holderID)), liveSetRead(holderID),
 		kv.SequenceOf(bucketAudit), kv.GetOf(bucketTokens, []byte(tokenID)))
 	for _, id := range hint {
 		reads = append(reads, kv.GetOf(bucketTokens, []byte(id)))

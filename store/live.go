@@ -117,8 +117,8 @@ func (t *txn) dropLive(holderID, tokenID string) error {
 	return t.putLiveSet(holderID, slices.DeleteFunc(ids, func(id string) bool { return id == tokenID }))
 }
 
-// liveScan announces the read of holderID's live set (kv.Prefetch): one key.
-func liveScan(holderID string) kv.Read {
+// liveSetRead announces the read of holderID's live set (kv.Prefetch): one key.
+func liveSetRead(holderID string) kv.Read {
 	return kv.GetOf(bucketTokensByUser, liveSetKey(holderID))
 }
 
