@@ -408,6 +408,9 @@ func (e *Engine) commit(ctx context.Context, t *tx) (ok bool, err error) {
 }
 
 func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
+	if t.tooManyOps() {
+		return e.commitStaged(ctx, t) // bigger than one Txn: stage it (stage.go)
+	}
 	lease, err := e.currentLease(ctx)
 	if err != nil {
 		return false, err

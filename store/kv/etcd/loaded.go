@@ -80,8 +80,9 @@ func (t *tx) cacheScan(b kv.Bucket, lo, hi []byte, r kv.Range, visit func(entry)
 
 // keyIndex finds the keys a transaction wrote within a range without
 // visiting all of them (an import writes tens of thousands and scans once a
-// row): a sorted part, and the newest keys unsorted until there are enough
-// to merge in.
+// row): a sorted part, and the newest keys unsorted until a scan finds
+// enough of them to be worth merging in (a bucket never scanned is never
+// sorted).
 type keyIndex struct {
 	sorted []string
 	recent []string
@@ -100,11 +101,9 @@ func (t *tx) written(b kv.Bucket) *keyIndex {
 }
 
 // add records a key not added before.
-func (ix *keyIndex) add(k string) {
-	ix.recent = append(ix.recent, k)
-	if len(ix.recent) < 256 {
-		return
-	}
+func (ix *keyIndex) add(k string) { ix.recent = append(ix.recent, k) }
+
+func (ix *keyIndex) merge() {
 	sort.Strings(ix.recent)
 	merged := make([]string, 0, len(ix.sorted)+len(ix.recent))
 	i, j := 0, 0
@@ -121,6 +120,9 @@ func (ix *keyIndex) add(k string) {
 
 // each calls fn for every key in [lo, hi), in no particular order.
 func (ix *keyIndex) each(lo, hi string, fn func(k string)) {
+	if len(ix.recent) > 256 {
+		ix.merge()
+	}
 	for i := sort.SearchStrings(ix.sorted, lo); i < len(ix.sorted) && ix.sorted[i] < hi; i++ {
 		fn(ix.sorted[i])
 	}

@@ -30,6 +30,7 @@ package etcd
 // stages.
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -117,6 +118,33 @@ func (e *Engine) writeOps(w swrite, lease clientv3.LeaseID) (ops []clientv3.Op, 
 	return ops, size
 }
 
+// writeCost is how many operations and bytes writeOps makes of w, without
+// making them.
+func (e *Engine) writeCost(w swrite) (ops, size int) {
+	if w.op == 's' {
+		return 1, len(e.prefix) + len(nsSeq) + len(w.bucket) + len(w.val)
+	}
+	k := len(e.prefix) + len(nsData) + len(w.bucket) + 1 + len(w.key)
+	v := 1 + len(w.val) // the tag and the value; a tombstone is the tag
+	ops, size = 1, k+v
+	if e.reversed[w.bucket] {
+		mk := len(e.prefix) + len(nsMirror) + len(w.bucket) + 1 + len(w.key) + 2 + zeros(w.key)
+		ops++
+		if w.op == 'd' {
+			size += mk
+		} else {
+			size += mk + v
+		}
+	}
+	return ops, size
+}
+
+// zeros counts the 0x00 bytes of k: each is one more byte in its mirror key.
+func zeros(k []byte) int { return bytes.Count(k, []byte{0}) }
+
+// tooManyOps says t certainly does not fit one Txn, without building it.
+func (t *tx) tooManyOps() bool { return len(t.writes)+len(t.seqs) >= t.e.opts.MaxTxnOps }
+
 // stagedWrites lists t's writes in key order, then its sequences.
 func (t *tx) stagedWrites() []swrite {
 	keys := make([]string, 0, len(t.writes))
@@ -157,16 +185,16 @@ func (e *Engine) chunk(ws []swrite) (chunks [][]swrite, total int, err error) {
 	var cur []swrite
 	nops, nbytes := 0, 0
 	for _, w := range ws {
-		ops, size := e.writeOps(w, 0)
+		ops, size := e.writeCost(w)
 		size = max(size, encodedSize(w))
-		if len(ops) > maxOps || size > maxBytes {
+		if size > maxBytes {
 			return nil, 0, fmt.Errorf("%w: one value of %d bytes (etcd allows %d per request)", kv.ErrTooLarge, size, e.opts.MaxRequestBytes)
 		}
-		if nops+len(ops) > maxOps || nbytes+size > maxBytes {
+		if nops+ops > maxOps || nbytes+size > maxBytes {
 			chunks, cur, nops, nbytes = append(chunks, cur), nil, 0, 0
 		}
 		cur = append(cur, w)
-		nops += len(ops)
+		nops += ops
 		nbytes += size
 		total += size
 	}

@@ -363,3 +363,16 @@ func TestChunkEncoding(t *testing.T) {
 		t.Fatal("a truncated chunk decoded")
 	}
 }
+
+// writeCost counts what writeOps makes.
+func TestWriteCostIsWriteOps(t *testing.T) {
+	e := &Engine{prefix: []byte("/org/"), reversed: map[kv.Bucket]bool{"log": true}}
+	for _, w := range []swrite{{op: 'p', bucket: "a", key: []byte("k"), val: []byte("vv")},
+		{op: 'p', bucket: "log", key: []byte{0, 1, 0}, val: []byte("v")}, {op: 'd', bucket: "log", key: []byte("x")},
+		{op: 'd', bucket: "a", key: []byte("y")}, {op: 's', bucket: "log", val: u64(3)}} {
+		ops, size := e.writeOps(w, 0)
+		if n, sz := e.writeCost(w); n != len(ops) || sz != size {
+			t.Fatalf("%c %s %q: cost %d ops %d bytes, writeOps %d ops %d bytes", w.op, w.bucket, w.key, n, sz, len(ops), size)
+		}
+	}
+}

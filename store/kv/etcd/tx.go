@@ -689,6 +689,9 @@ func (t *tx) loadBucket(b kv.Bucket) error {
 // Txn: nil, or the ErrTooLarge its commit would return. A dry run calls it so
 // that it refuses what the real change would (kv.Fitter).
 func (t *tx) Fits() error {
+	if t.tooManyOps() {
+		return t.e.stageFits(t)
+	}
 	_, _, err := t.e.build(t, t.e.nonceKey(randomID(8)), 0)
 	if errors.Is(err, kv.ErrTooLarge) {
 		return t.e.stageFits(t) // committed through a stage (stage.go)
