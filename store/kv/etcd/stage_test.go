@@ -5,11 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keydesk/keydesk/internal/etcdtest"
 	"github.com/keydesk/keydesk/store/kv"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -107,10 +110,11 @@ func setApplyHook(t *testing.T, f func(i int) error) {
 	t.Cleanup(func() { applyHook = nil })
 }
 
-// An Update ten times bigger than one Txn commits whole; a reader on another
-// engine started while it is half applied (checked on the raw keys) sees
-// all of it, never part; a write on that engine meanwhile waits and commits
-// after it; the other engine's watch delivers it as one commit.
+// An Update ten times bigger than one Txn commits whole; a reader and an
+// Export on another engine started while it is half applied (checked on the
+// raw keys) see all of it, never part; a write on that engine meanwhile
+// waits and commits after it; the other engine's watch delivers it as one
+// commit.
 func TestStagedCommitIsAllOrNothing(t *testing.T) {
 	c := etcdtest.Shared(t)
 	prefix := c.Prefix(t)
@@ -160,6 +164,8 @@ func TestStagedCommitIsAllOrNothing(t *testing.T) {
 	}
 	reads := make(chan result, 1)
 	wrote := make(chan error, 1)
+	exported := make(chan error, 1)
+	backup := filepath.Join(t.TempDir(), "backup.db")
 	setApplyHook(t, func(i int) error {
 		if i != 3 {
 			return nil
@@ -190,6 +196,14 @@ func TestStagedCommitIsAllOrNothing(t *testing.T) {
 			reads <- result{s, err}
 		}()
 		go func() {
+			f, err := os.Create(backup)
+			if err == nil {
+				_, err = b.Export(ctx, f)
+				err = errors.Join(err, f.Close())
+			}
+			exported <- err
+		}()
+		go func() {
 			wrote <- b.Update(ctx, func(tx kv.Tx) error {
 				v, err := tx.Get("a", []byte("gen"))
 				if err != nil {
@@ -201,7 +215,7 @@ func TestStagedCommitIsAllOrNothing(t *testing.T) {
 				return tx.Put("a", []byte("after"), v)
 			})
 		}()
-		for b.Stats().StageWaits.Load() < waits+2 {
+		for b.Stats().StageWaits.Load() < waits+3 {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -221,6 +235,24 @@ func TestStagedCommitIsAllOrNothing(t *testing.T) {
 	}
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
+	}
+	// The export started mid-apply is of one revision with all of it.
+	if err := <-exported; err != nil {
+		t.Fatal(err)
+	}
+	inBackup := map[uint64]int{}
+	if err := kvbolt.ReadBackup(backup, func(bk kv.Bucket, _ uint64, _ int, each func(func(k, v []byte) error) error) error {
+		return each(func(k, v []byte) error {
+			if bk == "log" || (bk == "a" && (k[0] == 'k' || string(k) == "gen")) {
+				inBackup[binary.BigEndian.Uint64(v)]++
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := consistent(inBackup, 2); err != nil {
+		t.Fatalf("an export started mid-apply: %v", err)
 	}
 	if n := stageKeys(t, a); n != 0 {
 		t.Fatalf("%d stage keys left after the apply", n)
