@@ -2,6 +2,7 @@ package store
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,27 @@ func FuzzDecodeRecords(f *testing.F) {
 			t.Fatal("accepted a user without id or valid role")
 		}
 		_, _ = decodeAudit(data)
+	})
+}
+
+// FuzzDecodeLiveSet: a live set decodes without panic, and what decodes
+// re-encodes to a set that decodes the same.
+func FuzzDecodeLiveSet(f *testing.F) {
+	f.Add(encodeLiveSet([]string{"tok_1", "tok_2"}))
+	f.Add([]byte{liveSetFormat1})
+	f.Add([]byte{liveSetFormat1, 0})
+	f.Add([]byte{liveSetFormat1, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ids, err := decodeLiveSet(data)
+		if err != nil {
+			return
+		}
+		if len(ids) == 0 || slices.Contains(ids, "") {
+			t.Fatalf("accepted %x as %q", data, ids)
+		}
+		if again, err := decodeLiveSet(encodeLiveSet(ids)); err != nil || !slices.Equal(again, ids) {
+			t.Fatalf("round trip: %x → %q → %q, %v", data, ids, again, err)
+		}
 	})
 }
 

@@ -80,15 +80,37 @@ func decodeLiveSet(v []byte) ([]string, error) {
 	return ids, nil
 }
 
-// liveSet returns the ids in holderID's live set.
+// liveSet returns the ids in holderID's live set. A damaged set is derived
+// data: it is rebuilt from the holder index (every token of the holder's
+// that may still be usable, exactly what the set holds) and, in a write
+// transaction, written back; keydesk check reports such damage.
 func (t *txn) liveSet(holderID string) ([]string, error) {
 	v, err := t.Get(bucketTokensByUser, liveSetKey(holderID))
 	if err != nil || v == nil {
 		return nil, err
 	}
 	ids, err := decodeLiveSet(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w of %s; run `keydesk check` and restore from a backup", err, models.Sanitize(holderID))
+	if err == nil {
+		return ids, nil
+	}
+	prefix := []byte(holderID + "/")
+	ids = nil
+	if err := t.Scan(bucketTokensByUser, kv.Range{Prefix: prefix}, func(k, _ []byte) error {
+		tok, err := t.token(string(k[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		if tok.UsableAt(t.now) {
+			ids = append(ids, tok.ID)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("rebuild the damaged live-token set of %s: %w; run `keydesk check`", models.Sanitize(holderID), err)
+	}
+	if t.Writable() {
+		if err := t.putLiveSet(holderID, ids); err != nil {
+			return nil, err
+		}
 	}
 	return ids, nil
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/keydesk/keydesk/models"
@@ -149,5 +151,97 @@ func BenchmarkCreateTokenWithHistory(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckReportsBadLiveSets: keydesk check reads the live sets in the
+// holder index and names each kind of damage, and a usable token that no
+// set counts.
+func TestCheckReportsBadLiveSets(t *testing.T) {
+	s, owner := liveOrg(t)
+	u, err := s.AddUser(owner, NewUser{Name: "Uma User", Email: "uma@example.com", Role: models.RoleUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _, err := s.CreateToken(owner, TokenSpec{Name: "mine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, _, err := s.CreateToken(Actor{UserID: u.ID, Via: "test"}, TokenSpec{Name: "theirs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Check(); err != nil || len(p) != 0 {
+		t.Fatalf("healthy store: %q %v", p, err)
+	}
+	if err := s.engine.Update(context.Background(), func(tx kv.Tx) error {
+		for k, v := range map[string][]byte{
+			owner.UserID: encodeLiveSet([]string{mine.ID, mine.ID, "tok_nope", theirs.ID}),
+			u.ID:         nil,
+			"usr_ghost":  {0x7f, 1, 2},
+		} {
+			if v == nil {
+				if err := tx.Delete(bucketTokensByUser, []byte(k)); err != nil {
+					return err
+				}
+			} else if err := tx.Put(bucketTokensByUser, []byte(k), v); err != nil {
+				return err
+			}
+		}
+		return tx.Put(bucketMeta, []byte("live/"+u.ID+"/"+theirs.ID), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"live set of " + owner.UserID + ": lists " + mine.ID + " twice",
+		"live set of " + owner.UserID + ": no such token tok_nope",
+		"live set of " + owner.UserID + ": token " + theirs.ID + " is held by " + u.ID,
+		"live set of usr_ghost: damaged live-token set: unknown format",
+		"token " + theirs.ID + ": usable but missing from its holder's live set",
+		"schema-2 live-set key left",
+	}
+	joined := strings.Join(p, "\n")
+	for _, w := range want {
+		if !strings.Contains(joined, w) {
+			t.Errorf("check does not say %q:\n%s", w, joined)
+		}
+	}
+	if len(p) != len(want) {
+		t.Errorf("%d problems, want %d:\n%s", len(p), len(want), joined)
+	}
+}
+
+// TestDamagedLiveSetIsRebuilt: a live set that does not decode is derived
+// data; the next create rebuilds it from the holder index and counts right.
+func TestDamagedLiveSetIsRebuilt(t *testing.T) {
+	s, owner := liveOrg(t)
+	for i := range models.MaxTokensActive - 1 {
+		if _, _, err := s.CreateToken(owner, TokenSpec{Name: fmt.Sprint("t", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.engine.Update(context.Background(), func(tx kv.Tx) error {
+		return tx.Put(bucketTokensByUser, liveSetKey(owner.UserID), []byte{liveSetFormat1, 0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Check(); err != nil || !strings.Contains(strings.Join(p, "\n"), "live set of "+owner.UserID+": damaged") {
+		t.Fatalf("check of the damaged set: %q %v", p, err)
+	}
+	if _, _, err := s.CreateToken(owner, TokenSpec{Name: "25th"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateToken(owner, TokenSpec{Name: "26th"}); !errors.Is(err, models.ErrLimit) {
+		t.Fatalf("a 26th token after the rebuild: %v", err)
+	}
+	if n := liveEntries(t, s, owner.UserID); n != models.MaxTokensActive {
+		t.Fatalf("rebuilt set has %d entries", n)
+	}
+	if p, err := s.Check(); err != nil || len(p) != 0 {
+		t.Fatalf("check after the rebuild: %q %v", p, err)
 	}
 }
