@@ -408,3 +408,59 @@ func TestWriteCostIsWriteOps(t *testing.T) {
 		}
 	}
 }
+
+// A watch that starts while a staged commit is half applied (the marker is
+// there at its first revision) holds back what follows and delivers it as
+// one commit when the marker goes: nothing of it arrives before.
+func TestWatchOpenedMidApplyHoldsTheRest(t *testing.T) {
+	c := etcdtest.Shared(t)
+	prefix := c.Prefix(t)
+	a := openEngine(t, c.Members[0].ClientURL, prefix, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var b *Engine
+	var ch <-chan kv.Change
+	setApplyHook(t, func(i int) error {
+		if i == 3 {
+			b = openEngine(t, c.Members[0].ClientURL, prefix, Options{})
+			ch = b.Changes()
+		}
+		return nil
+	})
+	if err := writeGeneration(ctx, a, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b == nil {
+		t.Fatal("the hook never ran")
+	}
+	// The sequence is written by the last chunk, with the marker's delete.
+	end, err := a.cli.Get(ctx, string(a.seqKey("log")))
+	if err != nil || len(end.Kvs) != 1 {
+		t.Fatal(end, err)
+	}
+	last := end.Kvs[0].ModRevision
+	var got []kv.Change
+	for done := false; !done; {
+		select {
+		case cg := <-ch:
+			if cg.Bucket == "" {
+				t.Fatalf("reset %+v", cg)
+			}
+			got = append(got, cg)
+			done = !cg.More
+		case <-ctx.Done():
+			t.Fatalf("B's watch delivered %d changes and no end", len(got))
+		}
+	}
+	rev := got[0].Revision
+	for _, cg := range got {
+		if cg.Revision != rev {
+			t.Fatalf("changes at revisions %d and %d: not one commit", rev, cg.Revision)
+		}
+	}
+	if rev != last || len(got) >= stagedKeys+stagedKeys/10+1 {
+		t.Fatalf("%d changes at revision %d (the apply ended at %d): want the rest of the apply, at its end",
+			len(got), rev, last)
+	}
+	t.Logf("B, opened mid-apply, got the remaining %d changes as one commit", len(got))
+}
