@@ -61,3 +61,17 @@ func (t *txn) prefetchCreate(holderID, tokenID string) error {
 	}
 	return kv.Prefetch(t.Tx, reads...)
 }
+
+// prefetchToken announces, in one batch, what a change by a to token id
+// reads first (tokenFor): the actor, the token and, in a write, the audit
+// counter; extra rides along.
+func (t *txn) prefetchToken(a Actor, id string, extra ...kv.Read) error {
+	if !t.batches() || a.UserID == "" {
+		return nil
+	}
+	reads := append([]kv.Read{kv.GetOf(bucketUsers, []byte(a.UserID)), kv.GetOf(bucketTokens, []byte(id))}, extra...)
+	if t.Writable() {
+		reads = append(reads, kv.SequenceOf(bucketAudit))
+	}
+	return kv.Prefetch(t.Tx, reads...)
+}

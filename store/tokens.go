@@ -230,6 +230,9 @@ func (s *Store) RevealToken(a Actor, id string) (string, error) {
 // else's token is reported as not found unless the actor may see every token
 // anyway, so token ids cannot be probed.
 func (t *txn) tokenFor(a Actor, id string, selfAct, otherAct models.Action) (me, holder models.User, tok models.Token, err error) {
+	if err = t.prefetchToken(a, id); err != nil {
+		return
+	}
 	if me, err = t.actor(a); err != nil {
 		return
 	}
@@ -336,6 +339,11 @@ func (s *Store) RotationGrace() time.Duration { return s.opts.RotationGrace }
 func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
 	var out models.Token
 	err := s.change(func(t *txn) (Event, error) {
+		// What a revoke changes is read first; the live set read is the
+		// actor's (an admin revoking another's token reads the holder's later).
+		if err := t.prefetchToken(a, id, liveSetRead(a.UserID), kv.GetOf(bucketSealed, []byte(id))); err != nil {
+			return Event{}, err
+		}
 		me, holder, tok, err := t.tokenFor(a, id, models.ActTokenRevokeOwn, models.ActTokenRevokeAny)
 		if err != nil {
 			return Event{}, err

@@ -71,7 +71,8 @@ func (c *kvCalls) count(f func()) string {
 // (kv.Prefetch), so a create costs what a bare Get + Txn costs in round
 // trips (issue 12's ≤ 2× row). The first create for a holder has no hint
 // about their tokens and may read twice; a holder with tokens created
-// elsewhere (the hint is stale) still gets the right count.
+// elsewhere (the hint is stale) still gets the right count. Revoking one's
+// own token reads once as well.
 func TestCreateReadsOnceThenCommits(t *testing.T) {
 	t.Parallel()
 	c := etcdtest.Shared(t)
@@ -133,8 +134,20 @@ func TestCreateReadsOnceThenCommits(t *testing.T) {
 	if got := create(s, 6); got != once {
 		t.Fatalf("create after that made %s; want %s", got, once)
 	}
-	// 10 so far; the limit still holds exactly with hints in play.
-	n := 10
+	// A revoke of one's own token reads once too.
+	toks, err := s.ListTokens(uma, store.TokenQuery{})
+	if err != nil || len(toks.Tokens) == 0 {
+		t.Fatalf("list: %d tokens, %v", len(toks.Tokens), err)
+	}
+	if got := calls.count(func() {
+		if _, err := s.RevokeToken(uma, toks.Tokens[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	}); got != once {
+		t.Fatalf("a revoke made %s; want %s", got, once)
+	}
+	// 9 live (10 made, one revoked); the limit still holds exactly with hints in play.
+	n := 9
 	for ; n < models.MaxTokensActive; n++ {
 		if _, _, err := s.CreateToken(uma, store.TokenSpec{Name: fmt.Sprintf("c%d", n)}); err != nil {
 			t.Fatalf("token %d: %v", n+1, err)
