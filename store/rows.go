@@ -329,6 +329,15 @@ func newNameCache() *nameCache { return &nameCache{idx: map[string]int32{}} }
 // add caches v for id unless the cache is full, and returns its number (0
 // when not cached).
 func (c *nameCache) add(id []byte, v nameEmail) int {
+	ref := c.push(id, v)
+	if ref > 0 {
+		c.idx[c.person(int32(ref-1)).id] = int32(ref - 1)
+	}
+	return ref
+}
+
+// push is add without the map: reindex must follow.
+func (c *nameCache) push(id []byte, v nameEmail) int {
 	if c.n >= maxNameCache {
 		return 0
 	}
@@ -336,12 +345,21 @@ func (c *nameCache) add(id []byte, v nameEmail) int {
 		c.people = append(c.people, make([]recentPerson, 0, peopleChunk))
 	}
 	p := recentPerson{id: string(id), ref: c.n + 1, v: v}
-	c.idx[p.id] = int32(c.n)
 	last := &c.people[len(c.people)-1]
 	*last = append(*last, p)
 	c.n++
 	*c.recentSlot(id) = p
 	return p.ref
+}
+
+// reindex rebuilds the map from people, made at its size at once: growing
+// it one insert at a time to 100k people cost 400 ns an insert. A person
+// numbered twice is found under the later number.
+func (c *nameCache) reindex() {
+	c.idx = make(map[string]int32, c.n)
+	for i := range int32(c.n) {
+		c.idx[c.person(i).id] = i
+	}
 }
 
 type nameEmail struct{ name, email string }
@@ -366,15 +384,19 @@ func (s *Store) preloadNames(cache *nameCache) error {
 				// Who is cached already is numbered again: a number
 				// stands for one person and name, not each person for
 				// one number.
-				cache.add(k, nameOf(v))
+				cache.push(k, nameOf(v))
 				after = append(after[:0], k...)
 				return nil
 			})
 		})
-		if err != nil || n < rowPageTokens {
+		if err != nil {
 			return err
 		}
+		if n < rowPageTokens {
+			break
+		}
 	}
+	cache.reindex()
 	return nil
 }
 
