@@ -303,13 +303,14 @@ func listTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, q
 	if arr != nil {
 		// JSON is encoded straight from each stored record (wire.TokenRow):
 		// a million tokens build no Token and allocate nothing per token.
-		var wr wire.TokenRow
 		err := s.EachTokenRow(a, q, func(r *store.TokenRow) error {
 			if limit > 0 && n >= limit {
 				return errLimitReached
 			}
 			n++
-			wr = wire.TokenRow{ID: r.ID, Name: r.Name, Status: r.Status, MaskedTail: r.Tail, Role: r.Role,
+			// On the stack: a row copied into a variable the closure
+			// shares went through the collector's write barriers.
+			wr := wire.TokenRow{ID: r.ID, Name: r.Name, Status: r.Status, MaskedTail: r.Tail, Role: r.Role,
 				HolderID: r.HolderID, HolderName: r.HolderName, HolderEmail: r.HolderEmail, CreatedAt: r.CreatedAt,
 				CreatedBy: r.CreatedBy, CreatedByName: r.CreatorName, Assigned: r.Assigned, Revealed: r.Revealed,
 				ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, RevokedBy: r.RevokedBy, RotatedAt: r.RotatedAt,
