@@ -311,11 +311,13 @@ func appendString[S string | []byte](b []byte, s S) []byte {
 func appendEscaped[S string | []byte](b []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if plainASCII[c] {
+		for i < len(s) && plainASCII[s[i]] { // the usual byte, in a tight loop
 			i++
-			continue
 		}
+		if i == len(s) {
+			break
+		}
+		c := s[i]
 		if c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
 			switch c {
