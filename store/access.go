@@ -177,7 +177,9 @@ func (s *Store) principal(tok models.Token, u models.User, wantUser string) (Pri
 func (s *Store) Exchange(secret, source string) (Principal, error) {
 	p, tok, err := s.lookupSecret(secret)
 	if err != nil {
-		if tok.ID != "" && tok.Status(s.opts.Now()) == models.StatusRotated {
+		// Reuse is a rotated secret past its grace, not one refused for
+		// another reason (its holder removed, the store unreachable).
+		if now := s.opts.Now(); tok.ID != "" && tok.Status(now) == models.StatusRotated && !tok.UsableAt(now) {
 			s.auditReuse(tok, source)
 		}
 		return Principal{}, err
@@ -208,7 +210,9 @@ func (s *Store) lookupSecret(secret string) (Principal, models.Token, error) {
 	}
 	tok, u, err := s.cachedToken(id)
 	if err != nil {
-		return Principal{}, tok, models.ErrUnauthenticated
+		// No token: one half-read (the store failed after the token) must
+		// not pass for a rotated secret replayed (Exchange's reuse check).
+		return Principal{}, models.Token{}, models.ErrUnauthenticated
 	}
 	p, err := s.principal(tok, u, "")
 	return p, tok, err

@@ -364,7 +364,8 @@ func (s *Store) writeLoop() {
 
 // commitGroup commits a group in one transaction. If any member fails, the whole
 // transaction rolls back and each member runs again alone, so one caller's error
-// never becomes another's. Members must therefore be safe to run twice; they are,
+// never becomes another's — except when the store could not be reached or did
+// not confirm the commit: then every member gets that error. Members must therefore be safe to run twice; they are,
 // because they change nothing outside the transaction except via tx.OnCommit
 // (which the kv contract requires anyway: an engine may re-run fn on conflict).
 func (s *Store) commitGroup(group []*writeReq) {
@@ -381,9 +382,13 @@ func (s *Store) commitGroup(group []*writeReq) {
 		}
 		return nil
 	})
-	if err == nil {
+	if err == nil || errors.Is(err, kv.ErrAmbiguous) || errors.Is(err, kv.ErrUnavailable) {
+		// All or nothing: an ambiguous group may have landed, so running a
+		// member again could apply it twice; an unreachable store would only
+		// make each member wait out its timeout in turn, one after another
+		// (e2e/faults: writers behind a group stalled for several timeouts).
 		for _, r := range group {
-			r.done <- nil
+			r.done <- err
 		}
 		return
 	}

@@ -104,3 +104,60 @@ func TestFreshnessUnderPartition(t *testing.T) {
 		pct(afterHeal, 0.5).Round(time.Millisecond), pct(afterHeal, 1).Round(time.Millisecond),
 		pct(catchUp, 0.5).Round(time.Millisecond), pct(catchUp, 1).Round(time.Millisecond))
 }
+
+// The same through a `keydesk serve` process's doors: cut off from etcd it
+// refuses a token revoked on another server at the token endpoint and says
+// so in /healthz and its log; healed, it refuses it at once and serves the
+// live token again without a restart.
+func TestFreshnessUnderPartitionServe(t *testing.T) {
+	r := newRigWith(t, 1, 1)
+	h := r.addHolders(1)[0]
+	a, _ := r.servers[0].get()
+	far := r.procs[0]
+	base := far.base()
+	dead, deadSecret, err := a.CreateToken(h.actor, store.TokenSpec{Name: "doomed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, liveSecret, err := a.CreateToken(h.actor, store.TokenSpec{Name: "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the process exchanges tokens made on A", func() bool {
+		return exchangeAt(httpClient, base, deadSecret) != "" && exchangeAt(httpClient, base, liveSecret) != ""
+	})
+	far.partition(true)
+	if _, err := a.RevokeToken(h.actor, dead.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for i := 0; i < 2; i++ {
+		if exchangeAt(httpClient, base, deadSecret) != "" {
+			t.Fatalf("the process, cut off from etcd, exchanged a token revoked on A %v ago", time.Since(revoked))
+		}
+	}
+	if cache, err := procHealth(far.proc.httpAddr); err == nil && cache == "fresh" {
+		t.Fatal("the process cut off from etcd still reports its cache fresh in /healthz")
+	}
+	if !strings.Contains(far.log.String(), "etcd does not answer") {
+		t.Fatalf("the process logged nothing about losing etcd:\n%s", far.log.String())
+	}
+	far.partition(false)
+	healed := time.Now()
+	if exchangeAt(httpClient, base, deadSecret) != "" {
+		t.Fatal("the process exchanged the revoked token right after the partition healed")
+	}
+	first := time.Since(healed)
+	back := waitFor(t, 30*time.Second, "the process serves the live token again", func() bool {
+		if exchangeAt(httpClient, base, deadSecret) != "" {
+			t.Fatalf("the process exchanged the revoked token %v after the partition healed", time.Since(healed))
+		}
+		cache, err := procHealth(far.proc.httpAddr)
+		return exchangeAt(httpClient, base, liveSecret) != "" && err == nil && cache == "fresh"
+	})
+	if !strings.Contains(far.log.String(), "etcd answers again") {
+		t.Fatalf("the process logged nothing about etcd coming back:\n%s", far.log.String())
+	}
+	t.Logf("keydesk serve: after the heal the revoked token was refused in %v; fresh and serving the live token %v later",
+		first.Round(time.Millisecond), back.Round(time.Millisecond))
+}

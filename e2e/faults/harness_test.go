@@ -126,6 +126,7 @@ type rig struct {
 	owner    store.Actor
 	faults   []string // what was injected, for the report
 	faultMu  sync.Mutex
+	dropped  []Op            // writes that failed before changing anything (not in the history)
 	stalls   []time.Duration // write stall after each leader kill
 	// isoStalls: after each isolation of the leader from the other members
 	isoStalls []time.Duration
@@ -591,6 +592,10 @@ func (r *rig) record(op Op, call time.Duration, err error) {
 	ret := r.hist.Now()
 	res, drop := classify(err)
 	if drop {
+		op.Call, op.Return, op.Err = call, ret, err.Error()
+		r.faultMu.Lock()
+		r.dropped = append(r.dropped, op) // for explainStall only: it proves nothing happened
+		r.faultMu.Unlock()
 		return
 	}
 	op.Call, op.Return, op.Out.Result = call, ret, res

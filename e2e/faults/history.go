@@ -219,7 +219,7 @@ func CheckAudit(entries []models.AuditEntry, ops []Op) []string {
 	}
 	count := map[auditKey]int{}
 	seqOf := map[auditKey]uint64{}
-	anonCreated := map[string]int{} // holder → created/assigned entries no known op made
+	anonCreated := map[string][]uint64{} // holder → sequence numbers of created/assigned entries no known op made
 	for i, e := range entries {
 		if e.Seq != uint64(i+1) {
 			add("audit entry %d has sequence %d: the sequence has a gap or is out of order", i+1, e.Seq)
@@ -230,10 +230,10 @@ func CheckAudit(entries []models.AuditEntry, ops []Op) []string {
 	}
 	acked := map[auditKey]int{}
 	unknown := map[auditKey]int{}
-	unknownNew := map[string]int{} // holder → ambiguous creates/assigns/rotations (their new id unknown)
+	unknownNew := map[string][]time.Duration{} // holder → calls of ambiguous creates/assigns (their new id unknown)
 	for _, op := range ops {
 		if op.Out.Result == Unknown && (op.In.Kind == Create || op.In.Kind == Assign) {
-			unknownNew[op.Holder]++
+			unknownNew[op.Holder] = append(unknownNew[op.Holder], op.Call)
 			continue
 		}
 		k, ok := opAuditKey(op)
@@ -264,16 +264,11 @@ func CheckAudit(entries []models.AuditEntry, ops []Op) []string {
 				add("%s %s: %d audit entries for %d unacknowledged attempts", k.typ, k.id, count[k], unknown[k])
 			}
 		case e.Type == models.AuditTokenCreated || e.Type == models.AuditTokenAssigned:
-			anonCreated[e.TargetID]++
+			anonCreated[e.TargetID] = append(anonCreated[e.TargetID], e.Seq)
 		case e.Type == models.AuditUserAdded && isSetupEmail(e.TargetEmail):
 		case e.Type == models.AuditSSHSessionOpened: // a login at the SSH door, not a change
 		default:
 			add("audit entry %d (%s %s) matches no change any client asked for", e.Seq, e.Type, k.id)
-		}
-	}
-	for holder, n := range anonCreated {
-		if n > unknownNew[holder] {
-			add("holder %s: %d token creations in the audit that no client was told of, only %d unconfirmed", holder, n, unknownNew[holder])
 		}
 	}
 	// Commit order against real time, over acknowledged changes with one entry.
@@ -292,6 +287,41 @@ func CheckAudit(entries []models.AuditEntry, ops []Op) []string {
 			continue
 		}
 		ts = append(ts, timed{op.Call, op.Return, seqOf[k], k.typ + " " + k.id})
+	}
+	// A creation nobody was told of must be one unconfirmed create or assign
+	// of its holder's, invoked before the entry was committed: before any
+	// acknowledged change with a later sequence number returned.
+	bySeq := append([]timed(nil), ts...)
+	sort.Slice(bySeq, func(i, j int) bool { return bySeq[i].seq > bySeq[j].seq })
+	committedBy := func(seq uint64) time.Duration { // the entry was committed before this
+		by := time.Duration(1 << 62)
+		for _, x := range bySeq {
+			if x.seq <= seq {
+				break
+			}
+			by = min(by, x.ret)
+		}
+		return by
+	}
+	for holder, seqs := range anonCreated {
+		bounds := make([]time.Duration, len(seqs))
+		for i, seq := range seqs {
+			bounds[i] = committedBy(seq)
+		}
+		sort.Slice(bounds, func(i, j int) bool { return bounds[i] < bounds[j] })
+		calls := append([]time.Duration(nil), unknownNew[holder]...)
+		sort.Slice(calls, func(i, j int) bool { return calls[i] < calls[j] })
+		// Greedy: the earliest-committed entries take the earliest calls.
+		if len(calls) < len(bounds) {
+			add("holder %s: %d token creations in the audit that no client was told of, only %d unconfirmed", holder, len(bounds), len(calls))
+			continue
+		}
+		for i, b := range bounds {
+			if calls[i] >= b {
+				add("holder %s: a token creation in the audit that no client was told of, committed before %.3fs, before any unconfirmed create that could have made it", holder, b.Seconds())
+				break
+			}
+		}
 	}
 	byRet := append([]timed(nil), ts...)
 	sort.Slice(byRet, func(i, j int) bool { return byRet[i].ret < byRet[j].ret })

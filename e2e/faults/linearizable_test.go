@@ -33,6 +33,46 @@ func (r *rig) waitOps(n int, within time.Duration) {
 	}
 }
 
+// explainStall logs, for a write stall over the 5 s target, the writes in
+// flight around it: where each ran, when it started relative to the fault,
+// how long it took and how it ended (the clients keep running meanwhile).
+func (r *rig) explainStall(t0, stall time.Duration) {
+	if stall <= 5*time.Second || !testing.Verbose() {
+		return
+	}
+	r.faultMu.Lock()
+	in := append([]Op(nil), r.dropped...)
+	r.faultMu.Unlock()
+	for i := range in {
+		in[i].Out.Result = 0 // shown as failed: nothing happened
+	}
+	var all []Op
+	for _, op := range append(r.hist.Ops(), in...) {
+		end := op.Return
+		if end < 0 {
+			end = r.hist.Now()
+		}
+		if op.In.Kind != Accept && op.In.Kind != Status && op.Call < t0+stall && end > t0-time.Second {
+			all = append(all, op)
+		}
+	}
+	in = all
+	sort.Slice(in, func(i, j int) bool { return in[i].Call < in[j].Call })
+	var b strings.Builder
+	for i, op := range in {
+		if i == 40 {
+			fmt.Fprintf(&b, "\n  … %d more", len(in)-i)
+			break
+		}
+		took := "unconfirmed"
+		if op.Return >= 0 {
+			took = (op.Return - op.Call).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "\n  %+8.3fs server %d %-4s %-11s %s %s %s", (op.Call - t0).Seconds(), op.Server, op.Door, op.In.Kind, took, op.Out.Result, op.Err)
+	}
+	r.t.Logf("a %v write stall: the writes around it (start relative to the fault):%s", stall.Round(time.Millisecond), b.String())
+}
+
 // waitOpsOn polls until n more operations on server s have been recorded.
 func (r *rig) waitOpsOn(s *server, n int, within time.Duration) {
 	r.t.Helper()
@@ -120,6 +160,7 @@ func (r *rig) nemesis(round, per, kills int) {
 		r.fault("HardStop etcd leader m%d", lead)
 		stall := r.writeAckAfter(t0, 60*time.Second)
 		r.stalls = append(r.stalls, stall)
+		r.explainStall(t0, stall)
 		r.waitOps(per, r.patience)
 		if err := r.c.Restart(lead); err != nil {
 			r.t.Fatal(err)
@@ -168,6 +209,7 @@ func (r *rig) nemesis(round, per, kills int) {
 	r.fault("m%d leads the majority; m%d stepped down", r.c.Leader(), lead)
 	stall := r.writeAckAfter(t0, 60*time.Second)
 	r.isoStalls = append(r.isoStalls, stall)
+	r.explainStall(t0, stall)
 	r.waitOps(per, r.patience)
 	r.c.Isolate(lead, false)
 	r.fault("heal m%d's links (write stall after its isolation: %v)", lead, stall.Round(time.Millisecond))

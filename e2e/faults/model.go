@@ -43,7 +43,7 @@ const (
 	Unknown        // the store did not confirm the write
 )
 
-var resultNames = map[Result]string{OK: "ok", Refused: "refused", Limit: "limit", Unknown: "unknown"}
+var resultNames = map[Result]string{0: "failed", OK: "ok", Refused: "refused", Limit: "limit", Unknown: "unknown"}
 
 func (r Result) String() string { return resultNames[r] }
 

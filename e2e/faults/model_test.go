@@ -88,15 +88,30 @@ func TestCheckAudit(t *testing.T) {
 	if bad := CheckAudit(good, ops); len(bad) != 0 {
 		t.Fatalf("a good log: %q", bad)
 	}
+	// A creation nobody was told of is explained by an unconfirmed create
+	// invoked before it committed, and by no later one.
+	unconfirmed := func(call float64) Op {
+		o := op(Create, "h:u", -1, Unknown, -1, call, -1)
+		o.Holder = "u"
+		return o
+	}
+	hidden := []models.AuditEntry{org, mk(2, models.AuditTokenCreated, "x"), mk(3, models.AuditTokenCreated, "a"), mk(4, models.AuditTokenCreated, "b")}
+	if bad := CheckAudit(hidden, append(ops, unconfirmed(0.5))); len(bad) != 0 {
+		t.Errorf("an unconfirmed create invoked before the hidden one committed explains it: %q", bad)
+	}
+	if bad := CheckAudit(hidden, append(ops, unconfirmed(5))); len(bad) == 0 || !strings.Contains(bad[0], "before any unconfirmed create") {
+		t.Errorf("an unconfirmed create invoked after the hidden one committed cannot explain it: %q", bad)
+	}
 	for name, c := range map[string]struct {
 		log  []models.AuditEntry
 		want string
 	}{
-		"missing":      {[]models.AuditEntry{org, mk(2, models.AuditTokenCreated, "a")}, "1 acknowledged"},
-		"duplicate":    {append(good, mk(4, models.AuditTokenCreated, "b")), "2 audit entries"},
-		"gap":          {[]models.AuditEntry{org, mk(2, models.AuditTokenCreated, "a"), mk(4, models.AuditTokenCreated, "b")}, "gap"},
-		"unasked":      {append(good, mk(4, models.AuditTokenRevoked, "a")), "matches no change"},
-		"out of order": {[]models.AuditEntry{org, mk(2, models.AuditTokenCreated, "b"), mk(3, models.AuditTokenCreated, "a")}, "not commit order"},
+		"missing":       {[]models.AuditEntry{org, mk(2, models.AuditTokenCreated, "a")}, "1 acknowledged"},
+		"duplicate":     {append(good, mk(4, models.AuditTokenCreated, "b")), "2 audit entries"},
+		"gap":           {[]models.AuditEntry{org, mk(2, models.AuditTokenCreated, "a"), mk(4, models.AuditTokenCreated, "b")}, "gap"},
+		"unasked":       {append(good, mk(4, models.AuditTokenRevoked, "a")), "matches no change"},
+		"hidden create": {append(good, mk(4, models.AuditTokenCreated, "x")), "no client was told of"},
+		"out of order":  {[]models.AuditEntry{org, mk(2, models.AuditTokenCreated, "b"), mk(3, models.AuditTokenCreated, "a")}, "not commit order"},
 	} {
 		bad := CheckAudit(c.log, ops)
 		if len(bad) == 0 || !strings.Contains(strings.Join(bad, "\n"), c.want) {
