@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/keydesk/keydesk/internal/etcdtest"
 	"github.com/keydesk/keydesk/store/kv"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -336,3 +338,24 @@ func TestNumberedBucketDescending(t *testing.T) {
 }
 
 func head(s []uint64) []uint64 { return s[:min(len(s), 4)] }
+
+func TestRetryableReadIsUnavailableOnly(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{rpctypes.ErrLeaderChanged, true},
+		{rpctypes.ErrNoLeader, true},
+		{rpctypes.ErrGRPCLeaderChanged, true},
+		{rpctypes.ErrCompacted, false},
+		{rpctypes.ErrGRPCCompacted, false},
+		{rpctypes.ErrTooManyOps, false},
+		{context.DeadlineExceeded, false},
+		{context.Canceled, false},
+		{errors.New("something else"), false},
+	} {
+		if got := retryableRead(c.err); got != c.want {
+			t.Errorf("retryableRead(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}

@@ -142,7 +142,7 @@ func (t *tx) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 	if t.rev == 0 {
 		resp, err = t.firstTxn(c, ops...) // waits out a staged commit being applied (stage.go)
 	} else {
-		resp, err = t.e.cli.Txn(c).Then(ops...).Commit()
+		resp, err = t.e.readOnlyTxn(c, ops...)
 	}
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {

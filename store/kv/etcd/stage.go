@@ -631,7 +631,7 @@ func (t *tx) firstTxn(c context.Context, ops ...clientv3.Op) (*clientv3.TxnRespo
 	ops = append(ops[:len(ops):len(ops)], clientv3.OpGet(t.e.markerKey()))
 	waitUntil := time.Now().Add(stageWaitMax)
 	for {
-		resp, err := t.e.cli.Txn(c).Then(ops...).Commit()
+		resp, err := t.e.readOnlyTxn(c, ops...)
 		if err != nil {
 			return nil, err
 		}
@@ -656,7 +656,7 @@ func (e *Engine) awaitStage(ctx context.Context, id string, until time.Time) err
 	pause := time.Millisecond
 	for {
 		c, cancel := e.rpc(ctx)
-		resp, err := e.cli.Txn(c).Then(clientv3.OpGet(e.markerKey()), clientv3.OpGet(e.stageKey(id, "l"))).Commit()
+		resp, err := e.readOnlyTxn(c, clientv3.OpGet(e.markerKey()), clientv3.OpGet(e.stageKey(id, "l")))
 		cancel()
 		if err != nil {
 			return unavailable(err)
