@@ -537,7 +537,20 @@ func (e *Engine) completeStage(ctx context.Context, id string) error {
 		return unavailable(err)
 	}
 	if len(r.Kvs) == 0 {
-		return nil // applied meanwhile (the last chunk deletes the stage)
+		// Applied meanwhile (the last chunk deletes the marker with the
+		// stage), unless the marker still names it: then the stage was
+		// deleted by hand and nothing can finish it.
+		c, cancel := e.rpc(ctx)
+		m, err := e.cli.Get(c, e.markerKey())
+		cancel()
+		if err != nil {
+			return unavailable(err)
+		}
+		if len(m.Kvs) == 1 && string(m.Kvs[0].Value) == id {
+			return fmt.Errorf("etcd engine: %s names stage %s, which is gone: a big change cannot be finished; delete %s (etcdctl del) to let the store be used",
+				e.markerKey(), id, e.markerKey())
+		}
+		return nil
 	}
 	n, err := strconv.Atoi(string(r.Kvs[0].Value))
 	if err != nil || n < 1 {

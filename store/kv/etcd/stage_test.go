@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -464,4 +465,26 @@ func TestWatchOpenedMidApplyHoldsTheRest(t *testing.T) {
 			len(got), rev, last)
 	}
 	t.Logf("B, opened mid-apply, got the remaining %d changes as one commit", len(got))
+}
+
+// A marker naming a stage that is gone (deleted by hand) is reported, not
+// waited on for ever.
+func TestMarkerWithoutStageIsReported(t *testing.T) {
+	c := etcdtest.Shared(t)
+	a := openEngine(t, c.Members[0].ClientURL, c.Prefix(t), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := a.cli.Put(ctx, a.markerKey(), "nobody.0"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := generations(ctx, a)
+	if err == nil || !strings.Contains(err.Error(), "delete "+a.markerKey()) {
+		t.Fatalf("read under an orphan marker: %v, want it named with what to delete", err)
+	}
+	if _, err := a.cli.Delete(ctx, a.markerKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := generations(ctx, a); err != nil {
+		t.Fatalf("after deleting the marker: %v", err)
+	}
 }
