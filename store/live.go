@@ -277,7 +277,9 @@ func (s *Store) foldLiveSet() error {
 		// An old key is ~42 bytes, its share of a holder's set ~20.
 		chunk = min(chunk, max(1, lim.MaxBytes/256))
 	}
+	folded := 0
 	for done := false; !done; {
+		n := 0
 		err := s.engine.Update(ctx, func(tx kv.Tx) error {
 			var keys [][]byte
 			// Collect, then write: a write under a live cursor may move it.
@@ -317,6 +319,7 @@ func (s *Store) foldLiveSet() error {
 					return err
 				}
 			}
+			n = len(keys)
 			done = len(keys) < chunk
 			if done {
 				return tx.Delete(bucketMeta, keyFoldLive)
@@ -326,6 +329,11 @@ func (s *Store) foldLiveSet() error {
 		if err != nil {
 			return fmt.Errorf("fold the live-token set for schema 3 (a copy of the original was taken before the upgrade): %w", err)
 		}
+		folded += n
+	}
+	if folded > 0 {
+		// The freed pages stay in the file until it is compacted.
+		s.opts.Logger.Info("upgraded the live-token set to schema 3; `keydesk compact` returns the space it freed to the file system", "keys", folded)
 	}
 	return nil
 }
