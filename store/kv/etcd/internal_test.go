@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -356,6 +357,47 @@ func TestRetryableReadIsUnavailableOnly(t *testing.T) {
 	} {
 		if got := retryableRead(c.err); got != c.want {
 			t.Errorf("retryableRead(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// A read that loses its connection on the way (a leader change, a reset
+// connection: Unavailable) is tried again, as clientv3 tries a Range again,
+// instead of failing the transaction: a transaction's first read and
+// Prefetch are read-only Txns, and clientv3 never retries a Txn.
+func TestReadTxnRetriedOverALostConnection(t *testing.T) {
+	c := etcdtest.Shared(t)
+	p := etcdtest.NewProxy(t, c.Members[0].ClientURL)
+	e := openEngine(t, p.URL(), c.Prefix(t), Options{RequestTimeout: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := incr(ctx, e, nil); err != nil { // n = 1, connection up
+		t.Fatal(err)
+	}
+	reads := map[string]func(tx kv.Tx) ([]byte, error){
+		"Prefetch then Get": func(tx kv.Tx) ([]byte, error) {
+			if err := tx.(kv.Prefetcher).Prefetch(kv.GetOf("a", []byte("n"))); err != nil {
+				return nil, err
+			}
+			return tx.Get("a", []byte("n"))
+		},
+		"Get": func(tx kv.Tx) ([]byte, error) { return tx.Get("a", []byte("n")) },
+	}
+	for name, read := range reads {
+		dropped := p.Dropped
+		err := e.View(ctx, func(tx kv.Tx) error {
+			p.DropNext()
+			v, err := read(tx)
+			if err == nil && (len(v) != 8 || binary.BigEndian.Uint64(v) != 1) {
+				err = fmt.Errorf("n = %x, want 1", v)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s over a dropped request: %v", name, err)
+		}
+		if p.Dropped != dropped+1 {
+			t.Fatalf("%s: %d requests dropped, want 1 (the test did not cut the read)", name, p.Dropped-dropped)
 		}
 	}
 }
