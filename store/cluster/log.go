@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -57,8 +58,20 @@ func (c *slogCore) Write(e zapcore.Entry, fs []zapcore.Field) error {
 	if e.Level >= zapcore.ErrorLevel {
 		lvl = slog.LevelError
 	}
+	if ownCancel(enc.Fields["error"]) {
+		// A call keydesk itself cancelled (a command exiting, a request
+		// timing out): the caller already has the error; no warning.
+		lvl = slog.LevelDebug
+	}
 	c.l.Log(context.Background(), lvl, e.Message, args...)
 	return nil
 }
 
 func (c *slogCore) Sync() error { return nil }
+
+// ownCancel reports whether an etcd client log entry's error is only the
+// cancellation of keydesk's own context.
+func ownCancel(field any) bool {
+	s, ok := field.(string)
+	return ok && (strings.Contains(s, "context canceled") || strings.Contains(s, "code = Canceled"))
+}

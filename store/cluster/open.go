@@ -40,9 +40,10 @@ func Dial(ctx context.Context, cfg Config) (*clientv3.Client, Target, error) {
 	// Keepalive pings find a connection that went silent (a member cut off
 	// from this server while the TCP connection stays up), so the balancer
 	// stops sending every third request into it until it reconnects. etcd
-	// refuses pings closer than 5 s (--grpc-keepalive-min-time).
+	// refuses pings closer than 5 s (--grpc-keepalive-min-time), and gRPC
+	// raises anything under 10 s to 10 s with a warning on every start.
 	cc := clientv3.Config{Endpoints: t.Endpoints, DialTimeout: 5 * time.Second, Context: ctx,
-		DialKeepAliveTime: 6 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
+		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
 		Username: cfg.Username, Password: cfg.Password, Logger: ZapLogger(cfg.Logger)}
 	if !t.TLS && (cfg.CA != "" || cfg.Cert != "" || cfg.Key != "") {
 		return nil, t, fmt.Errorf("%w: --etcd-ca/--etcd-cert/--etcd-key need an etcds:// store URL", models.ErrInvalid)
