@@ -151,9 +151,27 @@ func liveSetRead(holderID string) kv.Read {
 // it; the token records are fetched together with also (kv.Prefetch: one
 // round trip on etcd instead of one per token).
 func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, live []string, err error) {
-	ids, err := t.liveSet(holderID)
+	usable, grace, live, listed, err := t.countLive(holderID, also...)
 	if err != nil {
 		return 0, 0, nil, err
+	}
+	if len(live) != listed {
+		if err := t.putLiveSet(holderID, live); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	return usable, grace, live, nil
+}
+
+// countLive reads the holder's live set and the records it lists, counting
+// the usable tokens and those in their rotation grace; live is the ids still
+// live now and listed how many the set named (more means it can be pruned).
+// It only reads, so a View can count as a create does: O(live tokens), not
+// O(every token the holder ever had).
+func (t *txn) countLive(holderID string, also ...kv.Read) (usable, grace int, live []string, listed int, err error) {
+	ids, err := t.liveSet(holderID)
+	if err != nil {
+		return 0, 0, nil, 0, err
 	}
 	if t.batches() {
 		reads := also
@@ -161,13 +179,13 @@ func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, l
 			reads = append(reads, kv.GetOf(bucketTokens, []byte(id)))
 		}
 		if err := kv.Prefetch(t.Tx, reads...); err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, 0, err
 		}
 	}
 	for _, id := range ids {
 		v, err := t.Get(bucketTokens, []byte(id))
 		if err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, 0, err
 		}
 		if v == nil {
 			continue // a dangling entry counts for nothing
@@ -186,12 +204,7 @@ func (t *txn) liveTokens(holderID string, also ...kv.Read) (usable, grace int, l
 		}
 		live = append(live, id)
 	}
-	if len(live) != len(ids) {
-		if err := t.putLiveSet(holderID, live); err != nil {
-			return 0, 0, nil, err
-		}
-	}
-	return usable, grace, live, nil
+	return usable, grace, live, len(ids), nil
 }
 
 // buildLiveIndex puts every token that may still be usable into the live set,

@@ -832,12 +832,8 @@ func (s *Store) LiveTokenCount(a Actor, ref string) (int, error) {
 				return err
 			}
 		}
-		toks, err := t.holderTokens(u.ID)
-		for _, tok := range toks {
-			if tok.UsableAt(t.now) {
-				n++
-			}
-		}
+		usable, grace, _, _, err := t.countLive(u.ID)
+		n = usable + grace // both would be revoked, as both count toward the limit
 		return err
 	})
 	return n, err

@@ -70,6 +70,7 @@ var cases = []struct {
 	{"TransferOwnership", testTransferOwnership},
 	{"RotationGraceAndReuse", testRotationGraceAndReuse},
 	{"ExpiryAndLimit", testExpiryAndLimit},
+	{"LiveTokenCountIsTheLimitsCount", testLiveTokenCountIsTheLimitsCount},
 	{"BadInputLosesNothing", testBadInputLosesNothing},
 	{"FaultBeforeCommitLeavesNothing", testFaultBeforeCommitLeavesNothing},
 	{"BackupDuringWrites", testBackupDuringWrites},

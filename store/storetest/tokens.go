@@ -367,3 +367,51 @@ func testEachTokenRowIsEachToken(t *testing.T, o *Org) {
 		t.Fatalf("stopped after %d with %v", n, err)
 	}
 }
+
+// testLiveTokenCountIsTheLimitsCount: the count the console shows before a
+// removal or an assignment is the one the 25-token limit uses — active
+// tokens and rotated ones still in their grace, not revoked or expired ones.
+func testLiveTokenCountIsTheLimitsCount(t *testing.T, o *Org) {
+	holder := o.UserA.UserID
+	count := func() int {
+		t.Helper()
+		n, err := o.S.LiveTokenCount(o.OwnerA, holder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	base := count()
+	mustCreateSpec(t, o.S, o.UserA, store.TokenSpec{Name: "short", Expires: time.Hour})
+	a, _ := mustCreate(t, o.S, o.UserA, "a")
+	b, _ := mustCreate(t, o.S, o.UserA, "b")
+	mustCreate(t, o.S, o.UserA, "c")
+	if _, err := o.S.RevokeToken(o.UserA, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.S.RotateToken(o.UserA, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := count(), base+4; got != want { // short, b in grace, b's successor, c
+		t.Fatalf("live count %d, want %d", got, want)
+	}
+	o.Clock.Advance(2 * time.Hour) // short expired, b's grace over
+	live := count()
+	if want := base + 2; live != want {
+		t.Fatalf("live count after expiry %d, want %d", live, want)
+	}
+	made := 0
+	for ; made <= models.MaxTokensActive; made++ {
+		if _, _, err := o.S.CreateToken(o.UserA, store.TokenSpec{Name: "fill"}); errors.Is(err, models.ErrLimit) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if live+made != models.MaxTokensActive {
+		t.Fatalf("live count %d but the limit let %d more in (limit %d)", live, made, models.MaxTokensActive)
+	}
+	if got := count(); got != models.MaxTokensActive {
+		t.Fatalf("live count at the limit %d, want %d", got, models.MaxTokensActive)
+	}
+}
