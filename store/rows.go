@@ -281,7 +281,12 @@ type rowNames struct {
 // nameCache is a listing's people by id, each numbered (TokenRow.HolderRef)
 // in the order first met.
 type nameCache struct {
-	idx map[string]int32 // id → index in people
+	// idx finds a person by id: ids of up to 23 bytes (every id keydesk
+	// makes is 18) are keys held in the map itself, so a lookup reads no
+	// string elsewhere in memory and the collector has nothing in it to
+	// scan; longer ones are in long.
+	idx  map[idKey]int32 // → index in people
+	long map[string]int32
 	// people in chunks of peopleChunk, never moved: one slice of 100k grown
 	// by doubling was copied (with the collector's write barriers) a
 	// megabyte at a time.
@@ -295,6 +300,20 @@ type nameCache struct {
 	recent [recentSlots]recentPerson
 }
 
+// idKey is an id of up to 23 bytes, zero-padded, its length + 1 in the last
+// byte.
+type idKey [24]byte
+
+// keyOf is id's idKey, or false when id is too long for one.
+func keyOf(id []byte) (k idKey, ok bool) {
+	if len(id) >= len(k) {
+		return k, false
+	}
+	copy(k[:], id)
+	k[len(k)-1] = byte(len(id)) + 1 // never the zero key, which marks a long id
+	return k, true
+}
+
 const recentSlots = 1 << 12
 
 const peopleChunk = 1 << 12
@@ -304,11 +323,21 @@ func (c *nameCache) person(i int32) *recentPerson {
 	return &c.people[i/peopleChunk][i%peopleChunk]
 }
 
-// recentPerson is a cached person: id, number and name.
+// recentPerson is a cached person: id (key, or long when it does not fit
+// one), number and name.
 type recentPerson struct {
-	id  string
-	ref int // 0: an empty slot of recent
-	v   nameEmail
+	key  idKey
+	long string
+	ref  int // 0: an empty slot of recent
+	v    nameEmail
+}
+
+// is reports whether p is the person with id (key, ok from keyOf).
+func (p *recentPerson) is(id []byte, key idKey, ok bool) bool {
+	if ok {
+		return p.key == key
+	}
+	return p.key == idKey{} && p.long == string(id)
 }
 
 // recentSlot is id's entry in recent.
@@ -324,19 +353,42 @@ func (c *nameCache) recentSlot(id []byte) *recentPerson {
 	return &c.recent[(h*0x9e3779b97f4a7c15)>>(64-12)]
 }
 
-func newNameCache() *nameCache { return &nameCache{idx: map[string]int32{}} }
+func newNameCache() *nameCache { return &nameCache{idx: map[idKey]int32{}} }
+
+// find is the index of the person with id in people.
+func (c *nameCache) find(id []byte, key idKey, ok bool) (int32, bool) {
+	if ok {
+		i, found := c.idx[key]
+		return i, found
+	}
+	i, found := c.long[string(id)]
+	return i, found
+}
+
+// index enters people[i] in the maps.
+func (c *nameCache) index(i int32) {
+	p := c.person(i)
+	if p.key != (idKey{}) {
+		c.idx[p.key] = i
+		return
+	}
+	if c.long == nil {
+		c.long = map[string]int32{}
+	}
+	c.long[p.long] = i
+}
 
 // add caches v for id unless the cache is full, and returns its number (0
 // when not cached).
 func (c *nameCache) add(id []byte, v nameEmail) int {
 	ref := c.push(id, v)
 	if ref > 0 {
-		c.idx[c.person(int32(ref-1)).id] = int32(ref - 1)
+		c.index(int32(ref - 1))
 	}
 	return ref
 }
 
-// push is add without the map: reindex must follow.
+// push is add without the maps: reindex must follow.
 func (c *nameCache) push(id []byte, v nameEmail) int {
 	if c.n >= maxNameCache {
 		return 0
@@ -344,7 +396,12 @@ func (c *nameCache) push(id []byte, v nameEmail) int {
 	if c.n%peopleChunk == 0 {
 		c.people = append(c.people, make([]recentPerson, 0, peopleChunk))
 	}
-	p := recentPerson{id: string(id), ref: c.n + 1, v: v}
+	p := recentPerson{ref: c.n + 1, v: v}
+	if k, ok := keyOf(id); ok {
+		p.key = k
+	} else {
+		p.long = string(id)
+	}
 	last := &c.people[len(c.people)-1]
 	*last = append(*last, p)
 	c.n++
@@ -352,13 +409,13 @@ func (c *nameCache) push(id []byte, v nameEmail) int {
 	return p.ref
 }
 
-// reindex rebuilds the map from people, made at its size at once: growing
-// it one insert at a time to 100k people cost 400 ns an insert. A person
-// numbered twice is found under the later number.
+// reindex rebuilds the maps from people, made at their size at once:
+// growing one insert at a time to 100k people cost 400 ns an insert. A
+// person numbered twice is found under the later number.
 func (c *nameCache) reindex() {
-	c.idx = make(map[string]int32, c.n)
+	c.idx, c.long = make(map[idKey]int32, c.n), nil
 	for i := range int32(c.n) {
-		c.idx[c.person(i).id] = i
+		c.index(i)
 	}
 }
 
@@ -403,11 +460,12 @@ func (s *Store) preloadNames(cache *nameCache) error {
 // get is the person's name and email and their number in the cache (0 when
 // the cache is full and they are not in it).
 func (n *rowNames) get(id []byte) (nameEmail, int) {
+	key, short := keyOf(id)
 	r := n.cache.recentSlot(id)
-	if r.ref > 0 && r.id == string(id) {
+	if r.ref > 0 && r.is(id, key, short) {
 		return r.v, r.ref
 	}
-	if i, ok := n.cache.idx[string(id)]; ok {
+	if i, ok := n.cache.find(id, key, short); ok {
 		*r = *n.cache.person(i)
 		return r.v, r.ref
 	}

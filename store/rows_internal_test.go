@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -46,4 +47,44 @@ func TestQuickNameEmailIsDecodeUser(t *testing.T) {
 			t.Fatalf("%q read in place", bad)
 		}
 	}
+}
+
+// TestNameCacheFindsEachPerson: the listing's name cache finds every person
+// it holds by id, whether the id fits a map key (up to 23 bytes, the empty
+// id included) or not, through its recent table, its maps, and after a
+// rebuild (preloading), and never takes one id for another: ids that share
+// their last eight bytes (one recent slot), a prefix, or differ only in
+// length or trailing zero bytes.
+func TestNameCacheFindsEachPerson(t *testing.T) {
+	ids := []string{"", "a", "a\x00", "usr_0VcbyplSzdP3eJ", "usr_1VcbyplSzdP3eJ", "x_0VcbyplSzdP3eJ",
+		"01234567890123456789012", "012345678901234567890123", "0123456789012345678901234567890123456789",
+		"1123456789012345678901234567890123456789", "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"}
+	for i := range 5000 { // more than the recent table holds
+		ids = append(ids, fmt.Sprintf("usr_%014d", i))
+	}
+	c := newNameCache()
+	for i, id := range ids {
+		if ref := c.add([]byte(id), nameEmail{name: id, email: fmt.Sprint(i)}); ref != i+1 {
+			t.Fatalf("%q numbered %d, want %d", id, ref, i+1)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		n := rowNames{cache: c}
+		for pass := range 2 { // the second pass finds the first's in recent
+			for i, id := range ids {
+				v, ref := n.get([]byte(id))
+				if ref != i+1 || v.name != id || v.email != fmt.Sprint(i) {
+					t.Fatalf("%s, pass %d: %q found as %d %q %q, want %d", when, pass, id, ref, v.name, v.email, i+1)
+				}
+			}
+		}
+		if n.misses != 0 {
+			t.Fatalf("%s: %d people missed", when, n.misses)
+		}
+	}
+	check("added")
+	c.recent = [recentSlots]recentPerson{}
+	c.reindex()
+	check("reindexed")
 }
