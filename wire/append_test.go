@@ -129,6 +129,10 @@ func TestRowEncoderIsAppendJSON(t *testing.T) {
 	moved.HolderID = []byte("usr_moved\"")
 	own := b
 	own.CreatedBy, own.CreatedByName = own.HolderID, own.HolderName
+	long1, long2, edge := a, a, a // ids longer than a slot keeps in place, and one just fitting
+	long1.HolderID, long1.CreatedBy = []byte("usr_0123456789012345678901234567"), []byte("usr_0123456789012345678901234567")
+	long2.HolderID, long2.CreatedBy = []byte("usr_0123456789012345678901234568"), []byte("usr_0123456789012345678901234568")
+	edge.HolderID = []byte("usr_01234567890123456789")
 	var e RowEncoder
 	for i, c := range []struct {
 		row             TokenRow
@@ -136,6 +140,7 @@ func TestRowEncoderIsAppendJSON(t *testing.T) {
 	}{
 		{a, 1, 2}, {a, 1, 2}, {b, 1, 2}, {a, 1, 2}, {renamed, 1, 2}, {a, 1, 2}, {moved, 1, 1}, {a, 1, 1},
 		{own, 3, 3}, {own, 3, 3}, {b, 3 + rowEncoderSlots, 4}, {own, 3, 3}, {a, 0, 0}, {a, -1, 5}, {b, 5, -1},
+		{long1, 6, 6}, {long1, 6, 6}, {long2, 6, 6}, {a, 6, 6}, {long2, 6, 6}, {edge, 6, 7}, {long1, 6, 7}, {edge, 6, 7},
 	} {
 		want := c.row.AppendJSON(nil)
 		if got := e.Append([]byte("x"), &c.row, c.holder, c.creator); !bytes.Equal(got[1:], want) || got[0] != 'x' {
