@@ -257,7 +257,8 @@ func sshError(stderr string) error {
 	msg := strings.TrimSpace(stderr)
 	switch {
 	case strings.Contains(msg, "cannot reach the store to check your key"),
-		strings.Contains(msg, "cannot record the session"):
+		strings.Contains(msg, "cannot record the session"),
+		strings.Contains(msg, "too many sessions from your address"):
 		return errNotRun // refused at the door, before the command ran
 	case strings.Contains(msg, kv.ErrConflict.Error()):
 		return fmt.Errorf("%w: %s", kv.ErrConflict, msg) // gave up on conflicts: nothing committed
