@@ -343,8 +343,13 @@ func (s *Store) RevokeSecret(secret, via string) error {
 // usageBuffer coalesces "last used" updates in memory; flushLoop writes them in
 // one transaction every LastUsedFlush and on Close, never one write per request.
 type usageBuffer struct {
-	mu      sync.Mutex
-	pend    map[string]usage
+	mu   sync.Mutex
+	pend map[string]usage
+	// flushed is the batch the last flush took. It stays visible to pending
+	// until the next flush: a reader whose snapshot predates that commit (a
+	// listing's page, read ahead) would otherwise see neither the record
+	// nor the pending use, and a last use would go back in time.
+	flushed map[string]usage
 	reuseAt map[string]time.Time
 }
 
@@ -364,22 +369,30 @@ func (b *usageBuffer) record(id string, at time.Time, from string) {
 	b.mu.Unlock()
 }
 
+// pending is the latest use of id not known to be in every snapshot yet:
+// waiting for a flush, or in the batch the last flush wrote.
 func (b *usageBuffer) pending(id string) (time.Time, string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	u, ok := b.pend[id]
-	return u.at, u.from, ok
+	return b.latest(id)
 }
 
 // pendingRaw is pending for an id read from a record; it converts the id to
-// a string only for the lookup (which allocates nothing).
+// a string only for the lookups (which allocate nothing).
 func (b *usageBuffer) pendingRaw(id []byte) (time.Time, string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.pend) == 0 {
+	if len(b.pend) == 0 && len(b.flushed) == 0 {
 		return time.Time{}, "", false
 	}
-	u, ok := b.pend[string(id)]
+	return b.latest(string(id))
+}
+
+func (b *usageBuffer) latest(id string) (time.Time, string, bool) {
+	u, ok := b.pend[id]
+	if f, in := b.flushed[id]; in && (!ok || f.at.After(u.at)) {
+		u, ok = f, true
+	}
 	return u.at, u.from, ok
 }
 
@@ -402,6 +415,7 @@ func (b *usageBuffer) take() map[string]usage {
 	}
 	out := b.pend
 	b.pend = map[string]usage{}
+	b.flushed = out
 	return out
 }
 

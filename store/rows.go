@@ -43,9 +43,10 @@ const (
 // a page are copied out of the transaction into one reused buffer and read in
 // place, holder names come from a per-listing cache, and nothing is allocated
 // per token. The permission check, the order, the paging cursor and the rule
-// that fn never runs inside a transaction are EachToken's: each round reads
-// at most rowPageTokens tokens (rowPageBytes of records), closes the
-// transaction, and only then calls fn for them.
+// that no transaction waits on fn are EachToken's: each page is at most
+// rowPageTokens tokens (rowPageBytes of records) read in a transaction that
+// closes before fn sees them; while fn works through one page, the next is
+// read (its own short transaction, never held open while waiting for fn).
 //
 // Filters and one holder's tokens go through EachToken (they read a handful
 // of tokens, or decide per token on its text), converted to rows.
@@ -57,17 +58,77 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 			return fn(&r)
 		})
 	}
+	// Two pages take turns: while fn encodes one (the listing's other half
+	// of the work), a reader fills the next. The reader never waits with a
+	// transaction open — it sends a page only after its view has closed, and
+	// waits for a free page with none open — so a slow client still holds
+	// no transaction, and on one CPU the turns simply alternate.
+	pages, free := make(chan *rowPage, 1), make(chan *rowPage, 2)
+	free <- newRowPage()
+	free <- newRowPage()
+	done := make(chan struct{})
+	reader := make(chan struct{})
+	defer func() { close(done); <-reader }()
+	go func() {
+		defer close(reader)
+		defer close(pages)
+		s.readRowPages(a, q, free, pages, done)
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
+		}
+		for i := range p.rows {
+			r := &p.rows[i]
+			if at, from, ok := s.usage.pendingRaw(r.ID); ok && at.After(r.LastUsedAt) {
+				r.LastUsedAt, r.LastUsedBy = at, []byte(from)
+			}
+			if err := fn(r); err != nil {
+				if errors.Is(err, kv.ErrStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		if !p.more {
+			return nil
+		}
+		free <- p
+	}
+	return nil
+}
+
+// rowPage is one page of a listing: the records copied out of one read
+// transaction and the rows that point into them.
+type rowPage struct {
+	arena []byte
+	rows  []TokenRow
+	more  bool  // the listing goes on after this page
+	err   error // the read failed; nothing follows
+}
+
+func newRowPage() *rowPage {
+	return &rowPage{arena: make([]byte, 0, rowPageBytes), rows: make([]TokenRow, 0, 256)}
+}
+
+// readRowPages fills the pages EachTokenRow hands to fn, in order, each in
+// a read transaction of its own, until the listing ends, fails, or done
+// closes. Only this goroutine touches the name cache and the cursor.
+func (s *Store) readRowPages(a Actor, q TokenQuery, free <-chan *rowPage, pages chan<- *rowPage, done <-chan struct{}) {
 	names := newNameCache()
 	preloaded := false
-	arena := make([]byte, 0, rowPageBytes)
-	rows := make([]TokenRow, 0, 256)
 	after := []byte(q.After)
 	var un rowNames
 	for {
-		arena, rows = arena[:0], rows[:0]
-		more := false
-		err := s.view(func(tx kv.Tx) error {
-			arena, rows, more = arena[:0], rows[:0], false
+		var p *rowPage
+		select {
+		case p = <-free:
+		case <-done:
+			return
+		}
+		p.arena, p.rows, p.more, p.err = p.arena[:0], p.rows[:0], false, nil
+		p.err = s.view(func(tx kv.Tx) error {
+			p.arena, p.rows, p.more = p.arena[:0], p.rows[:0], false
 			t := s.txn(tx)
 			me, err := t.actor(a)
 			if err != nil {
@@ -85,21 +146,21 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 			}
 			n := 0
 			err = tx.Scan(bucketTokens, r, func(k, v []byte) error {
-				if n > 0 && len(arena)+len(k)+len(v) > cap(arena) {
-					more = true // the buffer is full: the rest waits for the next page
+				if n > 0 && len(p.arena)+len(k)+len(v) > cap(p.arena) {
+					p.more = true // the buffer is full: the rest waits for the next page
 					return kv.ErrStop
 				}
 				n++
-				if len(arena)+len(k)+len(v) > cap(arena) {
+				if len(p.arena)+len(k)+len(v) > cap(p.arena) {
 					// One record larger than the buffer: give it a buffer of its own.
-					arena = make([]byte, 0, len(k)+len(v))
+					p.arena = make([]byte, 0, len(k)+len(v))
 				}
-				start := len(arena)
-				arena = append(arena, k...)
-				arena = append(arena, v...)
-				rec := arena[start:len(arena):len(arena)]
-				rows = append(rows, TokenRow{})
-				row := &rows[len(rows)-1]
+				start := len(p.arena)
+				p.arena = append(p.arena, k...)
+				p.arena = append(p.arena, v...)
+				rec := p.arena[start:len(p.arena):len(p.arena)]
+				p.rows = append(p.rows, TokenRow{})
+				row := &p.rows[len(p.rows)-1]
 				if err := row.decode(rec[:len(k)], rec[len(k):]); err != nil {
 					return err
 				}
@@ -119,41 +180,30 @@ func (s *Store) EachTokenRow(a Actor, q TokenQuery, fn func(*TokenRow) error) er
 				return nil
 			})
 			if n == rowPageTokens {
-				more = true
+				p.more = true
 			}
 			return err
 		})
-		if err != nil {
-			return err
+		if p.err == nil && len(p.rows) == 0 {
+			p.more = false
 		}
-		if len(rows) == 0 {
-			return nil
-		}
-		if !preloaded && un.misses >= preloadMisses {
+		if p.err == nil && p.more && !preloaded && un.misses >= preloadMisses {
 			// This listing goes through many people: reading them all in
 			// key order costs a fraction of looking each up on its own.
 			preloaded = true
-			if err := s.preloadNames(names); err != nil {
-				return err
-			}
+			p.err = s.preloadNames(names)
 		}
-		// The cursor must outlive the buffer the next page refills.
-		after = append(after[:0], rows[len(rows)-1].ID...)
-		// The transaction is closed: now the page may go to a slow client.
-		for i := range rows {
-			r := &rows[i]
-			if at, from, ok := s.usage.pendingRaw(r.ID); ok && at.After(r.LastUsedAt) {
-				r.LastUsedAt, r.LastUsedBy = at, []byte(from)
-			}
-			if err := fn(r); err != nil {
-				if errors.Is(err, kv.ErrStop) {
-					return nil
-				}
-				return err
-			}
+		if p.err == nil && len(p.rows) > 0 {
+			// The cursor must outlive the buffer the next page refills.
+			after = append(after[:0], p.rows[len(p.rows)-1].ID...)
 		}
-		if !more {
-			return nil
+		select {
+		case pages <- p:
+		case <-done:
+			return
+		}
+		if p.err != nil || !p.more {
+			return
 		}
 	}
 }
