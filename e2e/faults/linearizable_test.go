@@ -309,10 +309,14 @@ func (r *rig) nemesis(round, per, kills int) {
 
 // Run the cluster under faults while clients record a history, then check
 // it: porcupine against the token-lifecycle model, and the audit post-check.
-// By default (CI, with or without -short) one round of each fault; with
+// By default (CI) one round of each fault with a few thousand operations;
+// -short the same round with fewer operations under each fault; with
 // -args -faults.long two rounds and many more operations under each fault.
 func TestLinearizable(t *testing.T) {
-	rounds, per, kills, holders, patience := 1, 15, 1, 3, 2*time.Minute
+	rounds, per, kills, holders, patience := 1, 80, 1, 5, 2*time.Minute
+	if testing.Short() {
+		per, holders = 15, 3
+	}
 	if *long {
 		rounds, per, kills, holders, patience = 2, 80, 4, 6, 3*time.Minute
 	}
