@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/keydesk/keydesk/internal/faultinject"
@@ -77,6 +78,11 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 			}
 		}
 		for _, ev := range coalesce(pending) {
+			if len(ev.TokenIDs) == 0 && len(tokens) > 0 {
+				// A change to many tokens (revoke all of a person's) is one
+				// audit entry naming none: the commit's tokens are its own.
+				ev.TokenIDs = slices.Clone(tokens)
+			}
 			s.events.publish(ev)
 		}
 		if s.fresh != nil && rev != 0 {
@@ -143,6 +149,12 @@ func (s *Store) followChanges(ch <-chan kv.Change) {
 				if id != "" {
 					ev.UserIDs = append(ev.UserIDs, id)
 				}
+			}
+			if e.TokenID != "" {
+				// What the API Tokens page wakes on, as for this server's own
+				// changes (without it another server's token changes never
+				// redrew a console here).
+				ev.TokenIDs = []string{e.TokenID}
 			}
 			pending = append(pending, ev)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -233,7 +234,9 @@ func TestChangeOnAIsAnEventOnB(t *testing.T) {
 		for got := false; !got; {
 			select {
 			case ev := <-events:
-				got = ev.Type == models.AuditTokenCreated && len(ev.UserIDs) > 0 && ev.UserIDs[0] == p.Owner.ID
+				// The token named too: the API Tokens page wakes on it.
+				got = ev.Type == models.AuditTokenCreated && len(ev.UserIDs) > 0 && ev.UserIDs[0] == p.Owner.ID &&
+					slices.Contains(ev.TokenIDs, tok.ID)
 			case <-ctx.Done():
 				t.Fatalf("trial %d: no event on B for token %s created on A", i, tok.ID)
 			}
