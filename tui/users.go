@@ -221,10 +221,13 @@ func (p *usersPage) ask(msg userAskMsg) tea.Cmd {
 	p.mode = usrDialog
 	switch msg.what {
 	case "remove":
-		p.openConfirm(newConfirm("Remove "+name+"?", []string{
-			fmt.Sprintf("%d usable %s held by %s will be revoked in the same step. Their audit history stays.",
-				msg.n, plural(msg.n, "token", "tokens"), clean(u.Name)),
-		}, func() tea.Cmd { return p.remove(u) }), p.w, nil)
+		held := fmt.Sprintf("%d usable %s held by %s will be revoked in the same step.",
+			msg.n, plural(msg.n, "token", "tokens"), clean(u.Name))
+		if msg.n == 0 {
+			held = clean(u.Name) + " holds no usable tokens."
+		}
+		p.openConfirm(newConfirm("Remove "+name+"?", []string{held + " Their audit history stays."},
+			func() tea.Cmd { return p.remove(u) }), p.w, nil)
 	case "role":
 		return p.roleForm(u, msg.n, u.Role)
 	case "demote":
