@@ -336,26 +336,9 @@ func newEtcdAPIEnv(ec etcdCtx, concurrency int, opts api.Options) (*apiEnv, erro
 		e.close()
 		return nil, err
 	}
-	e.client = &http.Client{Transport: &http.Transport{
-		MaxIdleConns:        4 * concurrency,
-		MaxIdleConnsPerHost: 2 * concurrency,
-		IdleConnTimeout:     time.Minute,
-	}}
-	for i := range 4 {
-		u, err := o.s.AddUser(o.ownerA, store.NewUser{Name: fmt.Sprintf("Client %d", i), Email: fmt.Sprintf("client%d@example.com", i), Role: models.RoleUser})
-		if err != nil {
-			e.close()
-			return nil, err
-		}
-		for j := range 4 {
-			t, sec, err := o.s.CreateToken(store.Actor{UserID: u.ID, Via: "bench"}, store.TokenSpec{Name: fmt.Sprintf("app %d", j)})
-			if err != nil {
-				e.close()
-				return nil, err
-			}
-			e.secrets = append(e.secrets, sec)
-			e.tokenIDs = append(e.tokenIDs, t.ID)
-		}
+	if err := e.seedClients(concurrency); err != nil {
+		e.close()
+		return nil, err
 	}
 	return e, nil
 }

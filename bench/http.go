@@ -69,7 +69,16 @@ func newAPIEnv(concurrency int, opts api.Options) (*apiEnv, error) {
 		e.close()
 		return nil, err
 	}
-	// One client for both servers: keep-alives on, and enough idle
+	if err := e.seedClients(concurrency); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// seedClients gives e its HTTP client and the refresh tokens the load uses.
+func (e *apiEnv) seedClients(concurrency int) error {
+	// One client for every server: keep-alives on, and enough idle
 	// connections that no request waits for a new one.
 	e.client = &http.Client{Transport: &http.Transport{
 		MaxIdleConns:        4 * concurrency,
@@ -79,22 +88,20 @@ func newAPIEnv(concurrency int, opts api.Options) (*apiEnv, error) {
 	// Distinct refresh tokens of several holders, as separate applications
 	// would have.
 	for i := range 4 {
-		u, err := o.s.AddUser(o.ownerA, store.NewUser{Name: fmt.Sprintf("Client %d", i), Email: fmt.Sprintf("client%d@example.com", i), Role: models.RoleUser})
+		u, err := e.o.s.AddUser(e.o.ownerA, store.NewUser{Name: fmt.Sprintf("Client %d", i), Email: fmt.Sprintf("client%d@example.com", i), Role: models.RoleUser})
 		if err != nil {
-			e.close()
-			return nil, err
+			return err
 		}
 		for j := range 4 {
-			t, sec, err := o.s.CreateToken(store.Actor{UserID: u.ID, Via: "bench"}, store.TokenSpec{Name: fmt.Sprintf("app %d", j)})
+			t, sec, err := e.o.s.CreateToken(store.Actor{UserID: u.ID, Via: "bench"}, store.TokenSpec{Name: fmt.Sprintf("app %d", j)})
 			if err != nil {
-				e.close()
-				return nil, err
+				return err
 			}
 			e.secrets = append(e.secrets, sec)
 			e.tokenIDs = append(e.tokenIDs, t.ID)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // serve runs s on a loopback port. Its goroutines, and those of the load

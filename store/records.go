@@ -108,16 +108,23 @@ func (r *recordReader) time() time.Time {
 	if r.err != nil {
 		return time.Time{}
 	}
-	v, w := binary.Varint(r.b)
+	t, w := varintTime(r.b)
 	if w <= 0 {
 		r.err = errDamagedRecord
 		return time.Time{}
 	}
 	r.b = r.b[w:]
-	if v == 0 {
-		return time.Time{}
+	return t
+}
+
+// varintTime reads a time written by appendTime (Unix nanoseconds as a
+// varint, 0 for none) and how many bytes it took; w <= 0 means damaged.
+func varintTime(b []byte) (t time.Time, w int) {
+	v, w := binary.Varint(b)
+	if w <= 0 || v == 0 {
+		return time.Time{}, w
 	}
-	return time.Unix(0, v).UTC()
+	return time.Unix(0, v).UTC(), w
 }
 
 // decodeToken decodes the record stored under key id: binary (schema 2) or

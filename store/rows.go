@@ -306,16 +306,13 @@ func (r *rawReader) time() time.Time {
 	if r.err != nil {
 		return time.Time{}
 	}
-	v, w := binary.Varint(r.b)
+	t, w := varintTime(r.b)
 	if w <= 0 {
 		r.err = errDamagedRecord
 		return time.Time{}
 	}
 	r.b = r.b[w:]
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
+	return t
 }
 
 // rowNames is EachTokenRow's view of its name cache for one page: a miss
