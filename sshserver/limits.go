@@ -178,7 +178,7 @@ func (s *Server) loggingMiddleware(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		start := time.Now()
 		kind := "console"
-		if cmd := sess.Command(); len(cmd) > 0 {
+		if cmd, err := splitCommand(sess.RawCommand()); err == nil && len(cmd) > 0 {
 			kind = "command " + commandName(cmd)
 		}
 		pty, _, isPty := sess.Pty()

@@ -24,15 +24,21 @@ const noSCP = "keydesk does not support scp or sftp; use `ssh HOST backup > FILE
 // if one was given, otherwise the console (which needs a PTY).
 func (s *Server) dispatch(raw ssh.Session, u models.User) {
 	sess := s.withDeadlines(raw)
-	if cmd := sess.Command(); len(cmd) > 0 && cmd[0] == "scp" {
+	args, err := splitCommand(sess.RawCommand())
+	if err != nil {
+		fmt.Fprintln(sess.Stderr(), "keydesk: "+err.Error())
+		_ = sess.Exit(2) // a usage mistake, like cobra's
+		return
+	}
+	if len(args) > 0 && args[0] == "scp" {
 		// Legacy scp (-O) runs "scp -t|-f PATH" and then speaks its own
 		// protocol on stdin; without this line it would get cobra's
 		// unknown-command text, which scp shows as a protocol error.
 		deny(sess, noSCP)
 		return
 	}
-	if len(sess.Command()) > 0 || sess.RawCommand() != "" {
-		s.runCommand(sess, u)
+	if len(args) > 0 || sess.RawCommand() != "" {
+		s.runCommand(sess, u, args)
 		return
 	}
 	pty, _, ok := sess.Pty()
@@ -45,11 +51,13 @@ func (s *Server) dispatch(raw ssh.Session, u models.User) {
 
 // runCommand runs the same cobra tree as the local CLI, as u, on the
 // server's store. Commands that must not run remotely (serve, init, demo,
-// --data, --as) do not exist in remote mode; cli decides that.
-func (s *Server) runCommand(sess ssh.Session, u models.User) {
+// --data, --as) do not exist in remote mode; cli decides that. args is the
+// session's command line split by splitCommand, never by sess.Command(),
+// which drops quoted empty arguments.
+func (s *Server) runCommand(sess ssh.Session, u models.User, args []string) {
 	env := sessionEnv(sess.Environ())
 	_, _, isPty := sess.Pty()
-	code := cli.Run(sess.Command(), cli.Env{
+	code := cli.Run(args, cli.Env{
 		Stdin:  sess,
 		Stdout: sess,
 		Stderr: sess.Stderr(),
