@@ -199,7 +199,7 @@ func newRoot(g *Globals, ext []Extension) *cobra.Command {
 keydesk token list --all --json
 keydesk help roles`,
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{flagSuggestion(c, err)} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{g.flagError(c, err)} })
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "machine-readable JSON output (docs/json.md)")
 	if !remote {
 		root.PersistentFlags().StringVar(&g.DataDir, "data", "", "data directory (env KEYDESK_DATA; default $XDG_DATA_HOME/keydesk)")
@@ -254,6 +254,41 @@ func suggest(cmd *cobra.Command, word string) string {
 }
 
 // flagSuggestion adds "did you mean --all?" to an unknown long flag.
+// flagError words a flag mistake for a person: a value of the wrong kind
+// says what kind it takes (pflag's own text ends in strconv's, e.g.
+// `strconv.ParseInt: parsing "abc": invalid syntax`); over SSH a flag left
+// without its value says how to send an empty one, which ssh drops unless it
+// is quoted for the remote side too; an unknown flag suggests the nearest.
+func (g *Globals) flagError(c *cobra.Command, err error) error {
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) {
+		if kind := valueKind(bad.GetFlag().Value.Type()); kind != "" {
+			return fmt.Errorf("--%s takes %s, not %q", bad.GetFlag().Name, kind, bad.GetValue())
+		}
+		return err
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "flag needs an argument: --"); ok && g.env.Session != nil {
+		if f := c.Flags().Lookup(name); f != nil && f.Value.Type() == "string" {
+			return fmt.Errorf("%w; ssh drops an empty value unless it is quoted twice, as in --%s '\"\"'", err, name)
+		}
+	}
+	return flagSuggestion(c, err)
+}
+
+// valueKind is what a flag of pflag type typ takes, in words; "" for types
+// whose own errors already say it.
+func valueKind(typ string) string {
+	switch typ {
+	case "int", "int64", "int32", "uint", "uint64", "uint32":
+		return "a whole number"
+	case "duration":
+		return "a duration such as 90s, 10m or 1h"
+	case "bool":
+		return "true or false"
+	}
+	return ""
+}
+
 func flagSuggestion(c *cobra.Command, err error) error {
 	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
 	if !ok {

@@ -1,0 +1,44 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/keydesk/keydesk/cli"
+)
+
+// A flag value of the wrong kind says what the flag takes, in one line,
+// without Go's strconv text.
+func TestFlagMistakesSayWhatToGive(t *testing.T) {
+	dir := initOrg(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"audit", "--limit", "abc"}, `keydesk: --limit takes a whole number, not "abc" (see 'keydesk audit --help')`},
+		{[]string{"token", "list", "--limit", "1x"}, `keydesk: --limit takes a whole number, not "1x" (see 'keydesk token list --help')`},
+		{[]string{"audit", "--limit", "99999999999999999999"}, `keydesk: --limit takes a whole number, not "99999999999999999999"`},
+		{[]string{"token", "list", "--json=maybe"}, `keydesk: --json takes true or false, not "maybe"`},
+	} {
+		r := run(t, dir, c.args...)
+		if r.code != 2 || r.stdout != "" || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, c.want) || strings.Contains(r.stderr, "strconv") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line starting %q", c.args, r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+}
+
+// Over SSH a flag left without its value (OpenSSH joins the arguments with
+// spaces, so `ssh host token create --name ""` arrives as "… --name ")
+// says how to send an empty value; locally it does not.
+func TestRemoteMissingValueSaysHowToQuote(t *testing.T) {
+	env := cli.Env{Session: &cli.Session{Addr: "127.0.0.1:23234"}}
+	r := runWith(t, env, "token", "create", "--name")
+	want := `keydesk: flag needs an argument: --name; ssh drops an empty value unless it is quoted twice, as in --name '""' (see 'ssh -p 23234 localhost help token create')` + "\n"
+	if r.code != 2 || r.stderr != want {
+		t.Errorf("over SSH: exit %d, stderr %q; want exit 2 and %q", r.code, r.stderr, want)
+	}
+	r = run(t, initOrg(t), "token", "create", "--name")
+	if r.code != 2 || strings.Contains(r.stderr, "quoted") || !strings.Contains(r.stderr, "flag needs an argument: --name") {
+		t.Errorf("locally: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
