@@ -112,7 +112,7 @@ keydesk demo --data /tmp/kd-demo --seed-only`,
 // script that runs `keydesk` without a command gets told what to run instead.
 func needTerminal() error {
 	if !term.IsTerminal(os.Stdin.Fd()) || !term.IsTerminal(os.Stdout.Fd()) {
-		return usagef("the console needs a terminal; from a script, run a command such as `keydesk token list` (see `keydesk --help`)")
+		return usagef("the console needs a terminal; from a script, run a command such as `keydesk token list`")
 	}
 	return nil
 }

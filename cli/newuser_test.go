@@ -42,3 +42,13 @@ func TestRemoteMissingValueSaysHowToQuote(t *testing.T) {
 		t.Errorf("locally: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// Without a terminal (a test's stdout is not one) the console refuses in one
+// line that names its help once (it said "(see `keydesk --help`) (see
+// 'keydesk --help')").
+func TestConsoleWithoutTerminalHintsOnce(t *testing.T) {
+	r := run(t, initOrg(t))
+	if r.code != 2 || strings.Count(r.stderr, "(see") != 1 || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("console without a terminal: exit %d, stderr %q; want exit 2 and one hint", r.code, r.stderr)
+	}
+}
