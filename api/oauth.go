@@ -70,6 +70,12 @@ type accessTokenResponse struct {
 // only to whoever presented it, on a no-store response.
 func (srv *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 	secret := r.Header.Get("X-Refresh-Token")
+	if secret == "" {
+		// No credential, so nothing to count against the address; as with
+		// /oauth/token's "refresh_token is required".
+		writeUnauthorizedMessage(w, missingRefreshMessage)
+		return
+	}
 	m, fail, wait := srv.exchange(r, secret)
 	switch fail {
 	case exchangeLimited:

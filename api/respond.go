@@ -76,9 +76,20 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // unauthorizedMessage is the one answer to every bad credential.
 var unauthorizedMessage = models.ErrUnauthenticated.Error()
 
-func writeUnauthorized(w http.ResponseWriter) {
+func writeUnauthorized(w http.ResponseWriter) { writeUnauthorizedMessage(w, unauthorizedMessage) }
+
+// The 401 texts for requests that bring no credential of the right kind:
+// they say what to send, where unauthorizedMessage must say nothing.
+const (
+	missingRefreshMessage  = "missing X-Refresh-Token header; send your refresh token (kdr_…) in it"
+	missingBearerMessage   = "missing Authorization header; send Authorization: Bearer ACCESS_TOKEN, with an access token from GET /oauth/access-token"
+	notBearerMessage       = "the Authorization header is not a Bearer token; send Authorization: Bearer ACCESS_TOKEN, with an access token from GET /oauth/access-token"
+	refreshAsBearerMessage = "that is a refresh token; trade it for an access token at GET /oauth/access-token (header X-Refresh-Token) and send that as the Bearer token"
+)
+
+func writeUnauthorizedMessage(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="keydesk"`)
-	writeError(w, http.StatusUnauthorized, unauthorizedMessage)
+	writeError(w, http.StatusUnauthorized, msg)
 }
 
 func writeTooMany(w http.ResponseWriter, wait time.Duration) {

@@ -317,10 +317,27 @@ func (srv *Server) authed(h func(http.ResponseWriter, *http.Request, store.Princ
 // are now. The principal's role is the one CheckAccess returns, never the
 // token's role claim, so a demotion applies on the next request. Every
 // failure gets the same 401 and counts against the address.
+//
+// Two mistakes get their own 401 text, since neither says anything about a
+// token that exists: no Bearer credential at all (a new user's missing or
+// misspelt header), and a refresh token sent where the access token belongs
+// (told by its kdr_ prefix alone, never by a lookup).
 func (srv *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Principal, bool) {
+	if _, ok := bearer(r); !ok {
+		msg := missingBearerMessage
+		if r.Header.Get("Authorization") != "" {
+			msg = notBearerMessage
+		}
+		writeUnauthorizedMessage(w, msg)
+		return store.Principal{}, false
+	}
 	p, err := srv.checkBearer(r)
 	if err != nil {
-		srv.authFailed(w, limitKey(srv.clientIP(r)), writeTooMany, writeUnauthorized)
+		unauthorized := writeUnauthorized
+		if raw, _ := bearer(r); strings.HasPrefix(raw, models.TokenPrefix) {
+			unauthorized = func(w http.ResponseWriter) { writeUnauthorizedMessage(w, refreshAsBearerMessage) }
+		}
+		srv.authFailed(w, limitKey(srv.clientIP(r)), writeTooMany, unauthorized)
 		return store.Principal{}, false
 	}
 	return p, true

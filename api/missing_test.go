@@ -1,0 +1,44 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// A request that brings no credential of the right kind is told what to
+// send (the same "invalid or revoked token" as for a bad one sent a new user
+// hunting for a wrong token when the header was missing or misspelt, or a
+// refresh token had gone where the access token belongs), while every bad
+// credential keeps the one answer (TestSame401ForEveryBadCredential).
+func TestMissingCredentialSaysWhatToSend(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	_, live := e.refresh(e.usr, "live")
+	for _, c := range []struct {
+		what string
+		res  response
+		want string
+	}{
+		{"exchange without X-Refresh-Token", e.do("GET", "/oauth/access-token", nil, nil), "missing X-Refresh-Token header"},
+		{"exchange with an empty X-Refresh-Token", e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": ""}, nil), "missing X-Refresh-Token header"},
+		{"API call without Authorization", e.do("GET", "/v3/users/me", nil, nil), "missing Authorization header"},
+		{"API call with Basic", e.do("GET", "/v3/users/me", map[string]string{"Authorization": "Basic dTpw"}, nil), "the Authorization header is not a Bearer token"},
+		{"API call with the refresh token as Bearer", e.get("/v3/users/me", live), "that is a refresh token"},
+		{"API call with a malformed kdr_ Bearer", e.get("/v3/tokens", "kdr_short"), "that is a refresh token"},
+	} {
+		var body struct {
+			Meta struct {
+				Status       int    `json:"status"`
+				ErrorMessage string `json:"error_message"`
+			} `json:"meta"`
+		}
+		if c.res.status != 401 || c.res.header.Get("WWW-Authenticate") == "" || json.Unmarshal(c.res.body, &body) != nil ||
+			body.Meta.Status != 401 || !strings.HasPrefix(body.Meta.ErrorMessage, c.want) || strings.Contains(body.Meta.ErrorMessage, live) {
+			t.Errorf("%s: status %d, body %s; want 401 with WWW-Authenticate and a message starting %q", c.what, c.res.status, c.res.body, c.want)
+		}
+	}
+	// The same token, exchanged properly, still works.
+	if res := e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": live}, nil); res.status != 200 {
+		t.Fatalf("exchange: %d %s", res.status, res.body)
+	}
+}
