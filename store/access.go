@@ -465,7 +465,7 @@ func (s *Store) FlushUsage() error {
 	return nil
 }
 
-// flushUsageDirect is FlushUsage for Close, when the write loop has stopped.
+// flushUsageDirect is FlushUsage for Close, which refuses new changes meanwhile.
 func (s *Store) flushUsageDirect() error {
 	pend := s.usage.take()
 	if len(pend) == 0 {
