@@ -77,6 +77,8 @@ type Extension func(g *Globals) *cobra.Command
 // usageError marks mistakes in how a command was called: exit status 2.
 type usageError struct{ error }
 
+func (e usageError) Unwrap() error { return e.error }
+
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // Run executes args and returns the exit status: 0 success, 1 failure, 2 usage.
@@ -110,6 +112,14 @@ func Run(args []string, env Env, ext ...Extension) int {
 		// The store's hints name commands as typed locally; over SSH they
 		// are typed as ssh -p PORT HOST ….
 		msg = strings.ReplaceAll(msg, "`keydesk ", "`"+g.prog+" ")
+	}
+	if stray := (strayArgsError{}); env.Session != nil && errors.As(err, &stray) {
+		example := `… "a value with spaces"`
+		if cmd.Flags().Lookup("name") != nil {
+			example = `--name "my laptop"`
+		}
+		msg += fmt.Sprintf("; over SSH quote the whole command so a value with spaces arrives whole: %s '%s %s'",
+			g.prog, strings.TrimPrefix(cmd.CommandPath(), "keydesk "), example)
 	}
 	if isUsage(err) {
 		// One line: what was wrong, and where the right way is written.

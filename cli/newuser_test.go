@@ -52,3 +52,22 @@ func TestConsoleWithoutTerminalHintsOnce(t *testing.T) {
 		t.Errorf("console without a terminal: exit %d, stderr %q; want exit 2 and one hint", r.code, r.stderr)
 	}
 }
+
+// Over SSH a word left after the flags (ssh sends `--name "my laptop"` as
+// `--name my laptop`) says how to quote the command; locally it does not.
+func TestRemoteStrayWordSaysHowToQuote(t *testing.T) {
+	env := cli.Env{Session: &cli.Session{Addr: "127.0.0.1:23234"}}
+	r := runWith(t, env, "token", "create", "--name", "my", "laptop")
+	want := `keydesk: create takes no arguments (got "laptop"); over SSH quote the whole command so a value with spaces arrives whole: ssh -p 23234 localhost 'token create --name "my laptop"' (see 'ssh -p 23234 localhost help token create')` + "\n"
+	if r.code != 2 || r.stderr != want {
+		t.Errorf("over SSH: exit %d, stderr %q; want exit 2 and %q", r.code, r.stderr, want)
+	}
+	r = runWith(t, env, "audit", "--type", "token", "created")
+	if r.code != 2 || !strings.Contains(r.stderr, `'audit … "a value with spaces"'`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("audit over SSH: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = run(t, initOrg(t), "token", "create", "--name", "my", "laptop")
+	if r.code != 2 || strings.Contains(r.stderr, "over SSH") || !strings.Contains(r.stderr, `takes no arguments (got "laptop")`) {
+		t.Errorf("locally: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

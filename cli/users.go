@@ -32,10 +32,18 @@ func group(use, short string) *cobra.Command {
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef("%s takes no arguments (got %q)", cmd.Name(), models.Sanitize(args[0]))
+		return usageError{strayArgsError{fmt.Errorf("%s takes no arguments (got %q)", cmd.Name(), models.Sanitize(args[0]))}}
 	}
 	return nil
 }
+
+// strayArgsError is a word left over after the flags. Over SSH it is most
+// often the rest of a value with spaces: ssh joins its arguments with
+// spaces, so `ssh HOST token create --name "my laptop"` arrives as
+// `--name my laptop`. Run adds how to quote it there.
+type strayArgsError struct{ error }
+
+func (e strayArgsError) Unwrap() error { return e.error }
 
 func whoamiCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
