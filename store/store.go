@@ -132,7 +132,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	e, err := bolt.Open(filepath.Join(dir, bolt.File), allBuckets, bolt.Options{Timeout: opts.OpenTimeout, FillPercent: fillPercent})
 	if err != nil {
 		if errors.Is(err, bolt.ErrLocked) {
-			return nil, fmt.Errorf("%w: %v; run the command over SSH instead: ssh -p 23234 localhost <command>", models.ErrInUse, err)
+			// err says what to do: quit a console, or reach a server over SSH.
+			return nil, fmt.Errorf("%w: %v", models.ErrInUse, err)
 		}
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,17 +31,32 @@ var ErrLocked = errors.New("held by another keydesk process")
 
 // lockedError names the file another process holds, and that process when
 // the system says (see holder).
-type lockedError struct{ path, holder string }
+type lockedError struct{ path, holder, port string }
 
 func (e lockedError) Error() string {
 	if e.holder == "" {
-		return e.path + " is held by another keydesk process (a console or `keydesk serve`); quit it, or if it is `keydesk serve`, run the command over SSH"
+		return e.path + " is held by another keydesk process (a console or `keydesk serve`); quit it, or if it is `keydesk serve`, run the command over SSH: ssh -p 23234 localhost COMMAND"
 	}
 	what := "quit it first"
-	if strings.Contains(e.holder, "the server") {
-		what = "run the command over SSH instead (ssh -p PORT host COMMAND)"
+	if e.port != "" {
+		what = "run the command over SSH instead: ssh -p " + e.port + " localhost COMMAND"
 	}
 	return e.path + " is held by " + e.holder + "; " + what
+}
+
+// sshPort is the port of the --ssh-addr in a server's arguments, else
+// serve's default, so the hint is a command that reaches that server.
+func sshPort(args []string) string {
+	for i, a := range args {
+		addr, ok := strings.CutPrefix(a, "--ssh-addr=")
+		if !ok && a == "--ssh-addr" && i+1 < len(args) {
+			addr, ok = args[i+1], true
+		}
+		if _, port, err := net.SplitHostPort(addr); ok && err == nil && port != "" {
+			return port
+		}
+	}
+	return "23234"
 }
 func (e lockedError) Unwrap() error { return ErrLocked }
 
@@ -79,7 +95,8 @@ func Open(path string, buckets []kv.Bucket, opts Options) (*Engine, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, lockedError{path: path, holder: holder(path)}
+			h, port := holderAndPort(path)
+			return nil, lockedError{path: path, holder: h, port: port}
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

@@ -16,17 +16,24 @@ import (
 // cannot be read (another OS, another user's process): the error then says
 // what it could be.
 func holder(path string) string {
+	h, _ := holderAndPort(path)
+	return h
+}
+
+// holderAndPort is holder, and when the holder is `keydesk serve` the port
+// its SSH listens on (sshPort), else "".
+func holderAndPort(path string) (string, string) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return ""
+		return "", ""
 	}
 	locks, err := os.ReadFile("/proc/locks")
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	for _, line := range strings.Split(string(locks), "\n") {
 		// "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"
@@ -47,14 +54,15 @@ func holder(path string) string {
 		}
 		return describe(pid)
 	}
-	return ""
+	return "", ""
 }
 
-// describe names a process by its command line.
-func describe(pid int) string {
+// describe names a process by its command line, and gives a server's SSH
+// port.
+func describe(pid int) (string, string) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil || len(raw) == 0 {
-		return fmt.Sprintf("another process (pid %d)", pid)
+		return fmt.Sprintf("another process (pid %d)", pid), ""
 	}
 	args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
 	args[0] = args[0][strings.LastIndex(args[0], "/")+1:]
@@ -62,16 +70,16 @@ func describe(pid int) string {
 	if len(cmd) > 120 {
 		cmd = cmd[:120] + "…"
 	}
-	kind := "a console"
+	kind, port := "a console", ""
 	for _, a := range args[1:] {
 		if a == "serve" {
-			kind = "the server"
+			kind, port = "the server", sshPort(args)
 		}
 	}
 	if args[0] != "keydesk" && !strings.HasPrefix(args[0], "keydesk") {
-		kind = "not keydesk"
+		kind, port = "not keydesk", ""
 	}
-	return fmt.Sprintf("`%s` (pid %d, %s)", sanitize(cmd), pid, kind)
+	return fmt.Sprintf("`%s` (pid %d, %s)", sanitize(cmd), pid, kind), port
 }
 
 // sanitize keeps a command line printable: it ends up on a terminal.
