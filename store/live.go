@@ -123,14 +123,6 @@ func (t *txn) putLiveSet(holderID string, ids []string) error {
 	return t.Put(bucketTokensByUser, liveSetKey(holderID), encodeLiveSet(ids))
 }
 
-func (t *txn) addLive(holderID, tokenID string) error {
-	ids, err := t.liveSet(holderID)
-	if err != nil || slices.Contains(ids, tokenID) {
-		return err
-	}
-	return t.putLiveSet(holderID, append(ids, tokenID))
-}
-
 func (t *txn) dropLive(holderID, tokenID string) error {
 	ids, err := t.liveSet(holderID)
 	if err != nil || !slices.Contains(ids, tokenID) {

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,13 +35,15 @@ type TokenView struct {
 func (s *Store) CreateToken(a Actor, spec TokenSpec) (models.Token, string, error) {
 	var tok models.Token
 	var secret string
-	err := s.change(func(t *txn) (Event, error) {
-		// Drawn first so that its collision check rides in the first read.
-		id, err := models.NewID("tok_")
-		if err != nil {
-			return Event{}, err
-		}
-		if err := t.prefetchCreate(a.UserID, id); err != nil {
+	// Drawn before the transaction, on the caller's goroutine: concurrent
+	// creators then draw in parallel instead of one after another inside
+	// their group commit, and the id's collision check rides in the first read.
+	fresh, err := s.drawToken()
+	if err != nil {
+		return models.Token{}, "", err
+	}
+	err = s.change(func(t *txn) (Event, error) {
+		if err := t.prefetchCreate(a.UserID, fresh.id); err != nil {
 			return Event{}, err
 		}
 		me, err := t.actor(a)
@@ -50,7 +53,7 @@ func (s *Store) CreateToken(a Actor, spec TokenSpec) (models.Token, string, erro
 		if err := models.Authorize(me.Subject(), models.ActTokenCreateOwn, &models.Subject{ID: me.ID, Role: me.Role}); err != nil {
 			return Event{}, err
 		}
-		tok, secret, err = t.newToken(me, me, spec, false, id)
+		tok, secret, err = t.newToken(me, me, spec, false, fresh)
 		if err != nil {
 			return Event{}, err
 		}
@@ -69,10 +72,31 @@ func tokenDetail(tok models.Token) string {
 	return d
 }
 
+// freshToken is a new token's id, secret and the secret's digest, drawn
+// before or inside the transaction that stores them.
+type freshToken struct {
+	id, secret string
+	digest     []byte
+}
+
+// drawToken draws a new token's id and secret and computes the digest it is
+// found by. It needs no transaction; a transaction that runs again keeps it.
+func (s *Store) drawToken() (freshToken, error) {
+	id, err := models.NewID("tok_")
+	if err != nil {
+		return freshToken{}, err
+	}
+	secret, err := models.NewRefreshToken()
+	if err != nil {
+		return freshToken{}, err
+	}
+	return freshToken{id: id, secret: secret, digest: s.digest(secret)}, nil
+}
+
 // newToken writes a token for holder (made by creator) with a fresh secret and
-// its indexes, under id (drawn here when empty). Assigned tokens keep their
-// secret sealed until the holder reveals it.
-func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned bool, id string) (models.Token, string, error) {
+// its indexes: fresh's, or drawn here when fresh is zero. Assigned tokens keep
+// their secret sealed until the holder reveals it.
+func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned bool, fresh freshToken) (models.Token, string, error) {
 	name, err := models.ValidateName("token name", spec.Name)
 	if err != nil {
 		return models.Token{}, "", err
@@ -80,11 +104,12 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	if spec.Expires < 0 {
 		return models.Token{}, "", fmt.Errorf("%w: expiry must be in the future", models.ErrInvalid)
 	}
-	if id == "" {
-		if id, err = models.NewID("tok_"); err != nil {
+	if fresh.id == "" {
+		if fresh, err = t.s.drawToken(); err != nil {
 			return models.Token{}, "", err
 		}
 	}
+	id, secret := fresh.id, fresh.secret
 	// Rotated tokens in their grace count: their old secrets still work, so
 	// rotating would otherwise hand out more than 25 usable secrets. The new
 	// id's collision check rides in the same batch as the live tokens.
@@ -94,10 +119,6 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	}
 	if usable+grace >= models.MaxTokensActive {
 		return models.Token{}, "", limitError(holder, usable, grace)
-	}
-	secret, err := models.NewRefreshToken()
-	if err != nil {
-		return models.Token{}, "", err
 	}
 	if v, err := t.Get(bucketTokens, []byte(id)); err != nil || v != nil {
 		if err != nil {
@@ -113,13 +134,14 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 	if err := t.putToken(tok); err != nil {
 		return models.Token{}, "", err
 	}
-	if err := t.Put(bucketTokensByHash, t.s.digest(secret), []byte(id)); err != nil {
+	if err := t.Put(bucketTokensByHash, fresh.digest, []byte(id)); err != nil {
 		return models.Token{}, "", err
 	}
 	if err := t.Put(bucketTokensByUser, holderKey(holder.ID, id), nil); err != nil {
 		return models.Token{}, "", err
 	}
-	if err := t.addLive(holder.ID, id); err != nil {
+	// The set liveTokens just read (and pruned), plus the new id.
+	if err := t.putLiveSet(holder.ID, append(slices.Clip(live), id)); err != nil {
 		return models.Token{}, "", err
 	}
 	if t.batches() {
@@ -168,7 +190,7 @@ func (s *Store) AssignTokens(a Actor, holderRefs []string, spec TokenSpec) ([]mo
 			if err := models.Authorize(me.Subject(), models.ActTokenAssign, &models.Subject{ID: u.ID, Role: u.Role}); err != nil {
 				return Event{}, fmt.Errorf("%s: %w", u.Email, err)
 			}
-			tok, _, err := t.newToken(me, u, spec, true, "")
+			tok, _, err := t.newToken(me, u, spec, true, freshToken{})
 			if err != nil {
 				return Event{}, err
 			}
@@ -287,7 +309,7 @@ func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
 		if err := t.putToken(old); err != nil { // first, so the limit check counts it as rotated
 			return Event{}, err
 		}
-		if tok, secret, err = t.newToken(me, holder, spec, false, ""); err != nil {
+		if tok, secret, err = t.newToken(me, holder, spec, false, freshToken{}); err != nil {
 			return Event{}, err
 		}
 		old.RotatedTo = tok.ID
