@@ -163,6 +163,15 @@ const (
 	memReturnOver  = 8 << 20
 )
 
+// listenError says what to do about an address serve cannot listen on: most
+// often the port is another program's, such as another keydesk serve.
+func listenError(flag, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s is already in use by another program (another keydesk serve?): stop it, or give %s another address", addr, flag)
+	}
+	return fmt.Errorf("cannot listen on %s (%s): %w", addr, flag, err)
+}
+
 // Serve runs the SSH server and, when cfg.HTTPAddr is set, the HTTP server
 // over the one store until ctx is done, then shuts both down within
 // cfg.ShutdownTimeout. A failure of either server stops the other.
@@ -205,7 +214,7 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 	}
 	sshAddr, err := sshSrv.Listen()
 	if err != nil {
-		return err
+		return listenError("--ssh-addr", cfg.SSHAddr, err)
 	}
 
 	var httpSrv, metricsSrv *http.Server
@@ -222,13 +231,13 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 			httpSrv.TLSConfig = certs.tlsConfig()
 		}
 		if httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+			return listenError("--http-addr", cfg.HTTPAddr, err)
 		}
 		if cfg.MetricsAddr != "" {
 			metricsSrv = &http.Server{Handler: apiSrv.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second,
 				WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 			if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-				return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+				return listenError("--metrics-addr", cfg.MetricsAddr, err)
 			}
 		}
 	}
