@@ -370,7 +370,33 @@ func (s *Store) commitNext() {
 	q.waiting = slices.Delete(q.waiting, 0, n)
 	q.mu.Unlock()
 	q.lastGroup.Store(int32(len(group)))
+	defer q.passOn()
+	defer func() {
+		if p := recover(); p != nil {
+			// A change panicked, on this caller's goroutine, which may
+			// recover (net/http does): answer everyone else in the group,
+			// whose changes may or may not have landed with it, so no one
+			// waits forever and the role still passes on; then let the
+			// panic go on up to its own caller.
+			for _, r := range group {
+				select {
+				case r.done <- errGroupPanicked:
+				default: // already answered
+				}
+			}
+			panic(p)
+		}
+	}()
 	s.commitGroup(group)
+}
+
+// errGroupPanicked answers the other members of a group in which one change
+// panicked: the transaction may have been committed before the panic.
+var errGroupPanicked = fmt.Errorf("%w (another change committed with it failed unexpectedly)", kv.ErrAmbiguous)
+
+// passOn hands the committer's role to the longest-waiting writer, or leaves
+// it free when no one waits.
+func (q *writeQueue) passOn() {
 	q.mu.Lock()
 	if len(q.waiting) == 0 {
 		q.committing = false

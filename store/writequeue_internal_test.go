@@ -159,3 +159,50 @@ func TestCloseAnswersEveryWriterTruthfully(t *testing.T) {
 		}
 	}
 }
+
+// A change that panics (a bug) takes down only its own call, as a handler's
+// recover would see it: everyone else in its group gets an answer, and the
+// queue keeps committing later changes instead of waiting forever for a
+// committer that is gone.
+func TestAPanickingChangeLeavesTheQueueWorking(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const writers = 8
+	var wg sync.WaitGroup
+	answers := make(chan error, writers)
+	panics := make(chan any, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panics <- p
+				}
+			}()
+			answers <- s.update(func(tx kv.Tx) error {
+				if w == 0 {
+					panic("a bug in a change")
+				}
+				return tx.Put(bucketMeta, fmt.Appendf(nil, "p/%d", w), []byte("x"))
+			})
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	close(panics)
+	if n := len(panics); n != 1 {
+		t.Fatalf("%d callers panicked, want 1", n)
+	}
+	for err := range answers {
+		if err != nil && !errors.Is(err, kv.ErrAmbiguous) {
+			t.Fatalf("a caller beside the panic: %v", err)
+		}
+	}
+	if err := s.update(func(tx kv.Tx) error { return tx.Put(bucketMeta, []byte("p/after"), []byte("x")) }); err != nil {
+		t.Fatalf("a change after the panic: %v", err)
+	}
+}
