@@ -24,6 +24,14 @@ var keyTypes = map[string]bool{
 	ssh.CertAlgoSKED25519v01: true, ssh.CertAlgoSKECDSA256v01: true,
 }
 
+// errPrivateKeyText answers a pasted private key without repeating any of it.
+var errPrivateKeyText = fmt.Errorf("%w: that is a private key; give the public key (the line in the .pub file beside it) and keep the private one to yourself", ErrInvalid)
+
+// isPrivateKeyText reports whether text is a PEM or OpenSSH private key.
+func isPrivateKeyText(text string) bool {
+	return strings.Contains(text, "-----BEGIN") && strings.Contains(text, "PRIVATE KEY")
+}
+
 // maxKeyFile bounds how much of a key file is read: a public key is one line.
 const maxKeyFile = 16 * 1024
 
@@ -44,6 +52,9 @@ func SSHKeyArg(arg string, files bool) (string, error) {
 	arg = strings.TrimSpace(arg)
 	if IsSSHKeyText(arg) {
 		return arg, nil
+	}
+	if isPrivateKeyText(arg) {
+		return "", errPrivateKeyText // never echoed: it is a secret
 	}
 	if arg == "" {
 		return "", fmt.Errorf("%w: ssh key is empty; give a line such as \"ssh-ed25519 AAAA… you@host\" or a .pub file", ErrInvalid)

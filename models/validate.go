@@ -177,9 +177,17 @@ func ParseSSHKey(text string) (SSHKey, error) {
 	if len(text) > 16*1024 {
 		return SSHKey{}, fmt.Errorf("%w: ssh key is too long", ErrInvalid)
 	}
+	if isPrivateKeyText(text) {
+		return SSHKey{}, errPrivateKeyText
+	}
 	pk, comment, _, rest, err := ssh.ParseAuthorizedKey([]byte(text))
 	if err != nil {
-		return SSHKey{}, fmt.Errorf("%w: not an ssh public key (%v); paste a line such as \"ssh-ed25519 AAAA… you@host\"", ErrInvalid, err)
+		// x/crypto's reason ("illegal base64 data at input byte 24") helps
+		// no one; what does is knowing the line was cut or mangled.
+		if f := strings.Fields(text); len(f) > 0 && keyTypes[f[0]] {
+			return SSHKey{}, fmt.Errorf("%w: the %s key is cut short or mangled; paste the whole line of the .pub file, unchanged", ErrInvalid, f[0])
+		}
+		return SSHKey{}, fmt.Errorf("%w: not an ssh public key; paste a line such as \"ssh-ed25519 AAAA… you@host\"", ErrInvalid)
 	}
 	if len(strings.TrimSpace(string(rest))) > 0 {
 		return SSHKey{}, fmt.Errorf("%w: give one ssh key at a time", ErrInvalid)
