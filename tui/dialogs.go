@@ -169,6 +169,10 @@ type formDialog struct {
 	width  int
 	err    string
 	busy   bool
+	// cut is set when typed or pasted text did not fit the focused field:
+	// only then does the dialog say the rest was cut (a name already at
+	// the limit, as a rename starts, lost nothing).
+	cut bool
 }
 
 // newFormDialog makes a form; call open to show it.
@@ -231,12 +235,25 @@ func (f *formDialog) update(msg tea.Msg) tea.Cmd {
 	if _, ok := msg.(cursor.BlinkMsg); ok {
 		return nil
 	}
-	if k, ok := msg.(tea.KeyMsg); ok {
+	k, isKey := msg.(tea.KeyMsg)
+	before := -1
+	if isKey {
 		f.err = ""
-		_ = k
+		if ti := inputOf(f.form.GetFocusedField()); ti != nil && k.Type == tea.KeyRunes {
+			before = len([]rune(ti.Value()))
+		}
 	}
 	m, cmd := f.form.Update(msg)
 	f.form = m.(*huh.Form)
+	if ti := inputOf(f.form.GetFocusedField()); ti != nil && ti.CharLimit > 0 {
+		after := len([]rune(ti.Value()))
+		switch {
+		case after < ti.CharLimit:
+			f.cut = false
+		case before >= 0 && before+len(k.Runes) > after:
+			f.cut = true
+		}
+	}
 	if f.form.State == huh.StateCompleted {
 		f.busy = true
 		return f.submit()
@@ -260,7 +277,7 @@ func (f *formDialog) view(st Styles, width int) string {
 	switch {
 	case f.busy:
 		lines = append(lines, st.Subtle.Render("Saving…"))
-	case f.form != nil && limitNote(f.form) != "":
+	case f.cut && limitNote(f.form) != "":
 		lines = append(lines, st.Warn.Render(limitNote(f.form)))
 	case f.err != "":
 		lines = append(lines, st.Error.Width(w).Render("✗ "+f.err))
@@ -309,8 +326,9 @@ func inputOf(f huh.Field) *textinput.Model {
 	return (*textinput.Model)(unsafe.Pointer(fv.UnsafeAddr()))
 }
 
-// limitNote says so when the focused field is full: a paste longer than
-// the limit was cut, and the person should know.
+// limitNote says so when the focused field is full; the dialog shows it
+// after a paste or typing that went past the limit (formDialog.cut), so the
+// person knows the rest was cut.
 func limitNote(form *huh.Form) string {
 	ti := inputOf(form.GetFocusedField())
 	if ti == nil || ti.CharLimit <= 0 || len([]rune(ti.Value())) < ti.CharLimit {
