@@ -93,6 +93,11 @@ func BenchmarkTokenCreateConcurrent8(b *testing.B) {
 	b.ResetTimer()
 	cpu := processCPU()
 	defer reportCPU(b, cpu)
+	groups0, changes0 := store.WriteGroups(s)
+	defer func() {
+		groups, changes := store.WriteGroups(s)
+		b.ReportMetric(float64(changes-changes0)/float64(max(groups-groups0, 1)), "creates/commit")
+	}()
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
 		wg.Add(1)

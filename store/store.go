@@ -309,6 +309,8 @@ type writeQueue struct {
 	closed     bool           // Close has begun: no new changes
 	inflight   sync.WaitGroup // queued or being committed
 	lastGroup  atomic.Int32   // size of the group committed last
+	groups     atomic.Int64   // groups committed, and the changes in them:
+	changes    atomic.Int64   // how well writers share commits (benchmarks)
 }
 
 // update runs fn in a write transaction. Concurrent callers are committed
@@ -370,6 +372,8 @@ func (s *Store) commitNext() {
 	q.waiting = slices.Delete(q.waiting, 0, n)
 	q.mu.Unlock()
 	q.lastGroup.Store(int32(len(group)))
+	q.groups.Add(1)
+	q.changes.Add(int64(len(group)))
 	defer q.passOn()
 	defer func() {
 		if p := recover(); p != nil {
