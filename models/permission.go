@@ -109,7 +109,9 @@ func Authorize(actor Subject, action Action, target *Subject) error {
 		return fmt.Errorf("%w: unknown action %q", ErrPermission, action)
 	}
 	if !contains(p.Roles, actor.Role) {
-		return fmt.Errorf("%w: %s may not %s", ErrPermission, roleNoun(actor.Role), action)
+		// The role decides, so the way on is someone who may change it, or
+		// who may do it: the roles page says who that is.
+		return fmt.Errorf("%w: %s may not %s; `keydesk help roles` says who may", ErrPermission, roleNoun(actor.Role), action)
 	}
 	rel := RelNone
 	if target != nil {
