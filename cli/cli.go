@@ -154,6 +154,10 @@ func progName(s *Session) string {
 	return "ssh -p " + port + " " + host
 }
 
+// SSHProg is how a person reaches the SSH server listening on addr (the
+// session's local address): "ssh -p PORT HOST", as hints over SSH write it.
+func SSHProg(addr string) string { return progName(&Session{Addr: addr}) }
+
 // path is cmd's command line as the person types it ("keydesk token create",
 // or "ssh -p 23234 localhost token create").
 func (g *Globals) path(cmd *cobra.Command) string {

@@ -122,7 +122,10 @@ func (l *refusalLimiter) allow(host, fp string) bool {
 // (said once), and which keys others added for them wait for approval. Empty
 // when there is nothing to say. Command sessions are not told: their stderr
 // belongs to scripts.
-func (s *Server) keyNotices(u models.User, fp string) string {
+//
+// The commands in them are written as the person types them from their
+// shell once the console is closed: prog is "ssh -p PORT HOST" (cli.SSHProg).
+func (s *Server) keyNotices(u models.User, fp, prog string) string {
 	n, err := s.store.LoginNotices(u.ID, fp)
 	if err != nil {
 		s.log.Error("key notices", "err", err)
@@ -134,12 +137,12 @@ func (s *Server) keyNotices(u models.User, fp string) string {
 	}
 	var b strings.Builder
 	if n.AddedBy.ID != "" {
-		fmt.Fprintf(&b, "keydesk: the key you logged in with (%s) was registered for you by %s. If it is not yours, remove it: user remove-key %s %s\r\n",
-			fp, who(n.AddedBy.ID), u.Email, fp)
+		fmt.Fprintf(&b, "keydesk: the key you logged in with (%s) was registered for you by %s. If it is not yours, remove it: %s user remove-key %s %s\r\n",
+			fp, who(n.AddedBy.ID), prog, u.Email, fp)
 	}
 	for _, k := range n.Pending {
-		fmt.Fprintf(&b, "keydesk: %s added key %s %s for you on %s; it cannot log in until you approve it: user approve-key %s (or remove it: user remove-key %s %s)\r\n",
-			who(k.AddedBy), k.Type, k.Fingerprint, k.AddedAt.UTC().Format("2006-01-02"), k.Fingerprint, u.Email, k.Fingerprint)
+		fmt.Fprintf(&b, "keydesk: %s added key %s %s for you on %s; it cannot log in until you approve it: %s user approve-key %s (or remove it: %s user remove-key %s %s)\r\n",
+			who(k.AddedBy), k.Type, k.Fingerprint, k.AddedAt.UTC().Format("2006-01-02"), prog, k.Fingerprint, prog, u.Email, k.Fingerprint)
 	}
 	return b.String()
 }

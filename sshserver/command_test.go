@@ -2,11 +2,15 @@ package sshserver
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keydesk/keydesk/store"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 func TestSplitCommand(t *testing.T) {
@@ -77,4 +81,26 @@ func TestEmptyArgumentSurvivesSSH(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &tok) != nil || tok.Name != "my laptop" {
 		t.Errorf("quoted name: code %d stdout %q stderr %q", code, out, errOut)
 	}
+}
+
+// TestKeyNoticesNameTheSSHCommand: the login notice about a key waiting for
+// approval gives the command to type from the shell, "ssh -p PORT localhost
+// user approve-key FP" (it said only "user approve-key FP", which is no
+// command at all once the console is closed).
+func TestKeyNoticesNameTheSSHCommand(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{})
+	owner := mustDial(t, r.addr, o.ownerKey)
+	second := newKey(t)
+	fp := gossh.FingerprintSHA256(second.PublicKey())
+	if out, errOut, code := run(t, owner, fmt.Sprintf("user add-key uma@example.com %q", authorized(second))); code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("add-key: %d %q %q", code, out, errOut)
+	}
+	_, port, err := net.SplitHostPort(r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, scr := openConsole(t, mustDial(t, r.addr, o.userKey), 100, 30)
+	prog := "ssh -p " + port + " localhost"
+	scr.waitFor(t, prog+" user approve-key "+fp+" (or remove it: "+prog+" user remove-key uma@example.com "+fp+")", 5*time.Second)
 }

@@ -93,7 +93,7 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	// Key notices go on the terminal before the console takes the screen and
 	// again once it gives it back, where they stay readable.
 	if k := sess.PublicKey(); k != nil {
-		if notes := s.keyNotices(u, gossh.FingerprintSHA256(k)); notes != "" {
+		if notes := s.keyNotices(u, gossh.FingerprintSHA256(k), cli.SSHProg(sess.LocalAddr().String())); notes != "" {
 			fmt.Fprint(sess, notes)
 			defer fmt.Fprint(sess, notes)
 		}
