@@ -117,7 +117,7 @@ func benchCreate(cfg *config, rep *report) error {
 		groupRatio, "— (the most a group commit of 8 can gain with this layout)", nil)
 	if serialRatio.median() > 1.5 || concRatio.median() < 4 {
 		rep.note("Token create misses a target (serial %s of a bare Update, target ≤ 1.5×; 8 concurrent %s of serial, target ≥ 4×). "+
-			"What limits the serial row is the storage layout, as the two rows above split it: the same five puts into the same four buckets in one bare bbolt Update, with no keydesk code, "+
+			"What limits the serial row is the storage layout, as the rows \"without keydesk\" split it: the same five puts into the same four buckets in one bare bbolt Update, with no keydesk code, "+
 			"cost %s of the one-key Update by themselves, and keydesk's code (HMAC of the secret, ids, the actor's record, the live-set read, the audit entry, group commit) adds %s on top. "+
 			"Each of the four B+trees (records by time-ordered id, digests, holder index with the live set beside it, audit log) has its leaf and its branch path rewritten on every commit: "+
 			"bbolt's page statistics (2 December) count 13 pages spilled per create (the root bucket's leaf plus four trees three levels deep at 20,000 holders) plus the freelist and the meta page, "+
