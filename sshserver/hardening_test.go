@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,6 +238,41 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 	}
 	if _, err := dial(t, r.addr, gossh.PublicKeys(o.userKey)); err == nil {
 		t.Fatal("server accepted a connection after shutdown")
+	}
+}
+
+// TestShutdownDuringLogins: clients logging in while the server shuts down.
+// A connection whose handshake finishes after Shutdown began is tracked by
+// charmbracelet/ssh with a WaitGroup Add from zero; if Shutdown had started
+// a Wait on that group (ssh.Server.Shutdown does), that Add races it: the
+// race detector fails the test (CI once saw it after a test's last login),
+// and without it sync.WaitGroup may panic. Shutdown must stop accepting
+// without such a Wait and still return, and Serve must return nil.
+func TestShutdownDuringLogins(t *testing.T) {
+	o := newOrg(t)
+	for round := 0; round < 5; round++ {
+		r := start(t, o.s, Options{})
+		var logins atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := dial(t, r.addr, gossh.PublicKeys(o.userKey))
+					if err != nil {
+						return // the listener is closed: the server is down
+					}
+					logins.Add(1)
+					_ = c.Close()
+				}
+			}()
+		}
+		if !eventually(10*time.Second, func() bool { return logins.Load() >= 8 }) {
+			t.Fatalf("round %d: only %d logins in 10 s", round, logins.Load())
+		}
+		r.stop(t) // fails the test if Shutdown or Serve returned an error
+		wg.Wait()
 	}
 }
 

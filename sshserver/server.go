@@ -232,8 +232,8 @@ func (s *Server) Serve() error {
 	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "host_key", gossh.FingerprintSHA256(s.hostKey))
 	err := s.ssh.Serve(ln)
-	if errors.Is(err, ssh.ErrServerClosed) {
-		return nil
+	if errors.Is(err, ssh.ErrServerClosed) || s.isClosing() && errors.Is(err, net.ErrClosed) {
+		return nil // Shutdown closed the listener
 	}
 	return err
 }
@@ -253,13 +253,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		drained = make(chan struct{})
 		s.drained = drained
 	}
+	ln := s.ln
 	s.mu.Unlock()
 
-	// An already-cancelled context makes charmbracelet/ssh close its
-	// listeners and return at once instead of waiting for clients to hang up.
-	now, cancel := context.WithCancel(context.Background())
-	cancel()
-	_ = s.ssh.Shutdown(now)
+	// Stop accepting by closing the listener here (Serve then returns nil),
+	// not with charmbracelet/ssh's Shutdown: that starts a goroutine waiting
+	// on the WaitGroup of its connections, and a connection whose handshake
+	// finishes after that Wait adds to the group from zero, which races the
+	// Wait (the race detector fails tests on it; sync.WaitGroup may panic).
+	if ln != nil {
+		_ = ln.Close()
+	}
 
 	for _, c := range consoles {
 		c.stop()
