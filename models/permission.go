@@ -122,6 +122,9 @@ func Authorize(actor Subject, action Action, target *Subject) error {
 	}
 	if p.On != RelNone && rel != p.On {
 		if p.On == RelSelf {
+			if hint, ok := otherRefusals[action]; ok {
+				return fmt.Errorf("%w: %s", ErrPermission, hint)
+			}
 			return fmt.Errorf("%w: you may only %s for yourself", ErrPermission, action)
 		}
 		if hint, ok := selfRefusals[action]; ok {
@@ -149,6 +152,18 @@ var selfRefusals = map[Action]string{
 	ActTokenRevokeAllOf:  "you may not revoke all your own tokens at once; revoke them one by one",
 	ActOwnershipTransfer: "you already are the Account Owner; name the user or admin who should be",
 	ActUserViewOther:     "view your own profile instead",
+}
+
+// otherRefusals say, for actions on one's own things tried on someone
+// else's, whose they are and what to do instead ("you may only reveal
+// assigned token for yourself" left an owner wondering how to see a token
+// they had assigned: they never do).
+var otherRefusals = map[Action]string{
+	ActTokenReveal:    "only the token's holder may reveal it, once; whoever assigned it never sees the secret",
+	ActTokenRotateOwn: "only the token's holder may rotate it",
+	ActTokenRenameOwn: "only the token's holder may rename it",
+	ActTokenRevokeOwn: "only the token's holder, or the Account Owner, may revoke it",
+	ActTokenCreateOwn: "to give someone a token, assign it (token create --for EMAIL; Account Owner)",
 }
 
 // targetRefusals say why a target's role rules an action out; %s is the
