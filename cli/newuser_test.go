@@ -71,3 +71,19 @@ func TestRemoteStrayWordSaysHowToQuote(t *testing.T) {
 		t.Errorf("locally: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// At a terminal, `user import -` says it is reading rows and how to end
+// them (it waited in silence); piped in, it says nothing.
+func TestImportFromTerminalSaysItIsReading(t *testing.T) {
+	dir := initOrg(t)
+	rows := "Ann Archer,ann@example.com,user\n"
+	r := runWith(t, cli.Env{Interactive: true, Stdin: strings.NewReader(rows)}, "--data", dir, "user", "import", "-")
+	if r.code != 0 || !strings.Contains(r.stderr, "end with Ctrl-D") || r.stdout != "Imported 1 person.\n" {
+		t.Errorf("at a terminal: %+v", r)
+	}
+	var out, errb strings.Builder
+	code := cli.Run([]string{"--data", dir, "user", "import", "-", "--dry-run"}, cli.Env{Stdin: strings.NewReader("Bo Baker,bo@example.com,user\n"), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if code != 0 || errb.String() != "" {
+		t.Errorf("piped: exit %d, stderr %q", code, errb.String())
+	}
+}

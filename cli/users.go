@@ -454,6 +454,10 @@ func (g *Globals) keyText(arg string) (string, error) { return models.SSHKeyArg(
 // input opens a file argument, or stdin for "-". Over SSH only "-" is allowed.
 func (g *Globals) input(arg string) (io.Reader, func(), error) {
 	if arg == "-" {
+		if g.env.Interactive {
+			// At a terminal nothing says the command is waiting for rows.
+			fmt.Fprintln(g.env.Stderr, "keydesk: reading name,email,role[,key] rows from the terminal; end with Ctrl-D (or pipe a file in: < people.csv)")
+		}
 		return g.env.Stdin, func() {}, nil
 	}
 	if g.Remote() {
