@@ -42,3 +42,30 @@ func TestMissingCredentialSaysWhatToSend(t *testing.T) {
 		t.Fatalf("exchange: %d %s", res.status, res.body)
 	}
 }
+
+// A body that is not what POST /v3/users takes says what is wrong in JSON's
+// words (it said "invalid character 'o' in literal null (expecting 'u')" or
+// "cannot unmarshal string into Go struct field newUserRequest.keys of type
+// []string"), and a missing role says so instead of `unknown role ""`.
+func TestBadUserBodiesSayWhatIsWrong(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	_, as := e.refresh(e.adminA, "admin")
+	at := e.access(as)
+	for body, want := range map[string]string{
+		`not json`: "request body is not valid JSON (at byte 2); send one JSON object",
+		`{"name":"X","email":"x@example.com","role":"user","keys":"ssh-ed25519 AAAA"}`: `field "keys" must be a list of strings, not string`,
+		`["X"]`:                                "request body must be a JSON object, not array",
+		`{"name":"X","email":"x@example.com"}`: `"role" is missing; give one of "admin", "user", "stakeholder"`,
+		`{"name":"X","email":"x@example.com","rol":"user"}`: `request body is not the expected JSON object: unknown field "rol"`,
+	} {
+		res := e.do("POST", "/v3/users", map[string]string{"Authorization": "Bearer " + at, "Content-Type": "application/json"}, strings.NewReader(body))
+		var got struct {
+			Meta struct {
+				ErrorMessage string `json:"error_message"`
+			} `json:"meta"`
+		}
+		if res.status != 400 || json.Unmarshal(res.body, &got) != nil || got.Meta.ErrorMessage != want {
+			t.Errorf("POST %s: %d %s; want 400 %q", body, res.status, res.body, want)
+		}
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -72,6 +74,12 @@ func (srv *Server) handleAddUser(w http.ResponseWriter, r *http.Request, p store
 		writeError(w, status, err.Error())
 		return
 	}
+	if strings.TrimSpace(req.Role) == "" {
+		// Required here, unlike the CLI's default: a body that meant to give
+		// one and misspelt it must not add a user with a guessed role.
+		writeError(w, http.StatusBadRequest, `"role" is missing; give one of "admin", "user", "stakeholder"`)
+		return
+	}
 	role, err := models.ParseRole(req.Role)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -98,12 +106,39 @@ func decodeJSON(r *http.Request, v any) (int, error) {
 		case errors.Is(err, io.EOF):
 			return http.StatusBadRequest, errors.New("request body is empty; send a JSON object")
 		}
-		return http.StatusBadRequest, fmt.Errorf("request body is not the expected JSON object: %s", models.SanitizeLine(err.Error()))
+		// encoding/json's own words name Go types and parser states ("invalid
+		// character 'o' in literal null (expecting 'u')"); say it in JSON's.
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax):
+			return http.StatusBadRequest, fmt.Errorf("request body is not valid JSON (at byte %d); send one JSON object", syntax.Offset)
+		case errors.As(err, &typ) && typ.Field != "":
+			return http.StatusBadRequest, fmt.Errorf("field %q must be %s, not %s", models.SanitizeLine(typ.Field), jsonKind(typ.Type), typ.Value)
+		case errors.As(err, &typ):
+			return http.StatusBadRequest, fmt.Errorf("request body must be a JSON object, not %s", typ.Value)
+		}
+		return http.StatusBadRequest, fmt.Errorf("request body is not the expected JSON object: %s", models.SanitizeLine(strings.TrimPrefix(err.Error(), "json: ")))
 	}
 	if dec.More() {
 		return http.StatusBadRequest, errors.New("request body holds more than one JSON value")
 	}
 	return 0, nil
+}
+
+// jsonKind names what a Go type holds in JSON's terms.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + strings.TrimPrefix(jsonKind(t.Elem()), "a ") + "s"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a number"
 }
 
 // Token listings are paged so that an organization with many tokens never
