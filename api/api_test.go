@@ -195,13 +195,13 @@ func TestSame401ForEveryBadCredential(t *testing.T) {
 		bodies = append(bodies, res.body)
 	}
 	for what, secret := range map[string]string{
-		"unknown": unknownSecret(t), "malformed": "kdr_short", "revoked": revoked, "expired": expSecret,
+		"unknown": unknownSecret(t), "malformed": "kdr_short", "empty": "", "revoked": revoked, "expired": expSecret,
 		"wrong checksum": live[:len(live)-1] + string(live[len(live)-1]^1),
 	} {
 		check("exchange "+what, e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": secret}, nil))
 	}
 	for what, at := range map[string]string{
-		"garbage": "not.a.jwt", "revoked": revokedAccess, "expired": oldAccess,
+		"garbage": "not.a.jwt", "revoked": revokedAccess, "expired": oldAccess, "refresh token as bearer": live, "empty": "",
 	} {
 		check("bearer "+what, e.get("/v3/users/me", at))
 	}

@@ -6,11 +6,12 @@ import (
 	"testing"
 )
 
-// A request that brings no credential of the right kind is told what to
-// send (the same "invalid or revoked token" as for a bad one sent a new user
-// hunting for a wrong token when the header was missing or misspelt, or a
-// refresh token had gone where the access token belongs), while every bad
-// credential keeps the one answer (TestSame401ForEveryBadCredential).
+// A request that brings no credential header at all (or a non-Bearer
+// Authorization) is told what to send: the same "invalid or revoked token" as
+// for a bad one sent a new user hunting for a wrong token when the header was
+// missing or misspelt. Everything sent as a token, empty, malformed or a
+// refresh token as the Bearer included, keeps the one answer
+// (TestSame401ForEveryBadCredential).
 func TestMissingCredentialSaysWhatToSend(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	_, live := e.refresh(e.usr, "live")
@@ -20,11 +21,8 @@ func TestMissingCredentialSaysWhatToSend(t *testing.T) {
 		want string
 	}{
 		{"exchange without X-Refresh-Token", e.do("GET", "/oauth/access-token", nil, nil), "missing X-Refresh-Token header"},
-		{"exchange with an empty X-Refresh-Token", e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": ""}, nil), "missing X-Refresh-Token header"},
 		{"API call without Authorization", e.do("GET", "/v3/users/me", nil, nil), "missing Authorization header"},
 		{"API call with Basic", e.do("GET", "/v3/users/me", map[string]string{"Authorization": "Basic dTpw"}, nil), "the Authorization header is not a Bearer token"},
-		{"API call with the refresh token as Bearer", e.get("/v3/users/me", live), "that is a refresh token"},
-		{"API call with a malformed kdr_ Bearer", e.get("/v3/tokens", "kdr_short"), "that is a refresh token"},
 	} {
 		var body struct {
 			Meta struct {

@@ -70,9 +70,10 @@ type accessTokenResponse struct {
 // only to whoever presented it, on a no-store response.
 func (srv *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 	secret := r.Header.Get("X-Refresh-Token")
-	if secret == "" {
-		// No credential, so nothing to count against the address; as with
-		// /oauth/token's "refresh_token is required".
+	if len(r.Header.Values("X-Refresh-Token")) == 0 {
+		// No header, so no credential and nothing to count against the
+		// address; as with /oauth/token's "refresh_token is required". An
+		// empty value is a malformed token: the one 401 (SPEC §6).
 		writeUnauthorizedMessage(w, missingRefreshMessage)
 		return
 	}

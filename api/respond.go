@@ -81,10 +81,9 @@ func writeUnauthorized(w http.ResponseWriter) { writeUnauthorizedMessage(w, unau
 // The 401 texts for requests that bring no credential of the right kind:
 // they say what to send, where unauthorizedMessage must say nothing.
 const (
-	missingRefreshMessage  = "missing X-Refresh-Token header; send your refresh token (kdr_…) in it"
-	missingBearerMessage   = "missing Authorization header; send Authorization: Bearer ACCESS_TOKEN, with an access token from GET /oauth/access-token"
-	notBearerMessage       = "the Authorization header is not a Bearer token; send Authorization: Bearer ACCESS_TOKEN, with an access token from GET /oauth/access-token"
-	refreshAsBearerMessage = "that is a refresh token; trade it for an access token at GET /oauth/access-token (header X-Refresh-Token) and send that as the Bearer token"
+	missingRefreshMessage = "missing X-Refresh-Token header; send your refresh token (kdr_…) in it"
+	missingBearerMessage  = "missing Authorization header; send Authorization: Bearer ACCESS_TOKEN, with an access token from GET /oauth/access-token"
+	notBearerMessage      = "the Authorization header is not a Bearer token; send Authorization: Bearer ACCESS_TOKEN, with an access token from GET /oauth/access-token"
 )
 
 func writeUnauthorizedMessage(w http.ResponseWriter, msg string) {

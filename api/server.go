@@ -318,14 +318,15 @@ func (srv *Server) authed(h func(http.ResponseWriter, *http.Request, store.Princ
 // token's role claim, so a demotion applies on the next request. Every
 // failure gets the same 401 and counts against the address.
 //
-// Two mistakes get their own 401 text, since neither says anything about a
-// token that exists: no Bearer credential at all (a new user's missing or
-// misspelt header), and a refresh token sent where the access token belongs
-// (told by its kdr_ prefix alone, never by a lookup).
+// A request with no Authorization header at all, or one of another scheme
+// (Basic), brings no token and gets its own 401 text saying what to send (a
+// new user's missing or misspelt header). Anything sent as a Bearer token,
+// empty, malformed or a refresh token in the wrong place included, is a bad
+// token and gets the one answer (SPEC §6).
 func (srv *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Principal, bool) {
-	if _, ok := bearer(r); !ok {
+	if h := r.Header.Get("Authorization"); h == "" || !hasBearerScheme(h) {
 		msg := missingBearerMessage
-		if r.Header.Get("Authorization") != "" {
+		if h != "" {
 			msg = notBearerMessage
 		}
 		writeUnauthorizedMessage(w, msg)
@@ -333,11 +334,7 @@ func (srv *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.P
 	}
 	p, err := srv.checkBearer(r)
 	if err != nil {
-		unauthorized := writeUnauthorized
-		if raw, _ := bearer(r); strings.HasPrefix(raw, models.TokenPrefix) {
-			unauthorized = func(w http.ResponseWriter) { writeUnauthorizedMessage(w, refreshAsBearerMessage) }
-		}
-		srv.authFailed(w, limitKey(srv.clientIP(r)), writeTooMany, unauthorized)
+		srv.authFailed(w, limitKey(srv.clientIP(r)), writeTooMany, writeUnauthorized)
 		return store.Principal{}, false
 	}
 	return p, true
@@ -359,6 +356,13 @@ func (srv *Server) checkBearer(r *http.Request) (store.Principal, error) {
 
 // connTokenKey is the context key of a connection's lastVerified.
 type connTokenKey struct{}
+
+// hasBearerScheme reports whether an Authorization header value names the
+// Bearer scheme, whatever follows it (nothing, for an empty $TOKEN).
+func hasBearerScheme(h string) bool {
+	const scheme = "bearer"
+	return len(h) >= len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) && (len(h) == len(scheme) || h[len(scheme)] == ' ')
+}
 
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
