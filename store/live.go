@@ -344,9 +344,15 @@ func (s *Store) foldLiveSet() error {
 }
 
 // limitError says why a holder may not have another token.
-func limitError(holder models.User, usable, grace int) error {
-	if grace > 0 {
-		return fmt.Errorf("%w: %s already holds %d usable tokens (%d of them rotated and still in their grace period); revoke one first, or wait for the grace period to end", models.ErrLimit, holder.Email, usable+grace, grace)
+// limitError says who is at the limit: "you" when the actor is the holder,
+// else the holder's email (as the owner assigning sees it).
+func limitError(actor, holder models.User, usable, grace int) error {
+	who, holds := models.Sanitize(holder.Email), "holds"
+	if actor.ID == holder.ID {
+		who, holds = "you", "hold"
 	}
-	return fmt.Errorf("%w: %s already holds %d active tokens; revoke one first", models.ErrLimit, holder.Email, usable)
+	if grace > 0 {
+		return fmt.Errorf("%w: %s already %s %d usable tokens (%d of them rotated and still in their grace period); revoke one first, or wait for the grace period to end", models.ErrLimit, who, holds, usable+grace, grace)
+	}
+	return fmt.Errorf("%w: %s already %s %d active tokens; revoke one first", models.ErrLimit, who, holds, usable)
 }

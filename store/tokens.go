@@ -118,7 +118,7 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 		return models.Token{}, "", err
 	}
 	if usable+grace >= models.MaxTokensActive {
-		return models.Token{}, "", limitError(holder, usable, grace)
+		return models.Token{}, "", limitError(creator, holder, usable, grace)
 	}
 	if v, err := t.Get(bucketTokens, []byte(id)); err != nil || v != nil {
 		if err != nil {

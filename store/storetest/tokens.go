@@ -104,8 +104,15 @@ func testExpiryAndLimit(t *testing.T, o *Org) {
 	for i := 0; i < models.MaxTokensActive; i++ {
 		mustCreate(t, o.S, o.UserA, "t")
 	}
-	if _, _, err := o.S.CreateToken(o.UserA, store.TokenSpec{Name: "one too many"}); !errors.Is(err, models.ErrLimit) {
+	// The refusal says who is at the limit: "you" to the holder, the
+	// holder's email to the owner assigning them one more.
+	if _, _, err := o.S.CreateToken(o.UserA, store.TokenSpec{Name: "one too many"}); !errors.Is(err, models.ErrLimit) ||
+		!strings.Contains(err.Error(), "you already hold 25 active tokens") {
 		t.Fatalf("limit: %v", err)
+	}
+	if _, err := o.S.AssignTokens(o.OwnerA, []string{o.User.Email}, store.TokenSpec{Name: "one too many"}); !errors.Is(err, models.ErrLimit) ||
+		!strings.Contains(err.Error(), o.User.Email+" already holds 25 active tokens") {
+		t.Fatalf("limit, assigning: %v", err)
 	}
 }
 
