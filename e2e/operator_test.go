@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keydesk/keydesk/internal/syncbuf"
 )
 
 // TestBinaryRefusesLostOrPlantedSecrets is issue 15 items 4 and 7 with the
@@ -123,7 +124,7 @@ func TestBinaryTLSReloadsOnSIGHUP(t *testing.T) {
 	certs := t.TempDir()
 	pool1 := writeTestCert(t, certs, 1)
 	httpAddr := freePort(t)
-	var logs bytes.Buffer
+	var logs syncbuf.Buffer // written by exec's copier while a failure reads it
 	srv := exec.Command(bin, "--data", dir, "serve", "--ssh-addr", "127.0.0.1:0", "--http-addr", httpAddr,
 		"--tls-cert", filepath.Join(certs, "cert.pem"), "--tls-key", filepath.Join(certs, "key.pem"))
 	srv.Stdout, srv.Stderr = &logs, &logs
@@ -154,6 +155,8 @@ func TestBinaryTLSReloadsOnSIGHUP(t *testing.T) {
 	if res.StatusCode != 200 || res.Proto != "HTTP/2.0" {
 		t.Fatalf("healthz over TLS: %d %s", res.StatusCode, res.Proto)
 	}
+	// SIGHUP must reload, not stop: nothing restarts the server here, so
+	// the renewed certificate being served shows both.
 	pool2 := writeTestCert(t, certs, 2)
 	if err := srv.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -167,8 +170,5 @@ func TestBinaryTLSReloadsOnSIGHUP(t *testing.T) {
 			t.Fatalf("the renewed certificate was never served after SIGHUP\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	if srv.ProcessState != nil {
-		t.Fatal("SIGHUP stopped the server")
 	}
 }
