@@ -186,25 +186,39 @@ type bareDB struct {
 }
 
 func newBareDB() (*bareDB, error) {
-	dir, err := os.MkdirTemp("", "keydesk-bench-bare-")
+	dir, db, err := openScratchDB("bare", []byte("b"))
 	if err != nil {
-		return nil, err
-	}
-	db, err := bolt.Open(filepath.Join(dir, "bare.db"), 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte("b"))
-		return err
-	}); err != nil {
-		db.Close()
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	// About the size of a token record.
 	return &bareDB{dir: dir, db: db, val: make([]byte, 300)}, nil
+}
+
+// openScratchDB creates a bbolt file with buckets in a new temporary
+// directory (removed again if anything fails).
+func openScratchDB(name string, buckets ...[]byte) (string, *bolt.DB, error) {
+	dir, err := os.MkdirTemp("", "keydesk-bench-"+name+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	db, err := bolt.Open(filepath.Join(dir, name+".db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		db.Close()
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, db, nil
 }
 
 // layoutDB is a bare bbolt file with the buckets a token create writes, and
@@ -227,25 +241,8 @@ type layoutDB struct {
 var layoutBuckets = [][]byte{[]byte("tokens"), []byte("tokens_by_digest"), []byte("tokens_by_user"), []byte("audit")}
 
 func newLayoutDB() (*layoutDB, error) {
-	dir, err := os.MkdirTemp("", "keydesk-bench-layout-")
+	dir, db, err := openScratchDB("layout", layoutBuckets...)
 	if err != nil {
-		return nil, err
-	}
-	db, err := bolt.Open(filepath.Join(dir, "layout.db"), 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range layoutBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		db.Close()
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	return &layoutDB{dir: dir, db: db, rnd: rand.New(rand.NewPCG(1, 2)), record: make([]byte, 90), audit: make([]byte, 250)}, nil

@@ -3,13 +3,8 @@
 package bolt
 
 import (
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestHeldByServerSaysTheSSHCommandOnce: a file held by a process whose
@@ -19,32 +14,7 @@ import (
 // this one ("…(ssh -p PORT host COMMAND); run the command over SSH instead:
 // ssh -p 23234 localhost <command>").
 func TestHeldByServerSaysTheSSHCommandOnce(t *testing.T) {
-	flock, err := exec.LookPath("flock")
-	if err != nil {
-		t.Skip("flock(1) is not installed")
-	}
-	path := filepath.Join(t.TempDir(), File)
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(flock, "-x", path, "sh", "-c", "sleep 30", "serve", "--ssh-addr", "127.0.0.1:24434")
-	cmd.Args[0] = "keydesk"
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for holder(path) == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("the child's lock never showed in /proc/locks")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	_, err = Open(path, nil, Options{Timeout: 50 * time.Millisecond})
-	if !errors.Is(err, ErrLocked) {
-		t.Fatalf("open of a held file: %v", err)
-	}
-	msg := err.Error()
+	msg := openHeld(t, "keydesk", "sh", "-c", "sleep 30", "serve", "--ssh-addr", "127.0.0.1:24434")
 	if !strings.Contains(msg, "the server") || !strings.HasSuffix(msg, "; run the command over SSH instead: ssh -p 24434 localhost COMMAND") || strings.Count(msg, "over SSH") != 1 {
 		t.Fatalf("want one hint naming port 24434, got: %s", msg)
 	}

@@ -16,6 +16,18 @@ import (
 // process holds it (issue 17 defect 15), here a child `flock` standing in
 // for a second keydesk.
 func TestLockedErrorNamesTheHolder(t *testing.T) {
+	msg := openHeld(t, "", "sleep", "30")
+	if !strings.Contains(msg, "pid") || !strings.Contains(msg, "flock") {
+		t.Fatalf("the error does not name the holder: %s", msg)
+	}
+}
+
+// openHeld makes a database file, has a child flock(1) hold it running
+// command (named name in its argv[0] when name is set), waits until the lock
+// shows in /proc/locks, and returns the error a second Open gets (ErrLocked,
+// or the test fails).
+func openHeld(t *testing.T, name string, command ...string) string {
+	t.Helper()
 	flock, err := exec.LookPath("flock")
 	if err != nil {
 		t.Skip("flock(1) is not installed")
@@ -24,7 +36,10 @@ func TestLockedErrorNamesTheHolder(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(flock, "-x", path, "sleep", "30")
+	cmd := exec.Command(flock, append([]string{"-x", path}, command...)...)
+	if name != "" {
+		cmd.Args[0] = name
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +55,5 @@ func TestLockedErrorNamesTheHolder(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("open of a held file: %v", err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, "pid") || !strings.Contains(msg, "flock") {
-		t.Fatalf("the error does not name the holder: %s", msg)
-	}
+	return err.Error()
 }
