@@ -1,12 +1,20 @@
 package models
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Every layer wraps them with context; callers match with
 // errors.Is and map them to exit codes or HTTP statuses, never by string.
 var (
 	// ErrNotFound: the user, token or key does not exist (or is not visible to the actor).
 	ErrNotFound = errors.New("not found")
+	// ErrKeyPending: an SSH key is registered but waits for its holder's
+	// approval (SPEC §9), so it cannot log in. It wraps ErrNotFound: every
+	// caller that only asks "may this key log in?" gets no, unchanged; the SSH
+	// server tells the key's holder why once they proved they hold it.
+	ErrKeyPending = fmt.Errorf("%w: key waits for approval", ErrNotFound)
 	// ErrPermission: the actor's role does not allow the action.
 	ErrPermission = errors.New("permission denied")
 	// ErrInvalid: user-supplied input failed validation.

@@ -151,7 +151,7 @@ func (s *Store) UserByKey(fingerprint string) (models.User, error) {
 			err = fmt.Errorf("%w: no user holds key %s", models.ErrNotFound, fingerprint)
 		}
 		if err == nil && slices.ContainsFunc(u.Keys, func(k models.SSHKey) bool { return k.Fingerprint == fingerprint && k.Pending }) {
-			err = fmt.Errorf("%w: key %s waits for %s's approval", models.ErrNotFound, fingerprint, u.Email)
+			err = fmt.Errorf("%w: key %s waits for %s's approval", models.ErrKeyPending, fingerprint, u.Email)
 		}
 		return err
 	})
