@@ -17,9 +17,17 @@ import (
 // cannot sign with; whatever this handler saw last is not necessarily the key
 // that authenticated (soft-serve ≤ v0.8.5 fell for exactly that). The user is
 // resolved later, in identityMiddleware, from s.PublicKey().
+//
+// It notes each refusal in the connection's context so that explainRefusal
+// can tell the person why (refusal.go). A pending key is the one key it lets
+// through without logging it in: marked in its Permissions and in the notes,
+// it is refused by verifiedKeyCallback once the client has signed with it,
+// so that only the key's holder is told it is pending.
 func (s *Server) publicKeyHandler(ctx ssh.Context, key ssh.PublicKey) bool {
 	fp := gossh.FingerprintSHA256(key)
+	notes := refusalsOf(ctx)
 	if err := keyAcceptable(key); err != nil {
+		notes.note(notedKey{fp: fp, typ: key.Type(), outcome: keyUnacceptable, why: err.Error()})
 		s.log.Info("refused key", "fingerprint", fp, "remote", hostOf(ctx.RemoteAddr()), "why", err.Error())
 		return false
 	}
@@ -27,18 +35,39 @@ func (s *Server) publicKeyHandler(ctx ssh.Context, key ssh.PublicKey) bool {
 	if err == nil {
 		return true
 	}
+	if errors.Is(err, models.ErrKeyPending) {
+		notes.note(notedKey{fp: fp, typ: key.Type(), outcome: keyPendingOffer})
+		perms := ctx.Permissions()
+		if perms.Permissions == nil {
+			perms.Permissions = &gossh.Permissions{}
+		}
+		if perms.Extensions == nil {
+			perms.Extensions = map[string]string{}
+		}
+		perms.Extensions[pendingExt] = "1"
+		return true // to be refused after it signs: verifiedKeyCallback
+	}
 	if !errors.Is(err, models.ErrNotFound) {
+		notes.note(notedKey{fp: fp, typ: key.Type(), outcome: keyUnchecked})
 		s.log.Error("look up key", "fingerprint", fp, "err", err)
 		return false
 	}
+	notes.note(notedKey{fp: fp, typ: key.Type(), outcome: keyUnregistered})
 	host := hostOf(ctx.RemoteAddr())
-	if s.refused.allow(host, fp) {
-		if err := s.store.RecordSession(models.AuditSSHAuthRefused, "", "key "+fp+" from "+host, "ssh "+host); err != nil {
-			s.log.Error("audit refused key", "err", err)
-		}
-	}
+	s.auditRefusal(host, fp, "")
 	s.log.Info("refused key", "fingerprint", fp, "remote", host)
 	return false
+}
+
+// auditRefusal records a refused key in the audit log, at most once per
+// address and key a minute (refusalLimiter).
+func (s *Server) auditRefusal(host, fp, why string) {
+	if !s.refused.allow(host, fp) {
+		return
+	}
+	if err := s.store.RecordSession(models.AuditSSHAuthRefused, "", "key "+fp+" from "+host+why, "ssh "+host); err != nil {
+		s.log.Error("audit refused key", "err", err)
+	}
 }
 
 // identityMiddleware resolves the session's user from the key the session

@@ -216,8 +216,8 @@ var (
 	}
 )
 
-// serverConfig is the x/crypto configuration every connection gets.
-func (s *Server) serverConfig() *gossh.ServerConfig {
+// serverConfig is the x/crypto configuration connection ctx gets.
+func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	cfg := &gossh.ServerConfig{
 		MaxAuthTries:            s.opts.MaxAuthTries,
 		PublicKeyAuthAlgorithms: pubKeyAuthAlgorithms,
@@ -225,5 +225,6 @@ func (s *Server) serverConfig() *gossh.ServerConfig {
 	cfg.KeyExchanges = kexAlgorithms
 	cfg.Ciphers = cipherAlgorithms
 	cfg.MACs = macAlgorithms
+	s.addRefusalExplainer(ctx, cfg) // refusal.go
 	return cfg
 }

@@ -153,7 +153,7 @@ func New(opts Options) (*Server, error) {
 		wish.WithIdleTimeout(opts.IdleTimeout),
 		wish.WithMaxTimeout(opts.MaxTimeout),
 		func(srv *ssh.Server) error {
-			srv.ServerConfigCallback = func(ssh.Context) *gossh.ServerConfig { return s.serverConfig() }
+			srv.ServerConfigCallback = s.serverConfig
 			srv.ConnCallback = s.connCallback
 			// Global requests: none is served; floods close the connection.
 			srv.RequestHandlers = map[string]ssh.RequestHandler{"default": s.globalRequest}
