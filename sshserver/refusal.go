@@ -216,7 +216,7 @@ func refusalText(keys []notedKey, prog string) string {
 	}
 	if b.Len() == 0 {
 		// No key was offered, or none was signed with.
-		b.WriteString("keydesk: this server takes SSH keys only, and your client logged in with none; make one (ssh-keygen -t ed25519) and ask the organization's owner or an admin to add it: keydesk user add-key YOUR_EMAIL \"$(cat ~/.ssh/id_ed25519.pub)\"\n")
+		b.WriteString("keydesk: your SSH client offered no key that could log in here (keydesk takes SSH keys only); make one (ssh-keygen -t ed25519) and ask the organization's owner or an admin to add it: keydesk user add-key YOUR_EMAIL \"$(cat ~/.ssh/id_ed25519.pub)\"\n")
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }

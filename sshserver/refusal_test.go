@@ -250,7 +250,7 @@ func TestNoKeyAtAllIsToldToMakeOne(t *testing.T) {
 		t.Fatal("a client with no key logged in")
 	}
 	ins, _, _ := seen.got()
-	if len(ins) != 1 || !strings.Contains(ins[0], "takes SSH keys only") || !strings.Contains(ins[0], "ssh-keygen -t ed25519") {
+	if len(ins) != 1 || !strings.Contains(ins[0], "offered no key that could log in here") || !strings.Contains(ins[0], "ssh-keygen -t ed25519") {
 		t.Fatalf("want the make-a-key explanation, got %q", ins)
 	}
 }
