@@ -202,12 +202,7 @@ func (t *txn) countLive(holderID string, also ...kv.Read) (usable, grace int, li
 // buildLiveIndex puts every token that may still be usable into the live set,
 // once, for data written before the set existed. It runs at open.
 func (s *Store) buildLiveIndex() error {
-	built := false
-	if err := s.engine.View(context.Background(), func(tx kv.Tx) error {
-		done, err := tx.Get(bucketMeta, keyLiveIndex)
-		built = done != nil
-		return err
-	}); err != nil || built {
+	if built, err := s.hasMarker(keyLiveIndex); err != nil || built {
 		return err // opening writes nothing once the set exists
 	}
 	return s.engine.Update(context.Background(), func(tx kv.Tx) error {
@@ -263,12 +258,7 @@ var foldBatch = 20000
 // the store does not open, so nothing counts a half-folded set.
 func (s *Store) foldLiveSet() error {
 	ctx := context.Background()
-	pending := false
-	if err := s.engine.View(ctx, func(tx kv.Tx) error {
-		v, err := tx.Get(bucketMeta, keyFoldLive)
-		pending = v != nil
-		return err
-	}); err != nil || !pending {
+	if pending, err := s.hasMarker(keyFoldLive); err != nil || !pending {
 		return err
 	}
 	// Each old key is one delete, each holder at most one put: 2 writes a

@@ -62,12 +62,7 @@ func (t *txn) indexName(u models.User) error {
 // buildSkelIndex indexes every person's name skeleton once, for data from
 // before the index existed.
 func (s *Store) buildSkelIndex() error {
-	built := false
-	if err := s.engine.View(context.Background(), func(tx kv.Tx) error {
-		done, err := tx.Get(bucketMeta, keySkelIndex)
-		built = done != nil
-		return err
-	}); err != nil || built {
+	if built, err := s.hasMarker(keySkelIndex); err != nil || built {
 		return err
 	}
 	return s.engine.Update(context.Background(), func(tx kv.Tx) error {

@@ -224,18 +224,25 @@ func migrate2to3(tx kv.Tx) error {
 	return tx.Put(bucketMeta, keyFoldLive, []byte{1})
 }
 
+// hasMarker reports whether key is set in meta: the markers of a one-time
+// index build that is done, or of a migration step that has not finished.
+func (s *Store) hasMarker(key []byte) (bool, error) {
+	set := false
+	err := s.engine.View(context.Background(), func(tx kv.Tx) error {
+		v, err := tx.Get(bucketMeta, key)
+		set = v != nil
+		return err
+	})
+	return set, err
+}
+
 // keyConvertTokens marks a token re-encoding that has not finished.
 var keyConvertTokens = []byte("converting_tokens")
 
 // convertTokens finishes migrate1to2 if its marker is present.
 func (s *Store) convertTokens() error {
 	ctx := context.Background()
-	pending := false
-	if err := s.engine.View(ctx, func(tx kv.Tx) error {
-		v, err := tx.Get(bucketMeta, keyConvertTokens)
-		pending = v != nil
-		return err
-	}); err != nil || !pending {
+	if pending, err := s.hasMarker(keyConvertTokens); err != nil || !pending {
 		return err
 	}
 	chunk := 10000
