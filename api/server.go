@@ -324,7 +324,7 @@ func (srv *Server) authed(h func(http.ResponseWriter, *http.Request, store.Princ
 // empty, malformed or a refresh token in the wrong place included, is a bad
 // token and gets the one answer (SPEC §6).
 func (srv *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Principal, bool) {
-	if h := r.Header.Get("Authorization"); h == "" || !hasBearerScheme(h) {
+	if h := r.Header.Get("Authorization"); !isBearer(h) {
 		msg := missingBearerMessage
 		if h != "" {
 			msg = notBearerMessage
@@ -357,20 +357,23 @@ func (srv *Server) checkBearer(r *http.Request) (store.Principal, error) {
 // connTokenKey is the context key of a connection's lastVerified.
 type connTokenKey struct{}
 
-// hasBearerScheme reports whether an Authorization header value names the
-// Bearer scheme, whatever follows it (nothing, for an empty $TOKEN).
-func hasBearerScheme(h string) bool {
+// splitBearer splits an Authorization header value: isBearer when it names
+// the Bearer scheme, token what follows (empty for an empty $TOKEN).
+func splitBearer(h string) (token string, isBearer bool) {
 	const scheme = "bearer"
-	return len(h) >= len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) && (len(h) == len(scheme) || h[len(scheme)] == ' ')
-}
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	const scheme = "bearer "
-	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || len(h) > len(scheme) && h[len(scheme)] != ' ' {
 		return "", false
 	}
 	return strings.TrimSpace(h[len(scheme):]), true
+}
+
+// isBearer reports whether h names the Bearer scheme, whatever follows.
+func isBearer(h string) bool { _, ok := splitBearer(h); return ok }
+
+// bearer returns the request's Bearer token, if it carries a non-empty one.
+func bearer(r *http.Request) (string, bool) {
+	tok, ok := splitBearer(r.Header.Get("Authorization"))
+	return tok, ok && tok != ""
 }
 
 // authFailed answers a bad credential: 429 once the address has failed too

@@ -141,11 +141,12 @@ func (t *txn) newToken(creator, holder models.User, spec TokenSpec, assigned boo
 		return models.Token{}, "", err
 	}
 	// The set liveTokens just read (and pruned), plus the new id.
-	if err := t.putLiveSet(holder.ID, append(slices.Clip(live), id)); err != nil {
+	live = append(slices.Clip(live), id)
+	if err := t.putLiveSet(holder.ID, live); err != nil {
 		return models.Token{}, "", err
 	}
 	if t.batches() {
-		t.OnCommit(func() { t.s.hints.set(holder.ID, append(live, id)) })
+		t.OnCommit(func() { t.s.hints.set(holder.ID, live) })
 	}
 	if assigned {
 		sealed, err := t.s.secrets.sealToken(id, secret)
