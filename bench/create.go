@@ -30,11 +30,21 @@ func benchCreate(cfg *config, rep *report) error {
 		return fmt.Errorf("bare bbolt: %w", err)
 	}
 	defer bare.close()
-	layout, err := newLayoutDB()
+	layout, err := newLayoutDB(layoutFourBuckets)
 	if err != nil {
 		return fmt.Errorf("bare bbolt, create's layout: %w", err)
 	}
 	defer layout.close()
+	oneBucket, err := newLayoutDB(layoutOneBucket)
+	if err != nil {
+		return fmt.Errorf("bare bbolt, create's writes in one bucket: %w", err)
+	}
+	defer oneBucket.close()
+	bigPages, err := newLayoutDB(layoutBigPages)
+	if err != nil {
+		return fmt.Errorf("bare bbolt, create's layout with 16 KiB pages: %w", err)
+	}
+	defer bigPages.close()
 
 	o, err := newOrg()
 	if err != nil {
@@ -62,11 +72,18 @@ func benchCreate(cfg *config, rep *report) error {
 	if _, err := timedLoop(1, d/4, layout.update); err != nil {
 		return fmt.Errorf("bare bbolt, create's layout: %w", err)
 	}
+	for _, l := range []*layoutDB{oneBucket, bigPages} {
+		if _, err := timedLoop(1, d/4, l.update); err != nil {
+			return fmt.Errorf("bare bbolt, %s: %w", l.db.Path(), err)
+		}
+	}
 	if _, err := timedLoop(8, d/4, create); err != nil {
 		return fmt.Errorf("create warm-up: %w", err)
 	}
 	var (
 		serialRatio, concRatio, layoutRatio, codeRatio, groupRatio rounds
+		oneRatio, oneGroupRatio, bigRatio                          rounds  // the layouts keydesk did not choose
+		oneSum, oneGroupSum, bigSum                                float64 // their rates
 		bareSum, serialSum, concSum, layoutSum, groupSum           float64 // rates, averaged over the rounds (all of length d)
 		bareIO, serialIO, layoutIO                                 writes  // what the serial rounds wrote, for the note
 	)
@@ -96,6 +113,22 @@ func benchCreate(cfg *config, rep *report) error {
 			return fmt.Errorf("bare bbolt, create's layout, 8 at once: %w", err)
 		}
 		groupRatio = append(groupRatio, 8*groupRate/layoutRate)
+		oneRate, err := timedLoop(1, d, oneBucket.update)
+		if err != nil {
+			return fmt.Errorf("bare bbolt, create's writes in one bucket: %w", err)
+		}
+		oneGroupRate, err := timedLoop(1, d, func() error { return oneBucket.updateN(8) })
+		if err != nil {
+			return fmt.Errorf("bare bbolt, create's writes in one bucket, 8 at once: %w", err)
+		}
+		bigRate, err := timedLoop(1, d, bigPages.update)
+		if err != nil {
+			return fmt.Errorf("bare bbolt, create's layout with 16 KiB pages: %w", err)
+		}
+		oneRatio = append(oneRatio, layoutRate/oneRate)
+		oneGroupRatio = append(oneGroupRatio, 8*oneGroupRate/oneRate)
+		bigRatio = append(bigRatio, layoutRate/bigRate)
+		oneSum, oneGroupSum, bigSum = oneSum+oneRate, oneGroupSum+8*oneGroupRate, bigSum+bigRate
 		groupSum += 8 * groupRate
 		serialRatio = append(serialRatio, bareRate/serialRate) // time per create ÷ time per Update
 		concRatio = append(concRatio, concRate/serialRate)
@@ -115,6 +148,19 @@ func benchCreate(cfg *config, rep *report) error {
 		concRatio, "≥ 4×", func(r float64) bool { return r >= 4 })
 	rep.addRounds("token create's writes without keydesk, 8 creates' puts per bbolt Update: throughput", fmtRate(groupSum/float64(n), "creates"), fmtRate(layoutRate, "creates")+" one create's puts per Update",
 		groupRatio, "— (the most a group commit of 8 can gain with this layout)", nil)
+	rep.addRounds("layout not chosen: the same writes in one bbolt bucket (each key prefixed by its index): time per Update ÷ four buckets", fmtDur(perOp(oneSum/float64(n))), fmtDur(perOp(layoutRate))+" the same writes in four buckets",
+		oneRatio, "— (a layout keydesk did not choose)", nil)
+	rep.addRounds("layout not chosen: one bucket, 8 creates' puts per Update: throughput ÷ one create's per Update", fmtRate(oneGroupSum/float64(n), "creates"), fmtRate(oneSum/float64(n), "creates")+" one create's puts per Update, one bucket",
+		oneGroupRatio, "— (compare the four-bucket row)", nil)
+	rep.addRounds("layout not chosen: the same writes in four buckets of a file with 16 KiB pages: time per Update ÷ 4 KiB pages", fmtDur(perOp(bigSum/float64(n))), fmtDur(perOp(layoutRate))+" the same writes, 4 KiB pages",
+		bigRatio, "— (shallower trees, bigger pages; not chosen)", nil)
+	rep.note("Layouts not chosen (2 December): the same writes in one bbolt bucket, each key prefixed by a byte naming its index, share one root and the upper branches instead of four, "+
+		"but each create still rewrites four leaves with their level-two branches, and the bucket has one FillPercent for appended and random keys alike: time per Update %s of four buckets, "+
+		"8 creates per Update %s over one (four buckets: %s), and pages in use of %s per create against %s (the 1M-token file is already at its 1.3× target). "+
+		"16 KiB pages make the trees shallower but write four times the bytes per page: %s of the 4 KiB time (%s of pages in use per create). "+
+		"bbolt's hashmap freelist (another allocation order) was no better in a throwaway run (1.56× of the bare Update against 1.41× for the array freelist, 5 interleaved rounds each).",
+		fmtRatio(oneRatio.median()), fmtRatio(oneGroupRatio.median()), fmtRatio(groupRatio.median()),
+		fmtBytes(oneBucket.bytesPerCreate()), fmtBytes(layout.bytesPerCreate()), fmtRatio(bigRatio.median()), fmtBytes(bigPages.bytesPerCreate()))
 	if serialRatio.median() > 1.5 || concRatio.median() < 4 {
 		rep.note("Token create misses a target (serial %s of a bare Update, target ≤ 1.5×; 8 concurrent %s of serial, target ≥ 4×). "+
 			"What limits the serial row is the storage layout, as the rows \"without keydesk\" split it: the same five puts into the same four buckets in one bare bbolt Update, with no keydesk code, "+
@@ -197,11 +243,17 @@ func newBareDB() (*bareDB, error) {
 // openScratchDB creates a bbolt file with buckets in a new temporary
 // directory (removed again if anything fails).
 func openScratchDB(name string, buckets ...[]byte) (string, *bolt.DB, error) {
+	return openScratchDBPages(name, 0, buckets...)
+}
+
+// openScratchDBPages is openScratchDB with bbolt pages of pageSize bytes (0:
+// the operating system's page size, bbolt's default).
+func openScratchDBPages(name string, pageSize int, buckets ...[]byte) (string, *bolt.DB, error) {
 	dir, err := os.MkdirTemp("", "keydesk-bench-"+name+"-")
 	if err != nil {
 		return "", nil, err
 	}
-	db, err := bolt.Open(filepath.Join(dir, name+".db"), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(filepath.Join(dir, name+".db"), 0o600, &bolt.Options{Timeout: time.Second, PageSize: pageSize})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err
@@ -229,23 +281,49 @@ func openScratchDB(name string, buckets ...[]byte) (string, *bolt.DB, error) {
 // ~250-byte audit entry appended under a sequence number. Its ratio to the
 // one-key Update is what the storage layout alone costs (four B+trees, each
 // with its branch path rewritten per commit).
+//
+// Two variants are layouts keydesk could have chosen instead, measured so
+// that the choice rests on figures: layoutOneBucket puts the same keys in one
+// bbolt bucket, each prefixed by a byte naming its index (one B+tree whose
+// root and upper branches the four insertion points share), and
+// layoutBigPages keeps four buckets in a file of 16 KiB pages (shallower
+// trees, bigger pages).
 type layoutDB struct {
 	dir    string
 	db     *bolt.DB
+	kind   layoutKind
 	n      atomic.Int64
 	rnd    *rand.Rand
 	record []byte
 	audit  []byte
 }
 
+type layoutKind int
+
+const (
+	layoutFourBuckets layoutKind = iota // what keydesk's bolt engine does
+	layoutOneBucket
+	layoutBigPages
+)
+
 var layoutBuckets = [][]byte{[]byte("tokens"), []byte("tokens_by_digest"), []byte("tokens_by_user"), []byte("audit")}
 
-func newLayoutDB() (*layoutDB, error) {
-	dir, db, err := openScratchDB("layout", layoutBuckets...)
+// oneBucket is layoutOneBucket's only bucket.
+var oneBucket = []byte("all")
+
+func newLayoutDB(kind layoutKind) (*layoutDB, error) {
+	name, pageSize, buckets := "layout", 0, layoutBuckets
+	switch kind {
+	case layoutOneBucket:
+		name, buckets = "layout-one-bucket", [][]byte{oneBucket}
+	case layoutBigPages:
+		name, pageSize = "layout-16k", 16<<10
+	}
+	dir, db, err := openScratchDBPages(name, pageSize, buckets...)
 	if err != nil {
 		return nil, err
 	}
-	return &layoutDB{dir: dir, db: db, rnd: rand.New(rand.NewPCG(1, 2)), record: make([]byte, 90), audit: make([]byte, 250)}, nil
+	return &layoutDB{dir: dir, db: db, kind: kind, rnd: rand.New(rand.NewPCG(1, 2)), record: make([]byte, 90), audit: make([]byte, 250)}, nil
 }
 
 func (l *layoutDB) update() error { return l.updateN(1) }
@@ -265,31 +343,69 @@ func (l *layoutDB) updateN(n int) error {
 		p.holder = fmt.Appendf(nil, "usr_%014d", l.rnd.IntN(20_000))
 	}
 	return l.db.Update(func(tx *bolt.Tx) error {
-		toks, byDigest, byUser, audit := tx.Bucket(layoutBuckets[0]), tx.Bucket(layoutBuckets[1]), tx.Bucket(layoutBuckets[2]), tx.Bucket(layoutBuckets[3])
-		toks.FillPercent, audit.FillPercent = 0.9, 1.0 // as the store sets them
+		put := l.putter(tx)
 		for _, p := range all {
-			if err := toks.Put(p.id, l.record); err != nil {
+			if err := put(0, p.id, l.record); err != nil {
 				return err
 			}
-			if err := byDigest.Put(p.digest, p.id); err != nil {
+			if err := put(1, p.digest, p.id); err != nil {
 				return err
 			}
-			if err := byUser.Put(append(append(p.holder[:len(p.holder):len(p.holder)], '/'), p.id...), nil); err != nil {
+			if err := put(2, append(append(p.holder[:len(p.holder):len(p.holder)], '/'), p.id...), nil); err != nil {
 				return err
 			}
-			if err := byUser.Put(p.holder, append([]byte{1}, p.id...)); err != nil {
+			if err := put(2, p.holder, append([]byte{1}, p.id...)); err != nil {
 				return err
 			}
-			seq, err := audit.NextSequence()
+			seq, err := l.sequence(tx)
 			if err != nil {
 				return err
 			}
-			if err := audit.Put(binary.BigEndian.AppendUint64(nil, seq), l.audit); err != nil {
+			if err := put(3, binary.BigEndian.AppendUint64(nil, seq), l.audit); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// putter returns a put into index i (0 records, 1 digests, 2 holders, 3
+// audit) of this layout, with the fill the store sets for it.
+func (l *layoutDB) putter(tx *bolt.Tx) func(i int, k, v []byte) error {
+	if l.kind == layoutOneBucket {
+		b := tx.Bucket(oneBucket)
+		b.FillPercent = 0.9 // one setting for all four: most keys are appended
+		return func(i int, k, v []byte) error {
+			return b.Put(append([]byte{byte('a' + i)}, k...), v)
+		}
+	}
+	var bs [4]*bolt.Bucket
+	for i := range bs {
+		bs[i] = tx.Bucket(layoutBuckets[i])
+	}
+	bs[0].FillPercent, bs[3].FillPercent = 0.9, 1.0 // as the store sets them
+	return func(i int, k, v []byte) error { return bs[i].Put(k, v) }
+}
+
+// sequence is the audit log's next number.
+func (l *layoutDB) sequence(tx *bolt.Tx) (uint64, error) {
+	if l.kind == layoutOneBucket {
+		return tx.Bucket(oneBucket).NextSequence()
+	}
+	return tx.Bucket(layoutBuckets[3]).NextSequence()
+}
+
+// bytesPerCreate is how much of the file its pages in use take per create
+// written (the file itself grows by bbolt's allocation steps, too coarse to
+// compare layouts by).
+func (l *layoutDB) bytesPerCreate() int64 {
+	var used int64
+	_ = l.db.View(func(tx *bolt.Tx) error {
+		st := l.db.Stats()
+		used = tx.Size() - int64(st.FreePageN+st.PendingPageN)*int64(l.db.Info().PageSize)
+		return nil
+	})
+	return used / max(l.n.Load(), 1)
 }
 
 func (l *layoutDB) close() {
