@@ -442,7 +442,10 @@ func benchScale(cfg *config, rep *report) error {
 	if _, _, err := bareScan(big.dir); err != nil { // warms the page cache for both
 		return err
 	}
-	listRounds := nRounds + 1
+	// Seven rounds: a listing is two goroutines on two CPUs against a bare
+	// scan on one, so a moment's load elsewhere on the machine slows it
+	// more, and with three rounds one full run's median moved 3.7–6.5×.
+	listRounds := 7
 	var listR rounds
 	var listTimes, scanTimes latencies
 	var listBytes, scanBytes int64
