@@ -29,6 +29,7 @@ type metrics struct {
 	duration     *prometheus.HistogramVec
 	inFlight     prometheus.Gauge
 	authFailures prometheus.Counter
+	connsRefused prometheus.Counter
 	sessions     atomic.Pointer[func() float64]
 	gatherer     prometheus.Gatherer
 }
@@ -83,6 +84,10 @@ func newMetrics(reg prometheus.Registerer, health func() store.Health) (*metrics
 			Namespace: "keydesk", Name: "http_auth_failures_total",
 			Help: "Requests refused for a missing, unknown, malformed, expired or revoked credential.",
 		}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "keydesk", Name: "http_connections_refused_total",
+			Help: "HTTP connections closed at accept because their address already held its limit.",
+		}),
 	}
 	m.exchanged = map[string]prometheus.Counter{}
 	for _, r := range []string{resultOK, resultInvalid, resultRateLimited, resultError} {
@@ -107,7 +112,7 @@ func newMetrics(reg prometheus.Registerer, health func() store.Health) (*metrics
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		m.gatherer = g
 	}
-	for _, c := range append([]prometheus.Collector{m.exchanges, m.duration, m.inFlight, m.authFailures, sessions}, storeMetrics(health)...) {
+	for _, c := range append([]prometheus.Collector{m.exchanges, m.duration, m.inFlight, m.authFailures, m.connsRefused, sessions}, storeMetrics(health)...) {
 		if reg != own {
 			// Keep our own copy too, so /metrics works even when the caller's
 			// Registerer cannot be gathered.

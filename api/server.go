@@ -53,6 +53,10 @@ type Options struct {
 	// NoMetricsRoute leaves GET /metrics off Handler, for a server whose
 	// metrics are served on their own address (MetricsHandler).
 	NoMetricsRoute bool
+	// MaxConnsPerAddr bounds the connections one client address holds open
+	// at once on a Listener (default DefaultMaxConnsPerAddr; negative
+	// disables).
+	MaxConnsPerAddr int
 }
 
 // Server is the HTTP token service over one store.
@@ -89,6 +93,9 @@ func New(s *store.Store, opts Options) (*Server, error) {
 	}
 	if opts.MaxAuthFailures == 0 {
 		opts.MaxAuthFailures = 20
+	}
+	if opts.MaxConnsPerAddr == 0 {
+		opts.MaxConnsPerAddr = DefaultMaxConnsPerAddr
 	}
 	logger := opts.Logger
 	if logger == nil {

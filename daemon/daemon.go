@@ -233,12 +233,16 @@ func Serve(ctx context.Context, s *store.Store, cfg Config) error {
 		if httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return listenError("--http-addr", cfg.HTTPAddr, err)
 		}
+		// One address may hold only so many connections: idle keep-alives
+		// would otherwise use up the descriptors SSH needs too.
+		httpLn = apiSrv.Listener(httpLn)
 		if cfg.MetricsAddr != "" {
 			metricsSrv = &http.Server{Handler: apiSrv.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second,
 				WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 			if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
 				return listenError("--metrics-addr", cfg.MetricsAddr, err)
 			}
+			metricsLn = apiSrv.Listener(metricsLn)
 		}
 	}
 

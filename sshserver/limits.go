@@ -11,66 +11,19 @@ import (
 
 	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
+	"github.com/keydesk/keydesk/internal/connlimit"
 )
 
-// limitListener refuses a connection at accept when its address already
+// newLimitListener refuses a connection at accept when its address already
 // holds max connections. It runs before the SSH handshake, so a flood of
 // connections from one place costs a close each, not a key exchange each.
-type limitListener struct {
-	net.Listener
-	max int
-	log *log.Logger
-
-	mu    sync.Mutex
-	perIP map[string]int
-}
-
-func newLimitListener(ln net.Listener, max int, logger *log.Logger) *limitListener {
-	return &limitListener{Listener: ln, max: max, log: logger, perIP: map[string]int{}}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		host := hostOf(c.RemoteAddr())
-		l.mu.Lock()
-		n := l.perIP[host]
-		if n >= l.max {
-			l.mu.Unlock()
-			l.log.Warn("too many connections; refused", "remote", host, "limit", l.max)
-			_ = c.Close()
-			continue
-		}
-		l.perIP[host] = n + 1
-		l.mu.Unlock()
-		return &countedConn{Conn: c, release: func() { l.release(host) }}, nil
-	}
-}
-
-func (l *limitListener) release(host string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.perIP[host] <= 1 {
-		delete(l.perIP, host)
-		return
-	}
-	l.perIP[host]--
-}
-
-// countedConn gives its slot back exactly once, however often it is closed.
-type countedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *countedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
+func newLimitListener(ln net.Listener, max int, logger *log.Logger) net.Listener {
+	return connlimit.New(ln, max, func(a net.Addr) (string, bool) { return hostOf(a), true },
+		func(host string, first bool) {
+			if first {
+				logger.Warn("too many connections; refusing more until some close", "remote", host, "limit", max)
+			}
+		})
 }
 
 // connCallback closes a connection that has not finished authenticating
