@@ -115,7 +115,13 @@ func Run(args []string, env Env, ext ...Extension) int {
 	}
 	if stray := (strayArgsError{}); env.Session != nil && errors.As(err, &stray) {
 		example := `… "a value with spaces"`
-		if cmd.Flags().Lookup("name") != nil {
+		switch {
+		case strings.HasPrefix(stray.word, "AAAA") && cmd.Flags().Lookup("key") != nil:
+			// The middle of an unquoted "ssh-ed25519 AAAA… you@host".
+			example = `--key "ssh-ed25519 AAAA… you@host"`
+		case strings.HasPrefix(stray.word, "AAAA"):
+			example = `EMAIL "ssh-ed25519 AAAA… you@host"`
+		case cmd.Flags().Lookup("name") != nil:
 			example = `--name "my laptop"`
 		}
 		msg += fmt.Sprintf("; over SSH quote the whole command so a value with spaces arrives whole: %s '%s %s'",

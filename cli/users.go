@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
@@ -30,9 +31,24 @@ func group(use, short string) *cobra.Command {
 	}
 }
 
+// keyArgs is add-key's EMAIL KEY. ssh joins its words with spaces and the
+// server splits them again, so the README's own
+// `ssh … user add-key EMAIL "$(cat KEY.pub)"` arrives as EMAIL and the key
+// line's words: those words are taken back together as the one key line
+// they were. Other extra words are refused, with the quoting hint.
+func keyArgs(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) < 2:
+		return usagef("%s takes EMAIL and KEY", cmd.Name())
+	case len(args) == 2 || models.IsSSHKeyText(strings.Join(args[1:], " ")):
+		return nil
+	}
+	return usageError{strayArgsError{fmt.Errorf("%s takes EMAIL and KEY (got %q after the key)", cmd.Name(), models.Sanitize(args[2])), args[2]}}
+}
+
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageError{strayArgsError{fmt.Errorf("%s takes no arguments (got %q)", cmd.Name(), models.Sanitize(args[0]))}}
+		return usageError{strayArgsError{fmt.Errorf("%s takes no arguments (got %q)", cmd.Name(), models.Sanitize(args[0])), args[0]}}
 	}
 	return nil
 }
@@ -40,8 +56,12 @@ func noArgs(cmd *cobra.Command, args []string) error {
 // strayArgsError is a word left over after the flags. Over SSH it is most
 // often the rest of a value with spaces: ssh joins its arguments with
 // spaces, so `ssh HOST token create --name "my laptop"` arrives as
-// `--name my laptop`. Run adds how to quote it there.
-type strayArgsError struct{ error }
+// `--name my laptop`. Run adds how to quote it there; word is the stray
+// word, so the example can be the flag it most likely belonged to.
+type strayArgsError struct {
+	error
+	word string
+}
 
 func (e strayArgsError) Unwrap() error { return e.error }
 
@@ -194,7 +214,7 @@ keydesk user set-role uma@example.com stakeholder --yes   # revokes Uma's tokens
 
 func userAddKeyCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
-		Use: "add-key EMAIL KEY", Short: "Register an SSH public key (the key text, or locally a .pub file)", Args: exactArgs(2, "EMAIL and KEY"),
+		Use: "add-key EMAIL KEY", Short: "Register an SSH public key (the key text, or locally a .pub file)", Args: keyArgs,
 		Example: remoteOr(g, `keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`, `keydesk user add-key maya@example.com ~/keys/maya-laptop.pub
 keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`),
 		ValidArgsFunction: g.completeFirstEmail(anyone, func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -204,7 +224,7 @@ keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`),
 			return nil, cobra.ShellCompDirectiveDefault // a .pub file
 		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			text, err := g.keyText(args[1])
+			text, err := g.keyText(strings.Join(args[1:], " "))
 			if err != nil {
 				return err
 			}

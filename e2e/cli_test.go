@@ -323,3 +323,35 @@ func TestTablesOverSSH(t *testing.T) {
 		t.Fatalf("empty list over SSH: %v", empty)
 	}
 }
+
+// ssh joins its words with spaces, so the help's own example,
+// `ssh … user add-key EMAIL "$(cat KEY.pub)"`, reaches the server as EMAIL
+// and the key line's words: add-key takes them back together as that one
+// line. An unquoted --key says how to quote it instead of naming --name.
+func TestAddKeyUnquotedOverSSH(t *testing.T) {
+	w := newWorld(t, worldOpts{users: 1})
+	u := w.users[0]
+	line := authorizedKey(newSigner(t)) + " laptop key"
+	r := w.ssh(w.owner, "user add-key "+u.Email+" "+line)
+	if r.code != 0 || !strings.Contains(r.stdout, "pending") {
+		t.Fatalf("add-key with the key's words unquoted: %v", r)
+	}
+	got, err := w.s.User(u.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Keys) != 2 || got.Keys[1].Comment != "laptop key" {
+		t.Fatalf("keys after add-key: %+v", got.Keys)
+	}
+	r = w.ssh(w.owner, "user add-key "+u.Email+" not a key")
+	if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "quote the whole command") {
+		t.Fatalf("add-key with stray words: %v", r)
+	}
+	r = w.ssh(w.owner, "user add --name Kim --email kim@example.com --key "+authorizedKey(newSigner(t)))
+	if r.code != 2 || !strings.Contains(r.stderr, `'user add --key "ssh-ed25519 AAAA… you@host"'`) {
+		t.Fatalf("user add with an unquoted --key: %v", r)
+	}
+	if _, err := w.s.User("kim@example.com"); err == nil {
+		t.Fatal("user add with an unquoted --key added Kim")
+	}
+}
