@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charmbracelet/x/term"
@@ -403,6 +405,9 @@ func (g *Globals) open(create bool) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := prepareDataDir(dir, create); err != nil {
+		return nil, err
+	}
 	if !create {
 		if _, err := os.Stat(filepath.Join(dir, kvbolt.File)); errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w in %s; run `keydesk init --owner-name NAME --owner-email EMAIL`, `keydesk` for the first-run form, or `keydesk demo`", models.ErrNotInitialized, dir)
@@ -415,11 +420,48 @@ func (g *Globals) open(create bool) (*store.Store, error) {
 		opts.OpenTimeout = 100 * time.Millisecond
 	}
 	s, err := store.Open(dir, opts)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) && errors.Is(pe.Err, fs.ErrPermission) {
+		return nil, fmt.Errorf("cannot open %s: %v; give --data (or KEYDESK_DATA) a directory of your own that you can write", models.Sanitize(pe.Path), pe.Err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	g.store, g.owned = s, true
 	return s, nil
+}
+
+// prepareDataDir checks dir before the store opens it, so a --data that is a
+// file or cannot be made gets one line that says so and what to give
+// instead, rather than mkdir's bare error. When create is set it makes dir
+// (0700), as the store would.
+func prepareDataDir(dir string, create bool) error {
+	const fix = "give --data (or KEYDESK_DATA) a directory"
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("data directory %s is a file, not a directory; %s", models.Sanitize(dir), fix)
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("data directory %s is under a file, not a directory; %s", models.Sanitize(dir), fix)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("cannot use data directory %s: %v; %s", models.Sanitize(dir), pathErrno(err), fix)
+	case !create:
+		return nil // the caller says there is no organization yet
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create data directory %s: %v; %s you can write", models.Sanitize(dir), pathErrno(err), fix)
+	}
+	return nil
+}
+
+// pathErrno is err's system error ("permission denied") without the path
+// and operation, which the message around it already names.
+func pathErrno(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func (g *Globals) closeStore() error {

@@ -200,6 +200,11 @@ func initCmd(g *Globals) *cobra.Command {
 				}
 				nu.Keys = append(nu.Keys, text)
 			}
+			// Checked before the data directory is made: a mistyped flag
+			// leaves nothing behind (it left keydesk.db and secrets/).
+			if err := checkNewOwner(nu); err != nil {
+				return err
+			}
 			s, err := g.OpenOrCreate()
 			if err != nil {
 				return err
@@ -221,6 +226,24 @@ func initCmd(g *Globals) *cobra.Command {
 	_ = cmd.MarkFlagRequired("owner-name")
 	_ = cmd.MarkFlagRequired("owner-email")
 	return cmd
+}
+
+// checkNewOwner applies the store's rules for a new person to the owner init
+// is about to create, naming the flag at fault. The store checks them again
+// when it writes.
+func checkNewOwner(nu store.NewUser) error {
+	if _, err := models.ValidateName("name", nu.Name); err != nil {
+		return fmt.Errorf("--owner-name: %w", err)
+	}
+	if _, err := models.NormalizeEmail(nu.Email); err != nil {
+		return fmt.Errorf("--owner-email: %w", err)
+	}
+	for _, k := range nu.Keys {
+		if _, err := models.ParseSSHKey(k); err != nil {
+			return fmt.Errorf("--owner-key: %w", err)
+		}
+	}
+	return nil
 }
 
 func checkCmd(g *Globals) *cobra.Command {
