@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/keydesk/keydesk/demo"
 	"github.com/keydesk/keydesk/models"
+	kvbolt "github.com/keydesk/keydesk/store/kv/bolt"
 	"github.com/keydesk/keydesk/tui"
 	"github.com/keydesk/keydesk/tui/firstrun"
 	"github.com/keydesk/keydesk/wire"
@@ -18,6 +20,9 @@ import (
 // directory first shows the form that creates the organization.
 func runConsole(g *Globals) error {
 	if err := needTerminal(); err != nil {
+		return err
+	}
+	if err := g.firstRunLocal(); err != nil {
 		return err
 	}
 	s, err := g.OpenOrCreate()
@@ -37,7 +42,7 @@ func runConsole(g *Globals) error {
 			return err
 		}
 		if !submitted {
-			return errors.New("no organization created; run `keydesk` again or `keydesk init` when ready")
+			return errors.New("no organization created; run `keydesk` or `keydesk init` when ready")
 		}
 		if _, err := s.Init(nu, "console"); err != nil {
 			return err
@@ -48,6 +53,45 @@ func runConsole(g *Globals) error {
 		return err
 	}
 	return tui.Run(tui.Options{Backend: s, UserID: a.UserID, Via: "console"})
+}
+
+// firstRunLocal shows the first-run form for a local data directory that
+// holds no database yet, before anything is written there: quitting the form
+// leaves no keydesk.db or secrets/ behind (it left both), and the directory
+// is made only to check it can be, then removed again if the form is quit.
+// Any other store (an existing file, etcd) goes through runConsole's path.
+func (g *Globals) firstRunLocal() error {
+	if g.env.Session != nil || g.StoreURL() != "" || g.As != "" {
+		return nil
+	}
+	dir, err := g.ResolveDataDir()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, kvbolt.File)); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	_, statErr := os.Stat(dir)
+	made := errors.Is(statErr, os.ErrNotExist)
+	if err := prepareDataDir(dir, true); err != nil {
+		return err
+	}
+	nu, submitted, err := firstrun.Run(dir)
+	if err == nil && !submitted {
+		err = errors.New("no organization created; run `keydesk` or `keydesk init` when ready")
+	}
+	if err != nil {
+		if made {
+			_ = os.Remove(dir) // only if still empty
+		}
+		return err
+	}
+	s, err := g.OpenOrCreate()
+	if err != nil {
+		return err
+	}
+	_, err = s.Init(nu, "console")
+	return err
 }
 
 func demoCmd(g *Globals) *cobra.Command {
