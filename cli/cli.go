@@ -213,7 +213,7 @@ func newRoot(g *Globals, ext []Extension) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "keydesk",
 		Short:         "Manage an organization's API refresh tokens",
-		Long:          "keydesk manages an organization's API refresh tokens: people generate their own,\nthe Account Owner assigns and revokes them, and services exchange them for access tokens.\nRun without a command, it opens the console.",
+		Long:          "keydesk manages an organization's API refresh tokens: people generate their own,\nthe Account Owner assigns and revokes them, and services exchange them for\naccess tokens. Run without a command, it opens the console.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          unknownCommand,

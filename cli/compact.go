@@ -19,8 +19,10 @@ import (
 func compactCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "compact",
-		Short: "Rewrite the database file with its pages packed (stop the server first); keeps the original",
-		Args:  noArgs,
+		Short: "Rewrite the database file with its pages packed (server stopped)",
+		Long: `Rewrite the database file with its pages packed. Stop the server first; the
+original file is kept beside the new one.`,
+		Args: noArgs,
 		Example: `keydesk compact --data /srv/keydesk
 keydesk check --data /srv/keydesk`,
 		RunE: func(cmd *cobra.Command, _ []string) error {

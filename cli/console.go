@@ -98,7 +98,9 @@ func demoCmd(g *Globals) *cobra.Command {
 	var seedOnly bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Seed a demo organization (in a temporary directory unless --data) and open the console",
+		Short: "Seed a demo organization and open the console",
+		Long: `Seed a demo organization (in a temporary directory unless --data) and open the
+console as its Account Owner.`,
 		Example: `keydesk demo
 keydesk demo --data /tmp/kd-demo --seed-only`,
 		Args: noArgs,

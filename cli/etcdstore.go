@@ -80,8 +80,10 @@ func copyCmd(g *Globals) *cobra.Command {
 	var from, to string
 	cmd := &cobra.Command{
 		Use:   "copy --from DIR|URL --to DIR|URL",
-		Short: "Copy an organization, data and secrets, between a data directory and etcd (the target must be empty)",
-		Args:  noArgs,
+		Short: "Copy an organization between a data directory and etcd",
+		Long: `Copy an organization, data and secrets, between a data directory and etcd.
+The target must be empty.`,
+		Args: noArgs,
 		Example: `keydesk copy --from /srv/keydesk --to etcd://10.0.0.1:2379,10.0.0.2:2379 --kek-file /etc/keydesk/kek
 keydesk copy --from etcd://10.0.0.1:2379 --to ./local-copy --kek-file /etc/keydesk/kek`,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -9,7 +9,11 @@ import (
 
 	"github.com/keydesk/keydesk/models"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
+
+// helpWidth is the width --help is written for: an 80-column terminal.
+const helpWidth = 80
 
 // usageTemplate is cobra's, with every command line and example written as
 // the person types it: over SSH "ssh -p PORT HOST token create", not
@@ -28,10 +32,10 @@ Available Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "he
   {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
 
 Flags:
-{{.LocalFlags.FlagUsages | trimRight}}{{end}}{{if .HasAvailableInheritedFlags}}
+{{flagUsages .LocalFlags}}{{end}}{{if .HasAvailableInheritedFlags}}
 
 Global Flags:
-{{.InheritedFlags.FlagUsages | trimRight}}{{end}}{{if .HasHelpSubCommands}}
+{{flagUsages .InheritedFlags}}{{end}}{{if .HasHelpSubCommands}}
 
 Help topics:{{range .Commands}}{{if .IsAdditionalHelpTopicCommand}}
   {{rpad .Name .NamePadding}} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableSubCommands}}
@@ -45,8 +49,10 @@ func (g *Globals) usage(c *cobra.Command) error {
 		"cmdPath": g.path,
 		"example": func(c *cobra.Command) string { return g.examples(c.Example) },
 		"rpad":    func(s string, n int) string { return fmt.Sprintf("%-*s", n, s) },
-		"trimRight": func(s string) string {
-			return strings.TrimRight(s, " \t\n")
+		// Flag text wraps under its column at 80 (a --store line was 159
+		// wide, so every --help wrapped mid-word in an 80-column terminal).
+		"flagUsages": func(fs *pflag.FlagSet) string {
+			return strings.TrimRight(fs.FlagUsagesWrapped(helpWidth), " \t\n")
 		},
 	}).Parse(usageTemplate))
 	return t.Execute(c.OutOrStderr(), c)

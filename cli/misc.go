@@ -248,7 +248,9 @@ func checkNewOwner(nu store.NewUser) error {
 
 func checkCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
-		Use: "check", Short: "Verify the database: pages, indexes, holders, audit order (exit 1 on problems)", Args: noArgs,
+		Use: "check", Short: "Verify the database: pages, indexes, holders, audit order",
+		Long: `Verify the database: pages, indexes, holders, audit order. Exit status 1 when
+it finds a problem.`, Args: noArgs,
 		Example: `keydesk check --data /srv/keydesk`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := g.Store()

@@ -214,7 +214,7 @@ keydesk user set-role uma@example.com stakeholder --yes   # revokes Uma's tokens
 
 func userAddKeyCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
-		Use: "add-key EMAIL KEY", Short: "Register an SSH public key (the key text, or locally a .pub file)", Args: keyArgs,
+		Use: "add-key EMAIL KEY", Short: "Register an SSH key (key text, or locally a .pub file)", Args: keyArgs,
 		Example: remoteOr(g, `keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`, `keydesk user add-key maya@example.com ~/keys/maya-laptop.pub
 keydesk user add-key maya@example.com "$(cat maya-laptop.pub)"`),
 		ValidArgsFunction: g.completeFirstEmail(anyone, func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -315,10 +315,11 @@ func userImportCmd(g *Globals) *cobra.Command {
 	var dry bool
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv",
-		Short: "Add people from CSV rows name,email,role[,key]: all rows or none (- reads stdin)",
+		Short: "Add people from CSV rows name,email,role[,key]; all or none",
 		Long: `Add people from a CSV file with rows name,email,role[,key] (an optional header
 row name,email,role,key is skipped). Either every row is added or none: every
-bad line is reported (up to 50), and nothing is written until all are good.`,
+bad line is reported (up to 50), and nothing is written until all are good.
+Give - as FILE.csv to read the rows from stdin.`,
 		Example: remoteOr(g, `keydesk user import - --dry-run < people.csv
 keydesk user import - < people.csv`, `keydesk user import people.csv --dry-run
 keydesk user import - < people.csv`),
@@ -384,7 +385,7 @@ keydesk user import - < people.csv`),
 func userTransferCmd(g *Globals) *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
-		Use: "transfer-ownership EMAIL", Short: "Make another user or admin the Account Owner (you become admin)", Args: exactArgs(1, "one EMAIL"),
+		Use: "transfer-ownership EMAIL", Short: "Make a user or admin the Account Owner (you become admin)", Args: exactArgs(1, "one EMAIL"),
 		Example:           `keydesk user transfer-ownership ada@example.com`,
 		ValidArgsFunction: g.completeFirstEmail(assignable, nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
