@@ -431,6 +431,9 @@ func (p *picker) view() string {
 	return strings.Join(lines, "\n")
 }
 
+// helpKeys are the picker's keys for the help bar, the way out before the
+// arrows: at 80 columns the bar ends in "…" after enter, and esc was the key
+// cut off.
 func (p *picker) helpKeys() []key.Binding {
-	return []key.Binding{p.keys.Toggle, p.keys.All, p.keys.Continue, p.keys.Up, p.keys.Down, p.keys.Cancel}
+	return []key.Binding{p.keys.Toggle, p.keys.All, p.keys.Continue, p.keys.Cancel, p.keys.Up, p.keys.Down}
 }

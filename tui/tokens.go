@@ -587,11 +587,19 @@ func (p *tokensPage) orderText() string {
 		}
 		return "newest first"
 	}
+	sc := tokenSortCols[p.sortCol]
+	if sc.key == "expires" {
+		// Dates run soonest to latest, not A to Z; "never" comes last.
+		if p.desc {
+			return "by expiry, latest first"
+		}
+		return "by expiry, soonest first"
+	}
 	dir := "A→Z"
 	if p.desc {
 		dir = "Z→A"
 	}
-	return "by " + tokenSortCols[p.sortCol].label + " " + dir
+	return "by " + sc.label + " " + dir
 }
 
 // arrow marks the sorted column's header with its direction.
@@ -682,8 +690,10 @@ func (p *tokensPage) ShortHelp() []key.Binding {
 	case tokFilter:
 		return []key.Binding{p.keys.Apply, p.keys.Clear}
 	}
+	// Revoking comes before / and s, which the line under the title already
+	// names: at 80 columns the bar keeps three or four keys, and x was cut.
 	var ks []key.Binding
-	for _, k := range []key.Binding{p.keys.Assign, p.keys.Filter, p.keys.Sort, p.keys.Revoke, p.keys.RevokeAll} {
+	for _, k := range []key.Binding{p.keys.Assign, p.keys.Revoke, p.keys.RevokeAll, p.keys.Filter, p.keys.Sort} {
 		if sameKey(k, p.keys.Filter) || sameKey(k, p.keys.Sort) || p.can(k) {
 			ks = append(ks, k)
 		}

@@ -892,15 +892,39 @@ func (m *Model) shortHelp(width int) string {
 	right := h.ShortHelpView(global)
 	sep := m.env.st.HelpSep.Render(" • ")
 	if right == "" {
-		h.Width = width
-		return h.ShortHelpView(m.activePage().ShortHelp())
+		return m.fitHelp(m.activePage().ShortHelp(), width)
 	}
-	h.Width = max(width-lipgloss.Width(right)-lipgloss.Width(sep), 0)
-	left := h.ShortHelpView(m.activePage().ShortHelp())
+	left := m.fitHelp(m.activePage().ShortHelp(), width-lipgloss.Width(right)-lipgloss.Width(sep))
 	if left == "" {
 		return right
 	}
 	return left + sep + right
+}
+
+// fitHelp is the longest run of ks, from the first, that fits width with
+// " …" after it when keys were left out. bubbles' own cut (help.Width) adds
+// every remaining key once even the "…" does not fit: at 80 columns API
+// Tokens' bar came out 108 cells wide.
+func (m *Model) fitHelp(ks []key.Binding, width int) string {
+	var on []key.Binding
+	for _, k := range ks {
+		if k.Enabled() {
+			on = append(on, k)
+		}
+	}
+	h := m.help
+	h.Width = 0
+	tail := " " + h.Styles.Ellipsis.Render(h.Ellipsis)
+	for n := len(on); n > 0; n-- {
+		s := h.ShortHelpView(on[:n])
+		if n < len(on) {
+			s += tail
+		}
+		if lipgloss.Width(s) <= width {
+			return s
+		}
+	}
+	return ""
 }
 
 // fullHelpLines lays out every key that acts here in as many columns as fit

@@ -1,0 +1,39 @@
+package tui
+
+import (
+	"testing"
+
+	"github.com/charmbracelet/x/exp/teatest"
+)
+
+// At 80×23 the help bar keeps the keys that are not written elsewhere on the
+// screen: on API Tokens "x revoke" (the bar ended "s reverse order …", and
+// / and s are already on the line under the title), in the picker "esc
+// cancel" (it ended "↓ down …", so the way out was the key cut off).
+func TestHelpBarAt80KeepsRevokeAndCancel(t *testing.T) {
+	s, owner := demoOrg(t)
+	tm := teatest.NewTestModel(t, New(opts(s, owner)), teatest.WithInitialTermSize(80, 23))
+	t.Cleanup(func() { _ = tm.Quit() })
+	// Each wait reads on from where the last stopped, so it sees only what
+	// the keys since then drew.
+	waitText(t, tm, "q quit")
+	press(tm, "2")
+	waitText(t, tm, "a assign • x revoke")
+	press(tm, "a")
+	waitText(t, tm, "enter continue • esc cancel")
+	press(tm, "esc")
+	waitText(t, tm, "a assign • x revoke")
+}
+
+// Sorted by expiry, the title says which dates come first: it said "by
+// expiry A→Z" and "Z→A", an order dates do not have.
+func TestExpirySortSaysSoonestFirst(t *testing.T) {
+	s, owner := demoOrg(t)
+	m := newDriven(t, s, owner, 120, 40)
+	send(t, m, "2", "o", "o", "o", "o")
+	mustView(t, m, "by expiry, soonest first", "EXPIRES ↑")
+	send(t, m, "s")
+	mustView(t, m, "by expiry, latest first", "EXPIRES ↓")
+	send(t, m, "o")
+	mustView(t, m, "newest first")
+}
