@@ -71,6 +71,24 @@ type Options struct {
 	MaxAttempts int
 	// RequestTimeout bounds each round trip (default 5 s).
 	RequestTimeout time.Duration
+	// CommitTimeout bounds a commit's round trip (default 2 s), shorter
+	// than RequestTimeout because an unanswered commit is never left to
+	// wait: a commit in flight when the leader is cut off from the others
+	// can never be applied, and etcd answers it only after its own request
+	// timeout (5 s + two election timeouts), which held every writer of a
+	// server that long. Past CommitTimeout the fence settles the commit
+	// through the majority and the change is retried or reported landed.
+	// A slow commit that hits it is settled the same way, so the cost of a
+	// low value is a fence round trip, never a lost or doubled change.
+	CommitTimeout time.Duration
+	// ReadTimeout bounds one attempt of a transaction's read (default 1 s);
+	// an unanswered attempt is sent again, to the next member, until
+	// RequestTimeout. A read the cut-off leader took in before it stepped
+	// down is never answered: etcd drops the reads waiting on a leader when
+	// that member sees a new leader, not when it loses one (etcdserver's
+	// leaderChanged, v3.7.3), so the member left alone held them for the
+	// whole request timeout (TestCommitOnAnIsolatedLeader…, 5.0 s stalls).
+	ReadTimeout time.Duration
 	// FreshEvery is how often the engine reads a linearizable revision to
 	// prove its watch has caught up (default 50 ms); see Fresh.
 	FreshEvery time.Duration
@@ -155,6 +173,12 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Engine, err
 	}
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = 5 * time.Second
+	}
+	if opts.CommitTimeout == 0 {
+		opts.CommitTimeout = min(2*time.Second, opts.RequestTimeout)
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = min(time.Second, opts.RequestTimeout)
 	}
 	if opts.FreshEvery == 0 {
 		opts.FreshEvery = 50 * time.Millisecond
@@ -266,6 +290,30 @@ func (e *Engine) nonceKey(n string) []byte {
 // (e2e/faults).
 func (e *Engine) rpc(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(clientv3.WithRequireLeader(ctx), e.opts.RequestTimeout)
+}
+
+// read runs a read (any number of times: it changes nothing), each attempt
+// with a context from rpc bounded by ReadTimeout, until one is answered or
+// RequestTimeout has passed. An attempt that fails for any other reason
+// than its own deadline returns that error (clientv3 has already retried
+// what it can).
+func (e *Engine) read(ctx context.Context, f func(context.Context) (*clientv3.GetResponse, error)) (*clientv3.GetResponse, error) {
+	deadline := time.Now().Add(e.opts.RequestTimeout)
+	for {
+		c, cancel := e.rpc(ctx)
+		at := time.Now().Add(e.opts.ReadTimeout)
+		if at.After(deadline) {
+			at = deadline
+		}
+		c, cancelAttempt := context.WithDeadline(c, at)
+		r, err := f(c)
+		unanswered := err != nil && c.Err() != nil && ctx.Err() == nil
+		cancelAttempt()
+		cancel()
+		if !unanswered || !time.Now().Before(deadline) {
+			return r, err
+		}
+	}
 }
 
 // linearizableRev reads the cluster's current revision through the leader.
@@ -398,14 +446,25 @@ func (e *Engine) commit(ctx context.Context, t *tx) (ok bool, err error) {
 	if len(t.writes) == 0 && len(t.seqs) == 0 {
 		return true, nil // read-only: its reads were one consistent revision
 	}
+	start := time.Now()
 	for try := 0; ; try++ {
 		ok, err = e.commitOnce(ctx, t)
-		if errors.Is(err, errRetry) && try < 3 {
+		switch {
+		case errors.Is(err, errRetry) && try < 3:
+			continue
+		case errors.Is(err, errNoLeader) && time.Since(start) < e.opts.RequestTimeout:
+			// The next round trip goes to the next member (the client
+			// balances calls round robin), which may have a leader.
+			backoff(ctx, try+1)
 			continue
 		}
 		return ok, err
 	}
 }
+
+// errNoLeader means the member a commit reached has no leader and refused
+// it before proposing anything (clientv3.WithRequireLeader): it did not land.
+var errNoLeader = fmt.Errorf("%w: the etcd member reached has no leader", kv.ErrUnavailable)
 
 func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
 	if t.tooManyOps() {
@@ -424,9 +483,11 @@ func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
 		return false, err
 	}
 	c, cancel := e.rpc(ctx)
+	c, cancelCommit := context.WithTimeout(c, e.opts.CommitTimeout)
 	start := time.Now()
 	resp, err := e.cli.Txn(c).If(cmps...).Then(ops...).Commit()
 	e.stats.CommitNano.Add(int64(time.Since(start)))
+	cancelCommit()
 	cancel()
 	if err == nil {
 		if resp.Succeeded {
@@ -441,6 +502,8 @@ func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
 	case errors.Is(err, rpctypes.ErrLeaseNotFound):
 		e.dropLease(lease)
 		return false, errRetry
+	case errors.Is(err, rpctypes.ErrNoLeader):
+		return false, errNoLeader
 	case errors.Is(err, rpctypes.ErrNoSpace):
 		return false, fmt.Errorf("%w: etcd is out of space (compact and defragment it): %v", kv.ErrUnavailable, err)
 	case errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrUserEmpty),

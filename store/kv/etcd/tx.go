@@ -76,8 +76,6 @@ func (t *tx) get(key []byte, opts ...clientv3.OpOption) (*clientv3.GetResponse, 
 	if t.rev != 0 {
 		opts = append(opts, clientv3.WithRev(t.rev))
 	}
-	c, cancel := t.e.rpc(t.ctx)
-	defer cancel()
 	// Reads at R stay linearizable (ReadIndex through the leader). A
 	// serializable read at a fixed revision would save that round, but an
 	// embedded member being HardStopped can serve one from a closing
@@ -87,7 +85,7 @@ func (t *tx) get(key []byte, opts ...clientv3.OpOption) (*clientv3.GetResponse, 
 	if t.rev == 0 {
 		get = t.firstGet // waits out a staged commit being applied (stage.go)
 	}
-	r, err := get(c, string(key), opts...)
+	r, err := t.e.read(t.ctx, func(c context.Context) (*clientv3.GetResponse, error) { return get(c, string(key), opts...) })
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			t.restart = fmt.Errorf("%w: etcd compacted revision %d during the transaction", kv.ErrConflict, t.rev)
