@@ -424,7 +424,19 @@ func Shared(t testing.TB) *Cluster {
 // NewCluster starts n members for one test and stops them when it ends.
 func NewCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c, err := StartCluster(t.TempDir(), n)
+	return newCluster(t, StartCluster, n)
+}
+
+// NewProxiedCluster is NewCluster with StartProxiedCluster's peer proxies
+// (for Isolate and CutPeers).
+func NewProxiedCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return newCluster(t, StartProxiedCluster, n)
+}
+
+func newCluster(t testing.TB, start func(string, int) (*Cluster, error), n int) *Cluster {
+	t.Helper()
+	c, err := start(t.TempDir(), n)
 	if err != nil {
 		t.Fatal(err)
 	}

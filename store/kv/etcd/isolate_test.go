@@ -31,11 +31,7 @@ func TestCommitOnAnIsolatedLeaderIsSettledBeforeEtcdsTimeout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three members: not in -short")
 	}
-	c, err := etcdtest.StartProxiedCluster(t.TempDir(), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := etcdtest.NewProxiedCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	old, err := c.WaitLeader(ctx)
