@@ -906,3 +906,54 @@ func TestUnknownRevokeCostsNoWrite(t *testing.T) {
 		t.Fatal("the live token was not revoked")
 	}
 }
+
+// TestRevokingTheSuccessorEndsTheGrace: a token rotated (say, after a leak)
+// and then revoked leaves no secret of it working. The rotated secret's grace
+// exists to move deployments to the successor; revoking the successor, by id
+// or by presenting its secret (RFC 7009), ends it at once, for the old secret
+// and for access tokens minted from it. It kept working for the rest of the
+// grace, up to 10 minutes, though the revoke said it was done.
+func TestRevokingTheSuccessorEndsTheGrace(t *testing.T) {
+	for _, how := range []string{"DELETE /v3/tokens/{id}", "POST /oauth/revoke"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t, envOpts{store: store.Options{RotationGrace: 10 * time.Minute}})
+			id, old := e.refresh(e.usr, "leaked")
+			next, fresh, err := e.s.RotateToken(e.usr, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldAT := e.access(old) // inside the grace: works
+			if res := e.get("/v3/users/me", oldAT); res.status != 200 {
+				t.Fatalf("old secret's access token in grace: %d", res.status)
+			}
+			var res response
+			if how == "POST /oauth/revoke" {
+				res = e.postForm("/oauth/revoke", "", url.Values{"token": {fresh}})
+			} else {
+				res = e.do("DELETE", "/v3/tokens/"+next.ID, map[string]string{"Authorization": "Bearer " + e.access(fresh)}, nil)
+			}
+			if res.status != 200 {
+				t.Fatalf("revoke the successor: %d %s", res.status, res.body)
+			}
+			if res := e.do("GET", "/oauth/access-token", map[string]string{"X-Refresh-Token": old}, nil); res.status != 401 {
+				t.Fatalf("the old secret after its successor was revoked: %d %s", res.status, res.body)
+			}
+			if res := e.get("/v3/users/me", oldAT); res.status != 401 {
+				t.Fatalf("the old secret's access token after its successor was revoked: %d", res.status)
+			}
+			v, err := e.s.Token(e.usr, id)
+			if err != nil || v.Status != models.StatusRevoked {
+				t.Fatalf("the rotated token: %v %v; want revoked", v.Status, err)
+			}
+			entries, err := e.s.Audit(e.ownerA, store.AuditQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(entries, func(a models.AuditEntry) bool {
+				return a.Type == models.AuditTokenRevoked && a.TokenID == id && strings.Contains(a.Detail, "successor "+next.ID)
+			}) {
+				t.Fatalf("no audit entry says why %s was revoked", id)
+			}
+		})
+	}
+}

@@ -333,10 +333,15 @@ func (s *Store) RevokeSecret(secret, via string) error {
 		if err != nil {
 			return Event{}, err
 		}
-		if err := t.revoke(Actor{UserID: holder.ID, Via: via}, holder, holder, &tok, "revoked by presenting the secret (RFC 7009)"); err != nil {
+		a := Actor{UserID: holder.ID, Via: via}
+		if err := t.revoke(a, holder, holder, &tok, "revoked by presenting the secret (RFC 7009)"); err != nil {
 			return Event{}, err
 		}
-		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{holder.ID}, TokenIDs: []string{tok.ID}}, nil
+		ended, err := t.endGrace(a, holder, holder, tok)
+		if err != nil {
+			return Event{}, err
+		}
+		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{holder.ID}, TokenIDs: append([]string{tok.ID}, ended...)}, nil
 	})
 }
 

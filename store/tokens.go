@@ -364,7 +364,9 @@ func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
 	err := s.change(func(t *txn) (Event, error) {
 		// What a revoke changes is read first; the live set read is the
 		// actor's (an admin revoking another's token reads the holder's later).
-		if err := t.prefetchToken(a, id, liveSetRead(a.UserID), kv.GetOf(bucketSealed, []byte(id))); err != nil {
+		// The live tokens as last seen here ride along: endGrace reads them.
+		extra := append([]kv.Read{liveSetRead(a.UserID), kv.GetOf(bucketSealed, []byte(id))}, t.hintedLive(a.UserID)...)
+		if err := t.prefetchToken(a, id, extra...); err != nil {
 			return Event{}, err
 		}
 		me, holder, tok, err := t.tokenFor(a, id, models.ActTokenRevokeOwn, models.ActTokenRevokeAny)
@@ -383,8 +385,12 @@ func (s *Store) RevokeToken(a Actor, id string) (models.Token, error) {
 		if err := t.revoke(a, me, holder, &tok, reason); err != nil {
 			return Event{}, err
 		}
+		ended, err := t.endGrace(a, me, holder, tok)
+		if err != nil {
+			return Event{}, err
+		}
 		out = tok
-		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{holder.ID, me.ID}, TokenIDs: []string{tok.ID}}, nil
+		return Event{Type: models.AuditTokenRevoked, UserIDs: []string{holder.ID, me.ID}, TokenIDs: append([]string{tok.ID}, ended...)}, nil
 	})
 	return out, err
 }
@@ -418,6 +424,11 @@ func (s *Store) RevokeChain(a Actor, id string) ([]models.Token, error) {
 		if len(out) == 0 {
 			return Event{}, fmt.Errorf("%w: token %s and its successors were already revoked", models.ErrTokenInactive, tok.ID)
 		}
+		ended, err := t.endGrace(a, me, holder, chain[0])
+		if err != nil {
+			return Event{}, err
+		}
+		ev.TokenIDs = append(ev.TokenIDs, ended...)
 		return ev, nil
 	})
 	return out, err
@@ -451,6 +462,79 @@ func (t *txn) liveSuccessor(tok models.Token) (models.Token, bool) {
 	}
 	last := chain[len(chain)-1]
 	return last, last.UsableAt(t.now)
+}
+
+// endGrace revokes the rotated predecessors of tok (just revoked) whose grace
+// has not ended, newest first, and returns their ids. A rotated secret keeps
+// working only so that deployments can move to its successor; once the
+// successor is revoked there is nothing left to move to. Without this,
+// revoking a token that had just been rotated into (say, after a leak) left
+// the secret it replaced working for the rest of the grace, up to 10 minutes,
+// while the revoke said it was done. Predecessors in grace are still in the
+// holder's live set, so this reads that set and its records, never every
+// token the holder ever had.
+func (t *txn) endGrace(a Actor, me, holder models.User, tok models.Token) ([]string, error) {
+	ids, err := t.liveSet(tok.HolderID)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	if t.batches() {
+		reads := make([]kv.Read, 0, len(ids))
+		for _, id := range ids {
+			reads = append(reads, kv.GetOf(bucketTokens, []byte(id)))
+		}
+		if err := kv.Prefetch(t.Tx, reads...); err != nil {
+			return nil, err
+		}
+	}
+	before := map[string]models.Token{} // successor id → its predecessor in grace
+	for _, id := range ids {
+		if id == tok.ID {
+			continue
+		}
+		v, err := t.Get(bucketTokens, []byte(id))
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			continue // a dangling entry (keydesk check reports it)
+		}
+		p, err := decodeToken([]byte(id), v)
+		if err != nil {
+			continue // so is a damaged record; it cannot be exchanged either
+		}
+		if p.RotatedTo != "" && p.RevokedAt.IsZero() && p.UsableAt(t.now) {
+			before[p.RotatedTo] = p
+		}
+	}
+	var ended []string
+	for cur := tok.ID; ; {
+		p, ok := before[cur]
+		if !ok {
+			return ended, nil
+		}
+		delete(before, cur) // a damaged cycle ends here
+		if err := t.revoke(a, me, holder, &p, "its successor "+tok.ID+" was revoked, which ends the old secret's rotation grace"); err != nil {
+			return nil, err
+		}
+		ended = append(ended, p.ID)
+		cur = p.ID
+	}
+}
+
+// hintedLive announces the records of holderID's live tokens as this server
+// last saw them (liveHints): on etcd, endGrace then finds them fetched in the
+// change's first read instead of making a round trip of its own.
+func (t *txn) hintedLive(holderID string) []kv.Read {
+	if !t.batches() {
+		return nil
+	}
+	hint := t.s.hints.get(holderID)
+	reads := make([]kv.Read, 0, len(hint))
+	for _, id := range hint {
+		reads = append(reads, kv.GetOf(bucketTokens, []byte(id)))
+	}
+	return reads
 }
 
 // revoke marks tok revoked, drops any sealed secret and audits it.

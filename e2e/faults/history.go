@@ -247,6 +247,26 @@ func CheckAudit(entries []models.AuditEntry, ops []Op) []string {
 			unknown[k]++
 		}
 	}
+	// Revoking a token also revokes its rotated predecessors still in their
+	// grace (store/tokens.go, endGrace): each has one entry nobody asked for
+	// by its own id, written by a revoke of a token rotated from it.
+	rotatedFrom := map[string]string{} // new id → the id it was rotated from
+	for _, op := range ops {
+		if op.In.Kind == Rotate && op.NewID != "" {
+			rotatedFrom[op.NewID] = op.TokenID
+		}
+	}
+	graceEnded := map[string]bool{}
+	for _, op := range ops {
+		if op.In.Kind != Revoke || (op.Out.Result != OK && op.Out.Result != Unknown) {
+			continue
+		}
+		seen := map[string]bool{op.TokenID: true}
+		for prev := rotatedFrom[op.TokenID]; prev != "" && !seen[prev]; prev = rotatedFrom[prev] {
+			seen[prev] = true
+			graceEnded[prev] = true
+		}
+	}
 	for k, n := range acked {
 		if c := count[k]; c < n || c > n+unknown[k] {
 			add("%s %s: %d acknowledged (%d unknown) but %d audit entries", k.typ, k.id, n, unknown[k], c)
@@ -262,6 +282,10 @@ func CheckAudit(entries []models.AuditEntry, ops []Op) []string {
 		case unknown[k] > 0:
 			if count[k] > unknown[k] {
 				add("%s %s: %d audit entries for %d unacknowledged attempts", k.typ, k.id, count[k], unknown[k])
+			}
+		case e.Type == models.AuditTokenRevoked && graceEnded[k.id]:
+			if count[k] > 1 {
+				add("%s %s: %d audit entries for one end of its rotation grace", k.typ, k.id, count[k])
 			}
 		case e.Type == models.AuditTokenCreated || e.Type == models.AuditTokenAssigned:
 			anonCreated[e.TargetID] = append(anonCreated[e.TargetID], e.Seq)

@@ -83,6 +83,37 @@ type holderState struct {
 	Toks   []uint8
 	Anon   int
 	Exists bool
+	// From[j] is 1 + the number of the token j was rotated from (0: none).
+	// It is set only by an acknowledged rotation, which also makes token j
+	// exist, so two states with the same Toks have the same From: Equal and
+	// Hash need not look at it.
+	From []int
+}
+
+// rotatedFrom records that token next was made by rotating token old.
+func (s holderState) rotatedFrom(next, old int) holderState {
+	n := max(len(s.From), next+1)
+	f := make([]int, n)
+	copy(f, s.From)
+	f[next] = old + 1
+	s.From = f
+	return s
+}
+
+// revoke marks token i revoked and, as the store does, every rotated
+// predecessor still in its grace: revoking a token ends the grace of the
+// secrets it replaced (store/tokens.go, endGrace).
+func (s holderState) revoke(i int) holderState {
+	s = s.with(i, Revoked)
+	for cur := i; cur < len(s.From) && s.From[cur] > 0; {
+		prev := s.From[cur] - 1
+		if s.get(prev) != Rotated {
+			break
+		}
+		s = s.with(prev, Revoked)
+		cur = prev
+	}
+	return s
 }
 
 func (s holderState) get(i int) uint8 {
@@ -175,7 +206,7 @@ func step(s holderState, in Input, out Output) []holderState {
 			if cur != Active || s.get(out.New) != None || s.usable() >= MaxUsable {
 				return nil
 			}
-			return []holderState{s.with(in.Tok, Rotated).with(out.New, Active)}
+			return []holderState{s.with(in.Tok, Rotated).with(out.New, Active).rotatedFrom(out.New, in.Tok)}
 		case Refused:
 			if cur == Active {
 				return nil
@@ -198,14 +229,14 @@ func step(s holderState, in Input, out Output) []holderState {
 			if !live {
 				return nil
 			}
-			return []holderState{s.with(in.Tok, Revoked)}
+			return []holderState{s.revoke(in.Tok)}
 		case Refused:
 			if cur != Revoked {
 				return nil
 			}
 			return []holderState{s}
 		case Unknown:
-			return maybe(s.with(in.Tok, Revoked), live)
+			return maybe(s.revoke(in.Tok), live)
 		}
 	case Accept:
 		// Only acceptances are recorded: a refusal is always allowed (a

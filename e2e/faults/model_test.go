@@ -54,6 +54,10 @@ func TestModel(t *testing.T) {
 		{"revealed once", []Op{op(Assign, h, -1, OK, 0, 0, 1), op(Reveal, h, 0, OK, -1, 2, 3), op(Reveal, h, 0, Refused, -1, 4, 5)}, true},
 		{"revealed twice", []Op{op(Assign, h, -1, OK, 0, 0, 1), op(Reveal, h, 0, OK, -1, 2, 3), op(Reveal, h, 0, OK, -1, 4, 5)}, false},
 		{"rotated stays usable", []Op{created, op(Rotate, h, 0, OK, 1, 2, 3), op(Accept, h, 0, OK, -1, 4, 5), status(Rotated, 6, 7)}, true},
+		{"revoking the successor ends the grace", []Op{created, op(Rotate, h, 0, OK, 1, 2, 3), op(Revoke, h, 1, OK, -1, 4, 5), status(Revoked, 6, 7), op(Revoke, h, 0, Refused, -1, 8, 9)}, true},
+		{"rotated outlives its revoked successor", []Op{created, op(Rotate, h, 0, OK, 1, 2, 3), op(Revoke, h, 1, OK, -1, 4, 5), op(Accept, h, 0, OK, -1, 6, 7)}, false},
+		{"grace ends along the chain", []Op{created, op(Rotate, h, 0, OK, 1, 2, 3), op(Rotate, h, 1, OK, 2, 4, 5), op(Revoke, h, 2, OK, -1, 6, 7), status(Revoked, 8, 9)}, true},
+		{"revoking the old leaves the successor", []Op{created, op(Rotate, h, 0, OK, 1, 2, 3), op(Revoke, h, 0, OK, -1, 4, 5), op(Accept, h, 1, OK, -1, 6, 7)}, true},
 		{"lost revoke", []Op{created, op(Revoke, h, 0, OK, -1, 2, 3), status(Active, 4, 5)}, false},
 		{"25 then limit", append(full(), op(Create, h, -1, Limit, -1, 30, 31)), true},
 		{"26 usable", append(full(), op(Create, h, -1, OK, 25, 30, 31)), false},
@@ -101,6 +105,18 @@ func TestCheckAudit(t *testing.T) {
 	}
 	if bad := CheckAudit(hidden, append(ops, unconfirmed(5))); len(bad) == 0 || !strings.Contains(bad[0], "before any unconfirmed create") {
 		t.Errorf("an unconfirmed create invoked after the hidden one committed cannot explain it: %q", bad)
+	}
+	// A revoke of a rotated token's successor also revokes it: one entry.
+	rotate := op(Rotate, "h:u", 0, OK, 1, 4, 5)
+	rotate.TokenID, rotate.NewID = "a", "c"
+	revoke := op(Revoke, "h:u", 1, OK, -1, 6, 7)
+	revoke.TokenID = "c"
+	ended := append(append([]models.AuditEntry(nil), good...), mk(4, models.AuditTokenRotated, "a"), mk(5, models.AuditTokenRevoked, "c"), mk(6, models.AuditTokenRevoked, "a"))
+	if bad := CheckAudit(ended, append(ops, rotate, revoke)); len(bad) != 0 {
+		t.Errorf("a predecessor revoked with its successor: %q", bad)
+	}
+	if bad := CheckAudit(append(ended, mk(7, models.AuditTokenRevoked, "a")), append(ops, rotate, revoke)); len(bad) == 0 {
+		t.Error("two entries for one end of a grace passed")
 	}
 	for name, c := range map[string]struct {
 		log  []models.AuditEntry
