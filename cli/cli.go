@@ -102,6 +102,7 @@ func Run(args []string, env Env, ext ...Extension) int {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	completionShells(root) // after SetOut: its scripts go where it is then
 	cmd, err := root.ExecuteC()
 	if cerr := g.closeStore(); err == nil && cerr != nil {
 		err = cerr
@@ -242,6 +243,25 @@ keydesk help roles`,
 	root.SetHelpCommand(helpCmd(g))
 	root.SetUsageFunc(g.usage)
 	return root
+}
+
+// completionShells makes `completion SHELL` with a shell cobra has no script
+// for a usage error that names the shells (it printed the help page and
+// exited 0, so `keydesk completion tcsh > file` wrote help into the file).
+func completionShells(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return usagef("no completion for %q; give one of bash, zsh, fish or powershell", models.Sanitize(args[0]))
+		}
+	}
 }
 
 // unknownCommand refuses positional arguments where only subcommands may

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/keydesk/keydesk/models"
@@ -74,6 +76,21 @@ func (g *Globals) openEtcd(create bool) (*store.Store, error) {
 	return s, nil
 }
 
+// checkPlace refuses a --from or --to that is neither an etcd URL nor a
+// directory: "http://x" was taken for a path and copied into ./http:/x.
+func checkPlace(flag, v string) error {
+	if strings.Contains(v, "://") {
+		if strings.HasPrefix(v, "etcd://") || strings.HasPrefix(v, "etcds://") {
+			return nil
+		}
+		return usagef("%s %q is neither a data directory nor an etcd:// or etcds:// URL", flag, models.Sanitize(v))
+	}
+	if fi, err := os.Stat(v); err == nil && !fi.IsDir() {
+		return usagef("%s %s is a file, not a directory; give a data directory or an etcd:// URL", flag, models.Sanitize(v))
+	}
+	return nil
+}
+
 // copyCmd moves an organization between engines (docs/SCALE-OUT.md): bbolt →
 // etcd when one machine is outgrown, etcd → bbolt for a local copy.
 func copyCmd(g *Globals) *cobra.Command {
@@ -89,6 +106,12 @@ keydesk copy --from etcd://10.0.0.1:2379 --to ./local-copy --kek-file /etc/keyde
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" || to == "" {
 				return usagef("copy needs --from and --to (a data directory or an etcd:// URL)")
+			}
+			if err := checkPlace("--from", from); err != nil {
+				return err
+			}
+			if err := checkPlace("--to", to); err != nil {
+				return err
 			}
 			base := g.EtcdConfig()
 			src, dst := cluster.ParsePlace(from, base), cluster.ParsePlace(to, base)
