@@ -16,8 +16,8 @@ import (
 	"github.com/keydesk/keydesk/store"
 )
 
-// ptyConsole runs `keydesk --data dir` (this test binary as keydesk, see
-// TestMain) in a pseudo-terminal, answering the terminal queries Bubble Tea
+// ptyConsole runs keydesk (this test binary as keydesk, see TestMain) in a
+// pseudo-terminal, answering the terminal queries Bubble Tea
 // sends as a terminal would.
 type ptyConsole struct {
 	t    *testing.T
@@ -28,13 +28,13 @@ type ptyConsole struct {
 	done chan error
 }
 
-func startConsole(t *testing.T, dir string) *ptyConsole {
+func startConsole(t *testing.T, dir string, args ...string) *ptyConsole {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(self, "--data", dir)
+	cmd := exec.Command(self, append([]string{"--data", dir}, args...)...)
 	cmd.Env = []string{"KEYDESK_CLI_TEST_MAIN=1", "TERM=xterm-256color", "HOME=" + t.TempDir(), "LANG=C.UTF-8"}
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 80, Rows: 23})
 	if err != nil {
@@ -149,5 +149,22 @@ func TestFirstRunFormQuitLeavesNothing(t *testing.T) {
 	defer s.Close()
 	if u, err := s.User("fay@example.com"); err != nil || u.Name != "Fay First" {
 		t.Fatalf("owner after the form: %+v, %v", u, err)
+	}
+}
+
+// `keydesk backup -` at a terminal is refused in one line that says to give
+// a file: it poured the database's bytes onto the screen.
+func TestBackupToTerminalLocally(t *testing.T) {
+	dir := initOrg(t)
+	c := startConsole(t, dir, "backup", "-")
+	var exit *exec.ExitError
+	if err := c.exit(); !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("backup - at a terminal: %v; want exit status 2", err)
+	}
+	c.waitFor("send it to a file: keydesk backup keydesk-backup.db")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if strings.ContainsRune(c.out.String(), 0) {
+		t.Fatalf("backup - at a terminal wrote the database: %q", c.out.String())
 	}
 }

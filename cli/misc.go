@@ -91,6 +91,11 @@ func backupCmd(g *Globals) *cobra.Command {
 			if g.Remote() && target != "-" {
 				return usagef("over SSH the copy goes to stdout: %s backup > keydesk-backup.db", g.prog)
 			}
+			// A terminal would show binary (and a pty would turn its newlines
+			// into CRLF, spoiling the copy): say where the copy should go.
+			if target == "-" && (g.env.Session != nil && g.env.Session.Pty || g.env.Session == nil && isTerminal(cmd.OutOrStdout())) {
+				return usagef("backup writes binary, not text for a terminal; send it to a file: %s", backupExample(g))
+			}
 			s, a, err := g.Actor()
 			if err != nil {
 				return err
@@ -112,6 +117,14 @@ func backupCmd(g *Globals) *cobra.Command {
 		cmd.Flags().BoolVarP(&yes, "yes", "y", false, "replace an existing FILE without asking")
 	}
 	return cmd
+}
+
+// backupExample is how to send the backup to a file, as typed in this run.
+func backupExample(g *Globals) string {
+	if g.Remote() {
+		return g.prog + " backup > keydesk-backup.db (without -t)"
+	}
+	return "keydesk backup keydesk-backup.db"
 }
 
 // backupToFile writes to a temporary file beside target and renames it into

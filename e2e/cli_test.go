@@ -355,3 +355,18 @@ func TestAddKeyUnquotedOverSSH(t *testing.T) {
 		t.Fatal("user add with an unquoted --key added Kim")
 	}
 }
+
+// `ssh -t HOST backup` (a terminal) is refused in one line that says to send
+// the copy to a file: it poured the database's bytes onto the screen, and a
+// pty's newline translation would spoil any copy taken that way.
+func TestBackupToTerminalOverSSH(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	r := sshRunPty(t, w.sshAddr, w.ownerKey, "backup", "")
+	out := r.stdout + r.stderr
+	if r.code != 2 || strings.ContainsRune(out, 0) || !strings.Contains(out, "send it to a file") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("backup to a terminal: %v", r)
+	}
+	if r := w.ssh(w.owner, "backup"); r.code != 0 || !strings.Contains(r.stdout, "\x00") {
+		t.Fatalf("backup to a pipe: exit %d, %d bytes, stderr %q", r.code, len(r.stdout), r.stderr)
+	}
+}
