@@ -1,9 +1,10 @@
 package api
 
 import (
-	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/keydesk/keydesk/internal/connlimit"
 )
 
 // failLimiter counts authentication failures per client address in fixed
@@ -41,21 +42,9 @@ func newFailLimiter(max int, window time.Duration, now func() time.Time) *failLi
 		entries: map[string]*failWindow{}}
 }
 
-// limitKey groups an address with its neighbours that one party controls: an
-// IPv6 client usually owns a whole /64, so it counts as one.
-func limitKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		if p, err := a.Prefix(64); err == nil {
-			return p.String()
-		}
-	}
-	return a.String()
-}
+// limitKey groups an address with its neighbours that one party controls
+// (connlimit.Client: an IPv6 client usually owns a whole /64).
+func limitKey(ip string) string { return connlimit.Client(ip) }
 
 // blocked reports whether key is refused now and for how long.
 func (l *failLimiter) blocked(key string) (time.Duration, bool) {

@@ -398,3 +398,23 @@ func TestConsoleKeysReachTheProgram(t *testing.T) {
 		t.Fatal("q did not end the console")
 	}
 }
+
+// TestIPv6ClientIsItsSlash64: the per-address connection cap and session
+// rate count an IPv6 client by its /64, as the HTTP limits do; keyed by the
+// whole address, one host holding a /64 could open a fresh slot from each of
+// its addresses and the cap would hold nothing back.
+func TestIPv6ClientIsItsSlash64(t *testing.T) {
+	a := &net.TCPAddr{IP: net.ParseIP("2001:db8:0:7::1"), Port: 50000}
+	b := &net.TCPAddr{IP: net.ParseIP("2001:db8:0:7:ffff::2"), Port: 50001}
+	other := &net.TCPAddr{IP: net.ParseIP("2001:db8:0:8::1"), Port: 50000}
+	if clientOf(a) != clientOf(b) {
+		t.Fatalf("two addresses of one /64 are keyed %q and %q; want one client", clientOf(a), clientOf(b))
+	}
+	if clientOf(a) == clientOf(other) {
+		t.Fatalf("two /64s share the key %q", clientOf(a))
+	}
+	v4 := &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 1}
+	if clientOf(v4) != "192.0.2.1" {
+		t.Fatalf("an IPv4 client is keyed %q", clientOf(v4))
+	}
+}

@@ -14,17 +14,22 @@ import (
 	"github.com/keydesk/keydesk/internal/connlimit"
 )
 
-// newLimitListener refuses a connection at accept when its address already
-// holds max connections. It runs before the SSH handshake, so a flood of
-// connections from one place costs a close each, not a key exchange each.
+// newLimitListener refuses a connection at accept when its client (an IPv4
+// address, an IPv6 /64: connlimit.Client) already holds max connections. It
+// runs before the SSH handshake, so a flood of connections from one place
+// costs a close each, not a key exchange each; keyed by the whole IPv6
+// address, one host with a /64 could open as many as it liked.
 func newLimitListener(ln net.Listener, max int, logger *log.Logger) net.Listener {
-	return connlimit.New(ln, max, func(a net.Addr) (string, bool) { return hostOf(a), true },
+	return connlimit.New(ln, max, func(a net.Addr) (string, bool) { return clientOf(a), true },
 		func(host string, first bool) {
 			if first {
 				logger.Warn("too many connections; refusing more until some close", "remote", host, "limit", max)
 			}
 		})
 }
+
+// clientOf is the key of addr's client in the per-client limits.
+func clientOf(addr net.Addr) string { return connlimit.Client(hostOf(addr)) }
 
 // connCallback closes a connection that has not finished authenticating
 // within HandshakeTimeout. charmbracelet/ssh's idle timeout (minutes, for
@@ -43,7 +48,7 @@ func (s *Server) connCallback(ctx ssh.Context, conn net.Conn) net.Conn {
 	return conn
 }
 
-// sessionLimiter is a token bucket per address: perMin sessions a minute
+// sessionLimiter is a token bucket per client (clientOf): perMin sessions a minute
 // with a burst, so scripts running many commands still pass while a loop
 // hammering the store with audited sessions does not.
 type sessionLimiter struct {
@@ -102,7 +107,7 @@ func (s *Server) limitMiddleware(next ssh.Handler) ssh.Handler {
 			deny(sess, "keydesk: "+Goodbye)
 			return
 		}
-		if !s.rate.allow(hostOf(sess.RemoteAddr())) {
+		if !s.rate.allow(clientOf(sess.RemoteAddr())) {
 			deny(sess, "keydesk: too many sessions from your address; wait a minute and try again")
 			return
 		}

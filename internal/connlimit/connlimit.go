@@ -7,8 +7,28 @@ package connlimit
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 )
+
+// Client names the party an address belongs to, for every per-client limit:
+// an IPv4 address itself, an IPv6 address its /64 (the block one customer
+// usually holds, so one party cannot take a fresh slot with each of its 2^64
+// addresses). An IPv4-mapped IPv6 address is its IPv4 address; a host that
+// is not an IP address is its own key.
+func Client(host string) string {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
+}
 
 // Listener accepts from the listener it wraps and closes at once every
 // connection whose key already holds Max open ones.
