@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 	"github.com/keydesk/keydesk/wire"
 )
@@ -108,7 +109,7 @@ func (s *signer) mint(p store.Principal) (minted, error) {
 		return minted{}, fmt.Errorf("read random bytes for a jti: %w", err)
 	}
 	iat := time.Unix(s.now().Unix(), 0)
-	exp := iat.Add(s.ttl)
+	exp := accessExpiry(iat, s.ttl, p.Token)
 	claims := flatClaims{s.issuer, p.User.ID, string(p.Role), p.Token.ID, iat.Unix(), exp.Unix(),
 		base64.RawURLEncoding.EncodeToString(jti[:])}
 	var stack [512]byte
@@ -126,6 +127,33 @@ func (s *signer) mint(p store.Principal) (minted, error) {
 	buf = append(buf, '.')
 	buf = b64.AppendEncode(buf, sig)
 	return minted{token: string(buf), issuedAt: iat, expires: exp}, nil
+}
+
+// accessExpiry is when an access token minted at iat from refresh token tok
+// expires: after ttl, but never after tok itself stops working (its expiry,
+// or the end of its rotation grace). keydesk refuses such an access token
+// once tok stops anyway (CheckAccess); a service verifying offline with JWKS
+// sees only exp, and took an access token from a refresh token expiring in a
+// minute, or a rotated one at the end of its grace, for the full hour.
+func accessExpiry(iat time.Time, ttl time.Duration, tok models.Token) time.Time {
+	exp := iat.Add(ttl)
+	last := tok.ExpiresAt
+	if !tok.RotatedAt.IsZero() && (last.IsZero() || tok.GraceUntil.Before(last)) {
+		last = tok.GraceUntil
+	}
+	if last.IsZero() {
+		return exp
+	}
+	// Whole seconds, as the JWT carries them, and at least one after iat
+	// (the refresh token was usable when this was asked, so it ends later
+	// than now; a token with exp == iat would never verify).
+	if end := last.Truncate(time.Second); end.Before(exp) {
+		exp = end
+		if !exp.After(iat) {
+			exp = iat.Add(time.Second)
+		}
+	}
+	return exp
 }
 
 // flatClaims are the claims of accessClaims, written flat: plain integers
