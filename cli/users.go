@@ -46,6 +46,17 @@ func keyArgs(cmd *cobra.Command, args []string) error {
 	return usageError{strayArgsError{fmt.Errorf("%s takes EMAIL and KEY (got %q after the key)", cmd.Name(), models.Sanitize(args[2])), args[2]}}
 }
 
+// roleBelowOwner parses the role of user add and set-role. An unknown one
+// is told the roles those take: models' list starts with owner, which both
+// refuse (the owner changes only by transfer-ownership).
+func roleBelowOwner(s string) (models.Role, error) {
+	r, err := models.ParseRole(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: unknown role %q; use admin, user or stakeholder", models.ErrInvalid, models.Sanitize(s))
+	}
+	return r, nil
+}
+
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usageError{strayArgsError{fmt.Errorf("%s takes no arguments (got %q)", cmd.Name(), models.Sanitize(args[0])), args[0]}}
@@ -177,7 +188,7 @@ keydesk user set-role uma@example.com stakeholder --yes   # revokes Uma's tokens
 			return nil, noFiles
 		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			role, err := models.ParseRole(args[1])
+			role, err := roleBelowOwner(args[1])
 			if err != nil {
 				return usageError{err}
 			}
@@ -419,7 +430,7 @@ func userAddCmd(g *Globals) *cobra.Command {
 keydesk user add --name "Ada Admin" --email ada@example.com --role admin --key "$(cat ada.pub)"`, `keydesk user add --name "Uma User" --email uma@example.com
 keydesk user add --name "Ada Admin" --email ada@example.com --role admin --key ~/keys/ada.pub`),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := models.ParseRole(role)
+			r, err := roleBelowOwner(role)
 			if err != nil {
 				return usageError{fmt.Errorf("--role: %w", err)}
 			}
