@@ -111,6 +111,11 @@ func Run(args []string, env Env, ext ...Extension) int {
 		return 0
 	}
 	msg := oneLine(err.Error())
+	if errors.Is(err, models.ErrNotFound) && cmd != nil && cmd.Parent() != nil && cmd.Parent().Name() == "token" && !strings.Contains(msg, "`") {
+		// A token ID that names nothing (a typo, another person's token)
+		// gets where to find the right one, as an unknown email does.
+		msg += "; see `keydesk token list` (the owner: `keydesk token list --all`)"
+	}
 	if env.Session != nil {
 		// The store's hints name commands as typed locally; over SSH they
 		// are typed as ssh -p PORT HOST ….

@@ -55,3 +55,36 @@ func TestCompletionUnknownShell(t *testing.T) {
 		t.Errorf("completion bash: exit %d, stdout %.40q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// An unknown role names the roles user add and set-role take; the list
+// began with owner, which both refuse.
+func TestUnknownRoleNamesRolesBelowOwner(t *testing.T) {
+	dir := initOrg(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "add", "--name", "Bo", "--email", "bo@example.com", "--role", "boss"}, `keydesk: --role: invalid input: unknown role "boss"; use admin, user or stakeholder (see 'keydesk user add --help')` + "\n"},
+		{[]string{"user", "set-role", "uma@example.com", "boss"}, `keydesk: invalid input: unknown role "boss"; use admin, user or stakeholder (see 'keydesk user set-role --help')` + "\n"},
+	} {
+		if r := run(t, dir, c.args...); r.code != 2 || r.stderr != c.want {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+}
+
+// A token ID that names nothing says where the IDs are, as an unknown
+// email does; over SSH the hint is the ssh command.
+func TestUnknownTokenSaysWhereIDsAre(t *testing.T) {
+	dir := initOrg(t)
+	for _, args := range [][]string{{"token", "show", "tok_nope"}, {"token", "revoke", "tok_nope", "--yes"}, {"token", "reveal", "tok_nope"}, {"token", "rotate", "tok_nope", "--yes"}} {
+		r := run(t, dir, args...)
+		want := "keydesk: not found: no token \"tok_nope\"; see `keydesk token list` (the owner: `keydesk token list --all`)\n"
+		if r.code != 1 || r.stderr != want {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", args, r.code, r.stderr, want)
+		}
+	}
+	if r := run(t, dir, "user", "remove", "nobody@example.com", "--yes"); strings.Contains(r.stderr, "token list") {
+		t.Errorf("an unknown email is pointed at token list: %q", r.stderr)
+	}
+}
