@@ -24,7 +24,7 @@ const myTokensLimit = 200
 const defaultGrace = 10 * time.Minute
 
 type profileKeys struct {
-	New, Reveal, Rotate, Revoke, Rename, Copy, Done, Approve key.Binding
+	New, Reveal, Rotate, Revoke, Rename, Copy, Done, Approve, Decline key.Binding
 }
 
 func newProfileKeys() profileKeys {
@@ -38,6 +38,7 @@ func newProfileKeys() profileKeys {
 		Done:   key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "done (hide it for good)")),
 		// Only offered while a key someone else added for me waits.
 		Approve: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "approve SSH key")),
+		Decline: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "decline SSH key")),
 	}
 }
 
@@ -58,6 +59,17 @@ func (p *profilePage) pendingKey() (models.SSHKey, bool) {
 		}
 	}
 	return models.SSHKey{}, false
+}
+
+// declineKey removes a pending key that is not mine, so it never logs in.
+// The console was the one place that could not: its dialog sent a user to a
+// command line.
+func (p *profilePage) declineKey(k models.SSHKey) tea.Cmd {
+	be, a, email := p.env.be, p.env.actor, p.me.Email
+	return func() tea.Msg {
+		err := be.RemoveKey(a, email, k.Fingerprint)
+		return profileDoneMsg{note: "Removed SSH key " + k.Fingerprint, err: err}
+	}
 }
 
 func (p *profilePage) approveKey(k models.SSHKey) tea.Cmd {
@@ -301,12 +313,18 @@ func (p *profilePage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			return nil
 		}
 	}
-	if k, ok := p.pendingKey(); ok && key.Matches(msg, p.keys.Approve) {
+	if k, ok := p.pendingKey(); ok && (key.Matches(msg, p.keys.Approve) || key.Matches(msg, p.keys.Decline)) {
+		added := "Someone else registered this " + clean(k.Type) + " key for you on " + k.AddedAt.UTC().Format("2006-01-02") + "."
+		title, rest, act := "Approve SSH key "+k.Fingerprint+"?",
+			" Once approved it logs in as you and can reveal and rotate your tokens. Approve it only if it is yours; if it is not, answer n and press d to remove it.",
+			p.approveKey
+		if key.Matches(msg, p.keys.Decline) {
+			title, rest, act = "Remove SSH key "+k.Fingerprint+"?",
+				" It waits for your approval. Removed, it never logs in; whoever added it can ask you again.",
+				p.declineKey
+		}
 		p.mode = profDialog
-		p.openConfirm(newConfirm("Approve SSH key "+k.Fingerprint+"?", []string{
-			"Someone else registered this " + clean(k.Type) + " key for you on " + k.AddedAt.UTC().Format("2006-01-02") +
-				". Once approved it logs in as you and can reveal and rotate your tokens. Approve it only if it is yours; otherwise remove it with: user remove-key " + clean(p.me.Email) + " " + k.Fingerprint,
-		}, func() tea.Cmd { return p.approveKey(k) }), p.w, nil)
+		p.openConfirm(newConfirm(title, []string{added + rest}, func() tea.Cmd { return act(k) }), p.w, nil)
 		return nil
 	}
 	t, _ := p.selected()
@@ -500,7 +518,7 @@ func (p *profilePage) headerLines() []string {
 		}
 	}
 	if _, ok := p.pendingKey(); ok {
-		keys += fmt.Sprintf(" · %d waiting for your approval (a)", pending)
+		keys += fmt.Sprintf(" · %d waiting for you (a/d)", pending)
 	}
 	w := max(p.w-4, 0)
 	name := clip(clean(p.me.Name), w/2)
@@ -695,7 +713,7 @@ func (p *profilePage) ShortHelp() []key.Binding {
 		}
 	}
 	if _, ok := p.pendingKey(); ok {
-		ks = append(ks, p.keys.Approve)
+		ks = append(ks, p.keys.Approve, p.keys.Decline)
 	}
 	return ks
 }
@@ -715,7 +733,7 @@ func (p *profilePage) FullHelp() [][]key.Binding {
 		}
 	}
 	if _, ok := p.pendingKey(); ok {
-		acts = append(acts, p.keys.Approve)
+		acts = append(acts, p.keys.Approve, p.keys.Decline)
 	}
 	return [][]key.Binding{nav, acts}
 }
