@@ -16,13 +16,16 @@ import (
 const DefaultMaxConnsPerAddr = 128
 
 // Listener wraps ln so that one client address holds at most
-// Options.MaxConnsPerAddr connections at once. A connection over the cap is
-// closed at accept, before any TLS handshake or request parsing. Addresses are
-// grouped as the failure limiter groups them (an IPv6 /64 is one client);
-// connections from a trusted proxy are not counted, since they carry many
-// clients. Serve the returned listener (http.Server.Serve or ServeTLS).
+// Options.MaxConnsPerAddr connections at once, and all clients together at
+// most Options.MaxConns. A connection over a cap is closed at accept, before
+// any TLS handshake or request parsing. Addresses are grouped as the failure
+// limiter groups them (an IPv6 /64 is one client); connections from a trusted
+// proxy are not held to one client's cap, since they carry many clients, but
+// count toward the total. Serve the returned listener (http.Server.Serve or
+// ServeTLS).
 func (srv *Server) Listener(ln net.Listener) net.Listener {
-	if srv.opts.MaxConnsPerAddr < 0 {
+	perAddr, total := srv.opts.MaxConnsPerAddr, max(srv.opts.MaxConns, 0)
+	if perAddr < 0 && total == 0 {
 		return ln
 	}
 	key := func(a net.Addr) (string, bool) {
@@ -30,13 +33,17 @@ func (srv *Server) Listener(ln net.Listener) net.Listener {
 		if err != nil {
 			host = a.String()
 		}
-		return limitKey(host), !srv.trusted(host)
+		return limitKey(host), perAddr > 0 && !srv.trusted(host)
 	}
 	refused := func(key string, first bool) {
 		srv.metrics.connsRefused.Inc()
-		if first {
-			srv.log.Warn("too many HTTP connections from one address; refusing more until some close", "remote", key, "limit", srv.opts.MaxConnsPerAddr)
+		switch {
+		case !first:
+		case key == "":
+			srv.log.Warn("too many HTTP connections in all; refusing more until some close", "limit", total)
+		default:
+			srv.log.Warn("too many HTTP connections from one address; refusing more until some close", "remote", key, "limit", perAddr)
 		}
 	}
-	return connlimit.New(ln, srv.opts.MaxConnsPerAddr, key, refused)
+	return connlimit.New(ln, perAddr, total, key, refused)
 }

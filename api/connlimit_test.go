@@ -114,3 +114,41 @@ func metricValue(t *testing.T, e *env, name string) string {
 	}
 	return ""
 }
+
+// TestConnectionsInAllCapped: many addresses together hold at most
+// MaxConns connections (a flood from many places took the process's
+// descriptors just as one address did), a trusted proxy's included; a
+// closed connection frees its slot for anyone.
+func TestConnectionsInAllCapped(t *testing.T) {
+	e := newEnv(t, envOpts{api: Options{MaxConnsPerAddr: 2, MaxConns: 3,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.4/32")}}})
+	addr := serveLimited(t, e)
+	from := func(ip string) *net.TCPAddr { return &net.TCPAddr{IP: net.ParseIP(ip)} }
+	first, ok := keepAlive(t, addr, from("127.0.0.1"))
+	if !ok {
+		t.Fatal("the first connection was not served")
+	}
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		if _, ok := keepAlive(t, addr, from(ip)); !ok {
+			t.Fatalf("a connection from %s within the caps was not served", ip)
+		}
+	}
+	for _, ip := range []string{"127.0.0.3", "127.0.0.4"} {
+		if _, ok := keepAlive(t, addr, from(ip)); ok {
+			t.Fatalf("a 4th connection, from %s, was served past MaxConns 3", ip)
+		}
+	}
+	_ = first.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, ok := keepAlive(t, addr, from("127.0.0.3")); ok {
+			break
+		} else {
+			_ = c.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the total's slot was never freed after a connection closed")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, not a wait for state
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keydesk/keydesk/internal/connlimit"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 )
@@ -57,6 +58,11 @@ type Options struct {
 	// at once on a Listener (default DefaultMaxConnsPerAddr; negative
 	// disables).
 	MaxConnsPerAddr int
+	// MaxConns bounds the connections all clients together hold open on a
+	// Listener (default: 40% of the process's open-file limit, so that many
+	// addresses at once cannot take the descriptors SSH and the store need;
+	// negative disables).
+	MaxConns int
 }
 
 // Server is the HTTP token service over one store.
@@ -96,6 +102,9 @@ func New(s *store.Store, opts Options) (*Server, error) {
 	}
 	if opts.MaxConnsPerAddr == 0 {
 		opts.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = connlimit.FileShare(0.4)
 	}
 	logger := opts.Logger
 	if logger == nil {

@@ -418,3 +418,41 @@ func TestIPv6ClientIsItsSlash64(t *testing.T) {
 		t.Fatalf("an IPv4 client is keyed %q", clientOf(v4))
 	}
 }
+
+// TestTotalConnectionLimitAtAccept: however many addresses a flood comes
+// from, the server holds at most MaxConns connections, so it cannot take
+// the file descriptors the HTTP server and the store need; a closed one
+// frees its slot for anyone.
+func TestTotalConnectionLimitAtAccept(t *testing.T) {
+	o := newOrg(t)
+	r := start(t, o.s, Options{MaxConnsPerIP: 2, MaxConns: 3})
+	from := func(ip string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 3 * time.Second}
+		c, err := d.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	banner := func(c net.Conn) bool {
+		buf := make([]byte, 8)
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err := io.ReadFull(c, buf)
+		return err == nil && string(buf) == "SSH-2.0-"
+	}
+	// Three addresses on loopback, each under its own cap of 2.
+	a, b, c := from("127.0.0.1"), from("127.0.0.1"), from("127.0.0.2")
+	for _, held := range []net.Conn{a, b, c} {
+		if !banner(held) {
+			t.Fatal("a connection within the caps was not served")
+		}
+	}
+	if banner(from("127.0.0.3")) {
+		t.Fatal("a 4th connection, from a fresh address, was served past MaxConns 3")
+	}
+	a.Close()
+	if !eventually(3*time.Second, func() bool { return banner(from("127.0.0.3")) }) {
+		t.Fatal("the total's slot was never freed after a connection closed")
+	}
+}

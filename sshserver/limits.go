@@ -15,14 +15,18 @@ import (
 )
 
 // newLimitListener refuses a connection at accept when its client (an IPv4
-// address, an IPv6 /64: connlimit.Client) already holds max connections. It
-// runs before the SSH handshake, so a flood of connections from one place
-// costs a close each, not a key exchange each; keyed by the whole IPv6
-// address, one host with a /64 could open as many as it liked.
-func newLimitListener(ln net.Listener, max int, logger *log.Logger) net.Listener {
-	return connlimit.New(ln, max, func(a net.Addr) (string, bool) { return clientOf(a), true },
+// address, an IPv6 /64: connlimit.Client) already holds max connections, or
+// when everyone together holds total. It runs before the SSH handshake, so a
+// flood of connections costs a close each, not a key exchange each; keyed by
+// the whole IPv6 address, one host with a /64 could open as many as it liked.
+func newLimitListener(ln net.Listener, max, total int, logger *log.Logger) net.Listener {
+	return connlimit.New(ln, max, total, func(a net.Addr) (string, bool) { return clientOf(a), true },
 		func(host string, first bool) {
-			if first {
+			switch {
+			case !first:
+			case host == "":
+				logger.Warn("too many connections in all; refusing more until some close", "limit", total)
+			default:
 				logger.Warn("too many connections; refusing more until some close", "remote", host, "limit", max)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
+	"github.com/keydesk/keydesk/internal/connlimit"
 	"github.com/keydesk/keydesk/store"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -53,6 +54,10 @@ type Options struct {
 	// MaxConnsPerIP bounds concurrent connections from one address, checked at
 	// accept, before any cryptography runs.
 	MaxConnsPerIP int
+	// MaxConns bounds concurrent connections from everyone together (default:
+	// 40% of the process's open-file limit, so that a flood from many
+	// addresses cannot take the descriptors HTTP and the store need).
+	MaxConns int
 	// SessionsPerMin bounds how many sessions one address may open per minute
 	// (burst of a tenth of it, at least 10).
 	SessionsPerMin int
@@ -111,6 +116,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxConnsPerIP <= 0 {
 		opts.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = connlimit.FileShare(0.4)
 	}
 	if opts.SessionsPerMin <= 0 {
 		opts.SessionsPerMin = DefaultSessionsPerMin
@@ -212,7 +220,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		return nil, fmt.Errorf("listen on %s: %w", s.opts.Addr, err)
 	}
 	s.mu.Lock()
-	s.ln = newLimitListener(ln, s.opts.MaxConnsPerIP, s.log)
+	s.ln = newLimitListener(ln, s.opts.MaxConnsPerIP, s.opts.MaxConns, s.log)
 	s.mu.Unlock()
 	return ln.Addr(), nil
 }

@@ -31,30 +31,36 @@ func Client(host string) string {
 }
 
 // Listener accepts from the listener it wraps and closes at once every
-// connection whose key already holds Max open ones.
+// connection whose key already holds its share, or that would take the
+// listener past its total.
 type Listener struct {
 	net.Listener
-	max int
+	max, total int
 	// key names who a connection's remote address belongs to; counted false
-	// lets the connection through uncounted (a trusted proxy carries many
-	// clients).
+	// lets the connection through uncounted by key (a trusted proxy carries
+	// many clients); the total counts it all the same.
 	key func(net.Addr) (key string, counted bool)
-	// refused is told of each refused connection; first is true for the
-	// first refusal since key last had a free slot, so a flood is logged once.
+	// refused is told of each refused connection: key is "" when the total
+	// was reached. first is true for the first refusal since key (or the
+	// total) last had a free slot, so a flood is logged once.
 	refused func(key string, first bool)
 
-	mu   sync.Mutex
-	open map[string]int
-	full map[string]bool
+	mu        sync.Mutex
+	open      map[string]int
+	full      map[string]bool
+	all       int
+	totalFull bool
 }
 
-// New wraps ln. key and refused are as Listener's fields say; refused may be nil.
-func New(ln net.Listener, max int, key func(net.Addr) (string, bool), refused func(key string, first bool)) *Listener {
-	return &Listener{Listener: ln, max: max, key: key, refused: refused,
+// New wraps ln: at most max connections per key, and at most total in all
+// (0: no total). key and refused are as Listener's fields say; refused may
+// be nil.
+func New(ln net.Listener, max, total int, key func(net.Addr) (string, bool), refused func(key string, first bool)) *Listener {
+	return &Listener{Listener: ln, max: max, total: total, key: key, refused: refused,
 		open: map[string]int{}, full: map[string]bool{}}
 }
 
-// Accept returns the next connection within its key's cap.
+// Accept returns the next connection within its key's cap and the total.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -63,12 +69,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		key, counted := l.key(c.RemoteAddr())
 		if !counted {
-			return c, nil
+			key = ""
 		}
-		if first, ok := l.take(key); !ok {
+		if refusedKey, first, ok := l.take(key); !ok {
 			_ = c.Close()
 			if l.refused != nil {
-				l.refused(key, first)
+				l.refused(refusedKey, first)
 			}
 			continue
 		}
@@ -76,23 +82,37 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// take reserves a slot for key. When there is none, first says whether this
-// is the first refusal since key last had one.
-func (l *Listener) take(key string) (first, ok bool) {
+// take reserves a slot for key ("": counted only in the total). When there
+// is none, it says whose cap was reached ("" for the total) and whether this
+// is the first refusal since that cap last had room.
+func (l *Listener) take(key string) (refused string, first, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[key] >= l.max {
+	if l.total > 0 && l.all >= l.total {
+		first = !l.totalFull
+		l.totalFull = true
+		return "", first, false
+	}
+	if key != "" && l.open[key] >= l.max {
 		first = !l.full[key]
 		l.full[key] = true
-		return first, false
+		return key, first, false
 	}
-	l.open[key]++
-	return false, true
+	l.all++
+	if key != "" {
+		l.open[key]++
+	}
+	return "", false, true
 }
 
 func (l *Listener) release(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.all--
+	l.totalFull = false
+	if key == "" {
+		return
+	}
 	delete(l.full, key)
 	if l.open[key] <= 1 {
 		delete(l.open, key)
@@ -122,4 +142,16 @@ func (c *conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// FileShare is the total a listener may hold so that it can never use more
+// than its share (a fraction such as 0.4) of the process's open files: two
+// doors flooded at once still leave descriptors for the store, the secrets
+// and a backup. With the limit unknown it is 4096.
+func FileShare(frac float64) int {
+	n := openFileLimit()
+	if n == 0 {
+		return 4096
+	}
+	return max(int(float64(n)*frac), 16)
 }

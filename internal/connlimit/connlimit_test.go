@@ -31,3 +31,18 @@ func TestClient(t *testing.T) {
 		t.Errorf("a host that is no address: %q", got)
 	}
 }
+
+// TestFileShareStaysUnderTheLimit: a door's total is its share of the open
+// files, never all of them.
+func TestFileShareStaysUnderTheLimit(t *testing.T) {
+	n := openFileLimit()
+	if n == 0 {
+		if got := FileShare(0.4); got != 4096 {
+			t.Fatalf("with the limit unknown: %d, want 4096", got)
+		}
+		return
+	}
+	if got, want := FileShare(0.4), max(n*2/5, 16); got != want {
+		t.Fatalf("FileShare(0.4) = %d with %d open files allowed; want %d", got, n, want)
+	}
+}
