@@ -71,9 +71,9 @@ type Options struct {
 	MaxAttempts int
 	// RequestTimeout bounds each round trip (default 5 s).
 	RequestTimeout time.Duration
-	// CommitTimeout bounds a commit's round trip (default 2 s), shorter
-	// than RequestTimeout because an unanswered commit is never left to
-	// wait: a commit in flight when the leader is cut off from the others
+	// CommitTimeout bounds a commit's round trip (default 2 s; each re-run
+	// of the change doubles it, up to RequestTimeout), shorter than
+	// RequestTimeout because an unanswered commit is never left to wait: a commit in flight when the leader is cut off from the others
 	// can never be applied, and etcd answers it only after its own request
 	// timeout (5 s + two election timeouts), which held every writer of a
 	// server that long. Past CommitTimeout the fence settles the commit
@@ -81,9 +81,9 @@ type Options struct {
 	// A slow commit that hits it is settled the same way, so the cost of a
 	// low value is a fence round trip, never a lost or doubled change.
 	CommitTimeout time.Duration
-	// ReadTimeout bounds one attempt of a transaction's read (default 1 s);
-	// an unanswered attempt is sent again, to the next member, until
-	// RequestTimeout. A read the cut-off leader took in before it stepped
+	// ReadTimeout bounds the first attempt of a transaction's read (default
+	// 1 s); an unanswered attempt is sent again, to the next member, with
+	// twice the time, until RequestTimeout. A read the cut-off leader took in before it stepped
 	// down is never answered: etcd drops the reads waiting on a leader when
 	// that member sees a new leader, not when it loses one (etcdserver's
 	// leaderChanged, v3.7.3), so the member left alone held them for the
@@ -293,15 +293,16 @@ func (e *Engine) rpc(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 // read runs a read (any number of times: it changes nothing), each attempt
-// with a context from rpc bounded by ReadTimeout, until one is answered or
+// with a context from rpc bounded by ReadTimeout, then twice that, and so
+// on (a slow cluster's reads still get through), until one is answered or
 // RequestTimeout has passed. An attempt that fails for any other reason
 // than its own deadline returns that error (clientv3 has already retried
 // what it can).
 func (e *Engine) read(ctx context.Context, f func(context.Context) (*clientv3.GetResponse, error)) (*clientv3.GetResponse, error) {
 	deadline := time.Now().Add(e.opts.RequestTimeout)
-	for {
+	for attempt := 1; ; attempt++ {
 		c, cancel := e.rpc(ctx)
-		at := time.Now().Add(e.opts.ReadTimeout)
+		at := time.Now().Add(growing(e.opts.ReadTimeout, attempt, e.opts.RequestTimeout))
 		if at.After(deadline) {
 			at = deadline
 		}
@@ -314,6 +315,15 @@ func (e *Engine) read(ctx context.Context, f func(context.Context) (*clientv3.Ge
 			return r, err
 		}
 	}
+}
+
+// growing is base doubled for each attempt after the first, at most ceil.
+func growing(base time.Duration, attempt int, ceil time.Duration) time.Duration {
+	d := base << min(attempt-1, 8)
+	if d <= 0 || d > ceil {
+		return ceil
+	}
+	return d
 }
 
 // linearizableRev reads the cluster's current revision through the leader.
@@ -377,7 +387,7 @@ func (e *Engine) Update(ctx context.Context, fn func(kv.Tx) error) error {
 		if err != nil {
 			return err
 		}
-		ok, err := e.commit(ctx, t)
+		ok, err := e.commit(ctx, t, attempt)
 		if err != nil {
 			return err
 		}
@@ -442,13 +452,18 @@ var errRetry = errors.New("retry")
 
 // commit sends t's writes as one Txn guarded by its reads. ok is false when
 // a guard failed (a conflict: re-run fn).
-func (e *Engine) commit(ctx context.Context, t *tx) (ok bool, err error) {
+//
+// attempt is Update's: each attempt doubles the time a commit may take
+// (CommitTimeout, 2×, 4×, … up to RequestTimeout), so a cluster slow enough
+// that commits need longer than CommitTimeout still gets them through,
+// fenced and retried a few times first, instead of refusing every change.
+func (e *Engine) commit(ctx context.Context, t *tx, attempt int) (ok bool, err error) {
 	if len(t.writes) == 0 && len(t.seqs) == 0 {
 		return true, nil // read-only: its reads were one consistent revision
 	}
 	start := time.Now()
 	for try := 0; ; try++ {
-		ok, err = e.commitOnce(ctx, t)
+		ok, err = e.commitOnce(ctx, t, growing(e.opts.CommitTimeout, attempt, e.opts.RequestTimeout))
 		switch {
 		case errors.Is(err, errRetry) && try < 3:
 			continue
@@ -466,7 +481,7 @@ func (e *Engine) commit(ctx context.Context, t *tx) (ok bool, err error) {
 // it before proposing anything (clientv3.WithRequireLeader): it did not land.
 var errNoLeader = fmt.Errorf("%w: the etcd member reached has no leader", kv.ErrUnavailable)
 
-func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
+func (e *Engine) commitOnce(ctx context.Context, t *tx, timeout time.Duration) (bool, error) {
 	if t.tooManyOps() {
 		return e.commitStaged(ctx, t) // bigger than one Txn: stage it (stage.go)
 	}
@@ -483,7 +498,7 @@ func (e *Engine) commitOnce(ctx context.Context, t *tx) (bool, error) {
 		return false, err
 	}
 	c, cancel := e.rpc(ctx)
-	c, cancelCommit := context.WithTimeout(c, e.opts.CommitTimeout)
+	c, cancelCommit := context.WithTimeout(c, timeout)
 	start := time.Now()
 	resp, err := e.cli.Txn(c).If(cmps...).Then(ops...).Commit()
 	e.stats.CommitNano.Add(int64(time.Since(start)))

@@ -415,3 +415,24 @@ func TestReadTxnRetriedOverALostConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestAttemptTimeoutsGrow: a commit or read that needs longer than the
+// first attempt's time gets twice as long on the next, up to
+// RequestTimeout, so a slow cluster is waited for rather than refused.
+func TestAttemptTimeoutsGrow(t *testing.T) {
+	for _, c := range []struct {
+		base    time.Duration
+		attempt int
+		want    time.Duration
+	}{
+		{2 * time.Second, 1, 2 * time.Second},
+		{2 * time.Second, 2, 4 * time.Second},
+		{2 * time.Second, 3, 5 * time.Second},
+		{time.Second, 64, 5 * time.Second},
+		{time.Second, 1 << 20, 5 * time.Second},
+	} {
+		if got := growing(c.base, c.attempt, 5*time.Second); got != c.want {
+			t.Errorf("attempt %d from %v: %v, want %v", c.attempt, c.base, got, c.want)
+		}
+	}
+}
