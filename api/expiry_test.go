@@ -86,3 +86,23 @@ func TestAccessTokenNeverOutlivesItsRefreshToken(t *testing.T) {
 		t.Fatalf("with 300 ms left: expires_at %d, want %d", at, e.clock.Now().Unix()+1)
 	}
 }
+
+// TestAccessTokenFromAServerWhoseClockIsAhead: several servers share one
+// signing key (etcd), and a client may exchange on one and call another at
+// once. A token minted where the clock runs 2 s ahead carried an iat still in
+// the verifier's future and was refused (401) until its clock caught up;
+// within clockLeeway it verifies. A token from further ahead still does not.
+func TestAccessTokenFromAServerWhoseClockIsAhead(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	_, secret := e.refresh(e.usr, "across servers")
+	ahead := e.access(secret)         // minted at the clock's time
+	e.clock.Advance(-2 * time.Second) // verified where the clock is 2 s behind
+	if res := e.get("/v3/users/me", ahead); res.status != 200 {
+		t.Fatalf("a token minted 2 s ahead: %d %s", res.status, res.body)
+	}
+	farAhead := e.access(secret)
+	e.clock.Advance(-time.Minute)
+	if res := e.get("/v3/users/me", farAhead); res.status != 401 {
+		t.Fatalf("a token minted a minute ahead: %d, want 401", res.status)
+	}
+}

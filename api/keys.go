@@ -25,6 +25,13 @@ import (
 // and access tokens minted before a restart keep verifying.
 const signingKeyFile = "jwt_ed25519"
 
+// clockLeeway is how far apart the clocks of servers sharing a signing key
+// (etcd) may be for a token minted on one to verify at once on another: a
+// token from a server whose clock ran a second ahead carried an iat still in
+// the future elsewhere, and jwt's own iat check refused it there (401) until
+// that clock caught up. Only iat gets it; exp is exact.
+const clockLeeway = 5 * time.Second
+
 // maxJWTLen bounds what the parser is ever handed. Our tokens are ~400 bytes; a
 // header stuffed with megabytes of base64 is refused before any decoding.
 const maxJWTLen = 4096
@@ -80,7 +87,7 @@ func newSigner(load func(name string, create func() ([]byte, error)) ([]byte, er
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(issuer),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
+		// iat is checked in parse, with clockLeeway; exp exactly, here.
 		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(now),
 	)
@@ -266,7 +273,7 @@ func (s *signer) parse(raw string) (*accessClaims, error) {
 		}
 		return s.pub, nil
 	})
-	if err != nil || c.Subject == "" || c.RTID == "" {
+	if err != nil || c.Subject == "" || c.RTID == "" || c.IssuedAt == nil || c.IssuedAt.After(s.now().Add(clockLeeway)) {
 		return nil, errBadToken
 	}
 	return &c, nil
