@@ -58,3 +58,14 @@ func TestDataDirMistakesSayWhatToDo(t *testing.T) {
 		t.Errorf("the file given as --data changed: %v, %v", fi, err)
 	}
 }
+
+// init on a directory that already has an organization says what to do
+// instead: open it, or start elsewhere.
+func TestInitTwiceSaysWhatToDo(t *testing.T) {
+	dir := initOrg(t)
+	r := run(t, dir, "init", "--owner-name", "O", "--owner-email", "o@example.com")
+	want := "keydesk: conflict: " + dir + " already has an organization; open it with `keydesk`, or give --data an empty directory for a new one\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("second init: exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
+	}
+}

@@ -223,6 +223,9 @@ func initCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			u, err := s.Init(nu, "cli")
+			if errors.Is(err, models.ErrConflict) {
+				return fmt.Errorf("%w; open it with `keydesk`, or give --data an empty directory for a new one", err)
+			}
 			if err != nil {
 				return err
 			}
