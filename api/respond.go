@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"strconv"
 	"sync"
@@ -135,7 +137,23 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 // parseForm reads an application/x-www-form-urlencoded body. Parameters in
 // the URL are ignored on purpose: a token in a query string ends up in proxy
 // and access logs. The returned status is 413 for a body over the limit.
+//
+// A body of another type is refused in words: net/http leaves it unread, so
+// a client that posted JSON was told "grant_type is required" (or "token is
+// required") about a field it had sent.
 func parseForm(r *http.Request) (int, error) {
+	if r.ContentLength != 0 {
+		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch {
+		case ct == "application/x-www-form-urlencoded":
+		case r.Header.Get("Content-Type") == "":
+			return http.StatusBadRequest, errors.New("the body has no Content-Type; send the parameters as a form: Content-Type: application/x-www-form-urlencoded")
+		case err != nil:
+			return http.StatusBadRequest, errors.New("the Content-Type is not a media type; send the parameters as a form: Content-Type: application/x-www-form-urlencoded")
+		default:
+			return http.StatusBadRequest, fmt.Errorf("the body is %s; send the parameters as a form: Content-Type: application/x-www-form-urlencoded", ct)
+		}
+	}
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
