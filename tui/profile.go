@@ -587,7 +587,7 @@ func (p *profilePage) table() string {
 	st := p.env.st
 	// Last use gets a column when there is room; the detail line always has it.
 	wide := p.w >= 100
-	mins, weights := []int{12, 17, 26, 8}, []int{2, 0, 1, 0}
+	mins, weights := []int{12, 17, 26, 10}, []int{2, 0, 1, 0} // EXPIRES fits a date: an expired token shows the day
 	titles := []string{"NAME", "STATUS", "CREATED ↓", "EXPIRES"}
 	if wide {
 		mins, weights, titles = append(mins, 10), append(weights, 1), append(titles, "LAST USED")
