@@ -102,6 +102,14 @@ func (s *Server) identityMiddleware(use func(ssh.Session, models.User)) func(ssh
 				deny(sess, "keydesk: cannot record the session; try again later")
 				return
 			}
+			// Watched from now on, and checked once more: a key removed
+			// between the lookup above and here was seen by no watch.
+			w := s.keys.add(u.ID, fp, sess)
+			defer s.keys.remove(w)
+			if s.keyGone(u.ID, fp) {
+				deny(sess, keyGoneMessage(fp))
+				return
+			}
 			use(sess, u)
 			next(sess)
 		}

@@ -88,6 +88,7 @@ type Server struct {
 	consoles map[*console]struct{}
 	windows  map[ssh.Context]*windowBox // per session channel, see window.go
 	ln       net.Listener
+	keys     keyWatch // sessions by person, see keywatch.go
 }
 
 // New builds a server. It fails rather than serve without public-key
@@ -238,6 +239,11 @@ func (s *Server) Serve() error {
 		ln = s.ln
 		s.mu.Unlock()
 	}
+	// Sessions whose key stops logging in are closed (keywatch.go) for as
+	// long as this serves.
+	events, unwatch := s.store.Subscribe()
+	go s.watchKeys(events)
+	defer unwatch()
 	s.log.Info("listening", "addr", ln.Addr().String(), "host_key", gossh.FingerprintSHA256(s.hostKey))
 	err := s.ssh.Serve(ln)
 	if errors.Is(err, ssh.ErrServerClosed) || s.isClosing() && errors.Is(err, net.ErrClosed) {

@@ -74,16 +74,26 @@ func (s *Server) runCommand(sess ssh.Session, u models.User, args []string) {
 	_ = sess.Exit(code)
 }
 
-// console is one running console program, known to Shutdown.
+// console is one running console program, known to Shutdown and to the key
+// watch.
 type console struct {
 	program *tea.Program
 	once    sync.Once
-	stopped chan struct{}
+	stopped chan struct{} // closed by stop or revoke
+	bye     string        // what runConsole prints once the program ended
+	fp      string        // the session's key
 }
 
 // stop asks the program to quit; runConsole then prints the goodbye line.
-func (c *console) stop() {
+func (c *console) stop() { c.end(Goodbye) }
+
+// revoke asks the program to quit because the session's key no longer logs
+// in (keywatch.go); runConsole then says so.
+func (c *console) revoke() { c.end(keyGoneMessage(c.fp)) }
+
+func (c *console) end(bye string) {
 	c.once.Do(func() {
+		c.bye = bye
 		close(c.stopped)
 		c.program.Quit()
 	})
@@ -125,6 +135,13 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 		tea.WithoutSignalHandler(),
 	)
 	c := &console{program: p, stopped: make(chan struct{})}
+	if k := sess.PublicKey(); k != nil {
+		c.fp = gossh.FingerprintSHA256(k)
+	}
+	if w := s.keys.session(sess.Context()); w != nil && !w.attachConsole(c) {
+		deny(sess, keyGoneMessage(c.fp))
+		return
+	}
 
 	s.mu.Lock()
 	if s.closing {
@@ -169,7 +186,12 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	}
 	select {
 	case <-c.stopped:
-		fmt.Fprint(sess, Goodbye+"\r\n")
+		fmt.Fprint(sess, c.bye+"\r\n")
+		if c.bye != Goodbye {
+			_ = sess.Exit(1)
+			closeConn(sess.Context())
+			return
+		}
 	default:
 	}
 	_ = sess.Exit(0)
