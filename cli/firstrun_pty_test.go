@@ -11,7 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/creack/pty"
 	"github.com/keydesk/keydesk/store"
 )
@@ -168,3 +170,42 @@ func TestBackupToTerminalLocally(t *testing.T) {
 		t.Fatalf("backup - at a terminal wrote the database: %q", c.out.String())
 	}
 }
+
+// At an 80-column terminal token list and audit fit it, leaving out the
+// columns token show repeats and saying so on stderr (every row was 150 or
+// more cells, wrapped onto two lines); piped, every column is still there.
+func TestTablesFitTheTerminal(t *testing.T) {
+	dir := initOrg(t)
+	for _, n := range []string{"ci", "deploy"} {
+		if r := run(t, dir, "token", "create", "--name", n, "--expires", "30d"); r.code != 0 {
+			t.Fatalf("create: %+v", r)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		note string
+	}{
+		{[]string{"token", "list", "--all"}, "(hidden at 80 columns: ROLE, TOKEN, LAST USED, CREATED; see --json)"},
+		{[]string{"audit"}, "(hidden at 80 columns: VIA, TOKEN, TARGET; see --json)"},
+	} {
+		pc := startConsole(t, dir, c.args...)
+		if err := pc.exit(); err != nil {
+			t.Fatalf("%v at a terminal: %v", c.args, err)
+		}
+		pc.waitFor(c.note)
+		pc.mu.Lock()
+		out := pc.out.String()
+		pc.mu.Unlock()
+		for _, l := range strings.Split(strings.TrimSpace(out), "\r\n") {
+			if w := cellWidthOf(l); w > 80 {
+				t.Errorf("%v at 80 columns: a %d-cell line %q", c.args, w, l)
+			}
+		}
+		if r := run(t, dir, c.args...); !strings.Contains(r.stdout, "TOKEN") || strings.Contains(r.stderr, "hidden") {
+			t.Errorf("%v piped lost its columns: %+v", c.args, r)
+		}
+	}
+}
+
+// cellWidthOf is how wide a line of terminal output is, escapes aside.
+func cellWidthOf(s string) int { return utf8.RuneCountInString(ansi.Strip(s)) }

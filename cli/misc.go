@@ -47,6 +47,7 @@ keydesk audit --user uma@example.com --type token_revoked --json`,
 				return nil
 			}
 			t := newTable(cmd.OutOrStdout(), "TIME", "TYPE", "ACTOR", "TARGET", "TOKEN", "DETAIL", "VIA")
+			t.fitTo(g.termWidth(cmd.OutOrStdout()), cmd.ErrOrStderr(), "VIA", "TOKEN", "TARGET")
 			for _, e := range entries {
 				t.row(stamp(e.At, "—"), e.Type, e.ActorEmail, e.TargetEmail, e.TokenID, e.Detail, e.Via)
 			}

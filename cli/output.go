@@ -2,10 +2,14 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/term"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/wire"
 )
@@ -28,6 +32,51 @@ type table struct {
 	w     io.Writer
 	rows  [][]string
 	width []int
+	// fit, when set, is the width of the terminal the table goes to:
+	// flush leaves out the drop columns, in order, while it is wider, then
+	// cuts the last column's cells, and tells note what it left out. Not
+	// set (a pipe, a file), every column is written whole.
+	fit  int
+	drop []string
+	note io.Writer
+}
+
+// fitTo makes t fit a terminal width cells wide (see table.fit); width 0
+// leaves t as it is.
+func (t *table) fitTo(width int, note io.Writer, drop ...string) {
+	t.fit, t.note, t.drop = width, note, drop
+}
+
+// columns are the indexes flush writes, and the headers it left out.
+func (t *table) columns() (keep []int, left []string) {
+	for i := range t.width {
+		keep = append(keep, i)
+	}
+	if t.fit <= 0 || len(t.rows) == 0 {
+		return keep, nil
+	}
+	for _, name := range t.drop {
+		if t.span(keep) <= t.fit {
+			break
+		}
+		for j, i := range keep {
+			if i < len(t.rows[0]) && t.rows[0][i] == name {
+				keep = append(keep[:j:j], keep[j+1:]...)
+				left = append(left, name)
+				break
+			}
+		}
+	}
+	return keep, left
+}
+
+// span is how wide the columns keep make a row.
+func (t *table) span(keep []int) int {
+	n := 2 * max(len(keep)-1, 0)
+	for _, i := range keep {
+		n += t.width[i]
+	}
+	return n
 }
 
 func newTable(w io.Writer, header ...string) *table {
@@ -50,14 +99,29 @@ func (t *table) row(cells ...string) {
 }
 
 func (t *table) flush() error {
+	keep, left := t.columns()
+	last := -1 // the width the last column is cut to, if it must be
+	if len(keep) > 0 && t.fit > 0 && t.span(keep) > t.fit {
+		if w := t.fit - (t.span(keep) - t.width[keep[len(keep)-1]]); w >= 8 {
+			last = w
+		}
+	}
 	var b strings.Builder
 	for _, r := range t.rows {
 		b.Reset()
-		for i, c := range r {
-			b.WriteString(c)
-			if i < len(r)-1 {
-				b.WriteString(strings.Repeat(" ", t.width[i]-cellWidth(c)+2))
+		for j, i := range keep {
+			c := ""
+			if i < len(r) {
+				c = r[i]
 			}
+			if j == len(keep)-1 {
+				if last > 0 && cellWidth(c) > last {
+					c = ansi.Truncate(c, last, "…")
+				}
+				b.WriteString(c)
+				break
+			}
+			b.WriteString(c + strings.Repeat(" ", t.width[i]-cellWidth(c)+2))
 		}
 		b.WriteByte('\n')
 		if _, err := io.WriteString(t.w, b.String()); err != nil {
@@ -65,6 +129,9 @@ func (t *table) flush() error {
 		}
 	}
 	t.rows = nil
+	if len(left) > 0 && t.note != nil {
+		fmt.Fprintf(t.note, "(hidden at %d columns: %s; see --json)\n", t.fit, strings.Join(left, ", "))
+	}
 	return nil
 }
 
@@ -156,4 +223,19 @@ func writeList[T any](w io.Writer, items []T) error {
 		}
 	}
 	return arr.close()
+}
+
+// termWidth is the width of the terminal w is, when a person reads it
+// there (locally); 0 for a pipe or a file, and over SSH, where the client's
+// width is not known here.
+func (g *Globals) termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if g.env.Session != nil || !ok || !term.IsTerminal(f.Fd()) {
+		return 0
+	}
+	width, _, err := term.GetSize(f.Fd())
+	if err != nil {
+		return 0
+	}
+	return width
 }

@@ -298,6 +298,10 @@ func listTokens(g *Globals, cmd *cobra.Command, s *store.Store, a store.Actor, q
 		arr = newJSONArray(w)
 	} else {
 		t = newTable(w, "ID", "NAME", "HOLDER", "ROLE", "STATUS", "TOKEN", "CREATED", "EXPIRES", "LAST USED")
+		// At a terminal narrower than the table (151 cells for the demo),
+		// the columns token show repeats go first, rather than every row
+		// wrapping onto two lines.
+		t.fitTo(g.termWidth(w), cmd.ErrOrStderr(), "ROLE", "TOKEN", "LAST USED", "CREATED", "EXPIRES")
 	}
 	n := 0
 	if arr != nil {
