@@ -40,15 +40,23 @@ var (
 	// with the test's own flags (-race under -race), and points the tape's
 	// directory at that build; the rest of the line runs as written.
 	buildLine = regexp.MustCompile(`go build -o (\S+)/keydesk \.`)
-	// The tapes' fixed ports become free ones, so a keydesk already serving
-	// on this machine, or another tape, cannot collide with the replay.
-	tapePorts = []string{"23234", "23235"}
+	// The tapes' fixed ports (keydesk's SSH and HTTP, the second server's in
+	// servers.tape, and its etcd's client and peer ports) become free ones, so
+	// a keydesk or etcd already serving on this machine, or another tape,
+	// cannot collide with the replay.
+	tapePorts = []string{"23234", "23235", "23244", "23245", "23379", "23380"}
+	// buildable are the programs a tape requires that this module can build
+	// itself when the machine has none: etcd's server is a dependency, so the
+	// servers tape replays on every machine instead of being skipped.
+	buildable = map[string]string{"etcd": "go.etcd.io/etcd/server/v3"}
 )
 
 var (
 	binDir    string
 	buildOnce sync.Once
 	buildErr  error
+	builtMu   sync.Mutex
+	built     = map[string]error{} // buildable programs built into binDir
 )
 
 func TestMain(m *testing.M) {
@@ -92,6 +100,27 @@ func buildKeydesk(t *testing.T) {
 	}
 }
 
+// buildProgram builds a program a tape requires into binDir (which the tape
+// puts on its PATH), once per test binary, without -race: it is not under test.
+func buildProgram(name, pkg string) error {
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if err, ok := built[name]; ok {
+		return err
+	}
+	goTool, err := exec.LookPath("go")
+	if err == nil {
+		cmd := exec.Command(goTool, "build", "-o", filepath.Join(binDir, name), pkg)
+		cmd.Dir = ".."
+		var out []byte
+		if out, err = cmd.CombinedOutput(); err != nil {
+			err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	built[name] = err
+	return err
+}
+
 // TestTapes replays every vhs/*.tape against the real keydesk binary: its
 // shell commands run for real in bash, its console keystrokes reach the real
 // console through a pseudo-terminal, and every Wait in the tape must match
@@ -126,6 +155,12 @@ func replay(t *testing.T, tape string, steps []step) {
 	for _, st := range steps {
 		if st.kind == stepRequire {
 			if _, err := exec.LookPath(st.program); err != nil {
+				if pkg, ok := buildable[st.program]; ok {
+					if err := buildProgram(st.program, pkg); err != nil {
+						t.Fatalf("%s:%d: %s is not installed and building it failed: %v", tape, st.line, st.program, err)
+					}
+					continue
+				}
 				t.Skipf("%s:%d: %s is not installed", tape, st.line, st.program)
 			}
 		}
