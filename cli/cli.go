@@ -49,6 +49,9 @@ type Session struct {
 	Store  *store.Store
 	UserID string
 	Via    string
+	// Key is the fingerprint of the SSH key the session logged in with; the
+	// store refuses the session's commands once it is removed (store.Actor.Key).
+	Key string
 	// Addr is the server address the client reached (host:port), so help
 	// and hints show the command to type: ssh -p PORT HOST ….
 	Addr string
@@ -506,7 +509,7 @@ func (g *Globals) Actor() (*store.Store, store.Actor, error) {
 		return nil, store.Actor{}, err
 	}
 	if g.env.Session != nil {
-		return s, store.Actor{UserID: g.env.Session.UserID, Via: g.env.Session.Via}, nil
+		return s, store.Actor{UserID: g.env.Session.UserID, Via: g.env.Session.Via, Key: g.env.Session.Key}, nil
 	}
 	if g.As != "" {
 		u, err := s.User(g.As)

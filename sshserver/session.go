@@ -66,6 +66,7 @@ func (s *Server) runCommand(sess ssh.Session, u models.User, args []string) {
 			Store:  s.store,
 			UserID: u.ID,
 			Via:    via(sess.RemoteAddr()),
+			Key:    sessionKey(sess),
 			Addr:   sess.LocalAddr().String(),
 			Pty:    isPty,
 		},
@@ -111,7 +112,7 @@ func (s *Server) runConsole(sess ssh.Session, u models.User, pty ssh.Pty) {
 	r := newRenderer(sess, pty)
 	// The console reads NO_COLOR and COLORFGBG from the client's environment,
 	// and its change subscription ends with the session.
-	model := tui.New(tui.Options{Backend: s.store, UserID: u.ID, Via: via(sess.RemoteAddr()), Renderer: r,
+	model := tui.New(tui.Options{Backend: s.store, UserID: u.ID, Via: via(sess.RemoteAddr()), Key: sessionKey(sess), Renderer: r,
 		Environ: append(sess.Environ(), "TERM="+pty.Term), Context: sess.Context()})
 	// The quit keys end the model's store subscription; a dropped connection
 	// or a shutdown does not press them.
@@ -255,6 +256,15 @@ func (e sessionEnv) Getenv(k string) string {
 		if v, ok := strings.CutPrefix(e[i], k+"="); ok {
 			return v
 		}
+	}
+	return ""
+}
+
+// sessionKey is the fingerprint of the key sess logged in with, which the
+// store checks on every transaction of the session (store.Actor.Key).
+func sessionKey(sess ssh.Session) string {
+	if k := sess.PublicKey(); k != nil {
+		return gossh.FingerprintSHA256(k)
 	}
 	return ""
 }

@@ -117,6 +117,12 @@ type Actor struct {
 	// token acts with the lower of the holder's current role and the role the
 	// token was created with (docs/roles.md, "role-restricted tokens").
 	Cap models.Role
+	// Key is the fingerprint of the SSH key a session logged in with (empty
+	// for the local command line and for refresh tokens). Every transaction
+	// then refuses once that key is no longer one of the actor's active keys:
+	// a session opened with a key that was removed meanwhile can change and
+	// read nothing, even in the moment before the SSH server ends it.
+	Key string
 }
 
 // Open opens (creating if needed) the organization in the data directory dir:

@@ -58,6 +58,7 @@ type Options struct {
 	Backend  Backend            // *store.Store satisfies it
 	UserID   string             // the person using the console
 	Via      string             // "console" locally, "ssh <addr>" over SSH; passed into store.Actor
+	Key      string             // the SSH key's fingerprint over SSH (store.Actor.Key); empty locally
 	Renderer *lipgloss.Renderer // per-session renderer over SSH; nil → lipgloss.DefaultRenderer()
 	// Environ is the terminal's environment (the SSH client's, or the
 	// process's): NO_COLOR and COLORFGBG are read from it.
@@ -206,7 +207,7 @@ func New(opts Options) tea.Model {
 	if th.Background == BackgroundUnknown {
 		th.Background = BackgroundFromEnv(getenv)
 	}
-	e := &env{be: opts.Backend, actor: store.Actor{UserID: opts.UserID, Via: opts.Via}, st: SharedStyles(r, th), renderer: r,
+	e := &env{be: opts.Backend, actor: store.Actor{UserID: opts.UserID, Via: opts.Via, Key: opts.Key}, st: SharedStyles(r, th), renderer: r,
 		flashFor: opts.FlashFor, debounce: opts.Debounce}
 	if e.flashFor == 0 {
 		e.flashFor = 5 * time.Second
