@@ -1,30 +1,21 @@
 package store_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/keydesk/keydesk/internal/doortest"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/store"
 )
 
 // newSSHKey returns an authorized_keys line and its SHA256 fingerprint.
 func newSSHKey(t *testing.T) (line, fp string) {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := gossh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(k))), gossh.FingerprintSHA256(k)
+	k := doortest.NewSigner(t)
+	return doortest.AuthorizedKey(k), gossh.FingerprintSHA256(k.PublicKey())
 }
 
 // A session is bound to the key it logged in with: once that key is removed
