@@ -37,3 +37,21 @@ func FormatExpiry(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// FormatGrace says a rotation's grace period in words ("10 minutes", "1 hour"),
+// for the console's confirmations and the store's refusals alike.
+func FormatGrace(d time.Duration) string {
+	unit := func(n int, one, many string) string {
+		if n == 1 {
+			return fmt.Sprintf("%d %s", n, one)
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int(d/time.Hour), "hour", "hours")
+	case d >= time.Minute:
+		return unit(int(d/time.Minute), "minute", "minutes")
+	}
+	return unit(int(d/time.Second), "second", "seconds")
+}

@@ -411,15 +411,7 @@ func (p *profilePage) grace() time.Duration {
 	return defaultGrace
 }
 
-func graceText(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%d %s", int(d/time.Hour), plural(int(d/time.Hour), "hour", "hours"))
-	case d >= time.Minute:
-		return fmt.Sprintf("%d %s", int(d/time.Minute), plural(int(d/time.Minute), "minute", "minutes"))
-	}
-	return fmt.Sprintf("%d seconds", int(d/time.Second))
-}
+func graceText(d time.Duration) string { return models.FormatGrace(d) }
 
 // clock is a time of day, for moments within the next hours.
 func clock(t time.Time) string { return t.Local().Format("15:04") }

@@ -72,3 +72,34 @@ func TestSessionKeyNoLongerOnAccountIsRefused(t *testing.T) {
 		t.Fatalf("%d tokens, want 3 (nothing created through the removed or pending key)", len(toks.Tokens))
 	}
 }
+
+// A holder at the limit who rotates is told why a rotation needs room (the
+// old secret keeps working for its grace period), not the generic "revoke one
+// first" that reads as if the token being rotated were the one too many.
+func TestRotationAtTheLimitSaysWhy(t *testing.T) {
+	o := newOrg(t)
+	var first models.Token
+	for i := range models.MaxTokensActive {
+		tok, _ := mustCreate(t, o.s, o.userA, "t")
+		if i == 0 {
+			first = tok
+		}
+	}
+	_, _, err := o.s.RotateToken(o.userA, first.ID)
+	if !errors.Is(err, models.ErrLimit) {
+		t.Fatalf("rotate at the limit: err = %v, want ErrLimit", err)
+	}
+	for _, want := range []string{"rotating needs room", "10 minutes", "revoke this one and create a new one"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("rotate at the limit said %q; want it to contain %q", err, want)
+		}
+	}
+	// Nothing changed: the token is still active, not half rotated.
+	v, err := o.s.Token(o.userA, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != models.StatusActive || !v.RotatedAt.IsZero() {
+		t.Fatalf("after the refused rotation the token is %s (rotated at %v), want active and untouched", v.Status, v.RotatedAt)
+	}
+}
