@@ -348,6 +348,12 @@ func (p *profilePage) handleKey(msg tea.KeyMsg) tea.Cmd {
 			"The secret is shown once, right here; keydesk keeps no readable copy. Have somewhere safe to put it before you say yes.",
 		}, func() tea.Cmd { return p.reveal(t) }), p.w, nil)
 	case key.Matches(msg, p.keys.Rotate):
+		// The old secret keeps working through the grace period, so a
+		// rotation needs room for one more token (the store refuses it too;
+		// its longer reason would not fit the status line).
+		if n := p.usable(); n >= models.MaxTokensActive {
+			return flashErr(fmt.Errorf("at %d usable tokens a rotation needs one more slot: revoke another first", n))
+		}
 		grace := p.grace()
 		p.mode = profDialog
 		p.openConfirm(newConfirm("Rotate token "+quote(t.Name)+"?", []string{
