@@ -132,6 +132,11 @@ type Engine struct {
 		linAt   time.Time
 	}
 	stats Stats
+	// unreachable is set while the freshness loop's reads go unanswered
+	// (etcd cut off from this server): a read then gets one ReadTimeout
+	// attempt instead of the whole RequestTimeout, so an access check that
+	// must fail closed says so in about a second, not five.
+	unreachable atomic.Bool
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -298,8 +303,17 @@ func (e *Engine) rpc(ctx context.Context) (context.Context, context.CancelFunc) 
 // RequestTimeout has passed. An attempt that fails for any other reason
 // than its own deadline returns that error (clientv3 has already retried
 // what it can).
+//
+// While the freshness loop knows etcd does not answer (unreachable), a read
+// gets a single ReadTimeout attempt: the loop's own reads already tried
+// every member for the whole timeout, and a read that succeeds once etcd is
+// back needs no more than that.
 func (e *Engine) read(ctx context.Context, f func(context.Context) (*clientv3.GetResponse, error)) (*clientv3.GetResponse, error) {
-	deadline := time.Now().Add(e.opts.RequestTimeout)
+	budget := e.opts.RequestTimeout
+	if e.unreachable.Load() {
+		budget = e.opts.ReadTimeout
+	}
+	deadline := time.Now().Add(budget)
 	for attempt := 1; ; attempt++ {
 		c, cancel := e.rpc(ctx)
 		at := time.Now().Add(growing(e.opts.ReadTimeout, attempt, e.opts.RequestTimeout))

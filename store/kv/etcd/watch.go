@@ -104,9 +104,12 @@ func (e *Engine) freshLoop() {
 	reachable, lostAt := true, time.Time{} // logged once per change, not per tick
 	for {
 		start := time.Now()
-		c, cancel := e.rpc(e.ctx)
-		r, err := e.cli.Get(c, string(e.prefix)+nsSeq, clientv3.WithCountOnly())
-		cancel()
+		// Through read, so an unanswered attempt is sent on to the next
+		// member: one silent member does not make etcd "unreachable".
+		r, err := e.read(e.ctx, func(c context.Context) (*clientv3.GetResponse, error) {
+			return e.cli.Get(c, string(e.prefix)+nsSeq, clientv3.WithCountOnly())
+		})
+		e.unreachable.Store(err != nil && e.ctx.Err() == nil)
 		if err != nil && reachable && e.ctx.Err() == nil {
 			reachable, lostAt = false, start
 			e.log.Warn("etcd does not answer: the cache is no longer proven fresh; access checks read through and fail closed until it does", "err", err)
