@@ -99,6 +99,21 @@ func (t *TokenRow) AppendJSON(b []byte) []byte {
 // caches nothing.
 type RowEncoder struct {
 	holders, creators []personJSON
+	// days holds the JSON of recent days' dates, `"2026-12-02T`, by day
+	// number: the date's arithmetic was a tenth of a million-token
+	// listing, and a listing's times fall on a few hundred days.
+	days *[daySlots]dayJSON
+}
+
+// daySlots is how many dates a RowEncoder keeps (direct-mapped by the day's
+// number since 1970).
+const daySlots = 1 << 9
+
+// dayJSON is one day's date as appendTime writes it; day is the day's
+// number + 1 (0: empty).
+type dayJSON struct {
+	day  int64
+	text [12]byte
 }
 
 // rowEncoderSlots is how many people a RowEncoder keeps (direct-mapped by the
@@ -138,31 +153,31 @@ func (e *RowEncoder) Append(b []byte, t *TokenRow, holder, creator int) []byte {
 		b = appendHolder(b, t.HolderID, t.HolderName, t.HolderEmail)
 	}
 	b = append(b, `,"created_at":`...)
-	b = appendTime(b, t.CreatedAt)
+	b = e.appendTime(b, t.CreatedAt)
 	if p := e.slot(true, creator); p != nil {
 		b = p.append(b, t.CreatedBy, t.CreatedByName, "", appendCreator)
 	} else {
 		b = appendCreator(b, t.CreatedBy, t.CreatedByName, "")
 	}
 	b = append(b, flagsJSON[btoi(t.Assigned)*2+btoi(t.Revealed)]...)
-	b = appendTime(b, t.ExpiresAt)
+	b = e.appendTime(b, t.ExpiresAt)
 	if t.RevokedAt.IsZero() && len(t.RevokedBy) == 0 && t.RotatedAt.IsZero() && len(t.RotatedTo) == 0 &&
 		t.GraceUntil.IsZero() && t.LastUsedAt.IsZero() && len(t.LastUsedFrom) == 0 {
 		// Never revoked, rotated or used, as most tokens of a listing are.
 		return append(b, untouchedJSON...)
 	}
 	b = append(b, `,"revoked_at":`...)
-	b = appendTime(b, t.RevokedAt)
+	b = e.appendTime(b, t.RevokedAt)
 	b = append(b, `,"revoked_by":`...)
 	b = appendString(b, t.RevokedBy)
 	b = append(b, `,"rotated_at":`...)
-	b = appendTime(b, t.RotatedAt)
+	b = e.appendTime(b, t.RotatedAt)
 	b = append(b, `,"rotated_to":`...)
 	b = appendString(b, t.RotatedTo)
 	b = append(b, `,"grace_until":`...)
-	b = appendTime(b, t.GraceUntil)
+	b = e.appendTime(b, t.GraceUntil)
 	b = append(b, `,"last_used_at":`...)
-	b = appendTime(b, t.LastUsedAt)
+	b = e.appendTime(b, t.LastUsedAt)
 	b = append(b, `,"last_used_from":`...)
 	b = appendString(b, t.LastUsedFrom)
 	return append(b, '}')
@@ -232,8 +247,9 @@ func (p *personJSON) append(b, id []byte, name, email string, enc func(b, id []b
 
 // appendTime is At(t)'s JSON, written from t's Unix seconds: breaking a
 // time into date and clock (time.Time's Date and Clock, each from scratch)
-// was most of the cost of a million-token listing's six times per token.
-func appendTime(b []byte, t time.Time) []byte {
+// was most of the cost of a million-token listing's six times per token. A
+// non-nil e keeps the dates it wrote (e.days).
+func (e *RowEncoder) appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
@@ -241,10 +257,38 @@ func appendTime(b []byte, t time.Time) []byte {
 	if sec < 0 || sec >= unixYear10000 {
 		return At(t).appendJSON(b)
 	}
+	day := sec / 86400
+	rem := sec - day*86400
+	if e == nil {
+		b = appendDate(b, day)
+	} else {
+		if e.days == nil {
+			e.days = new([daySlots]dayJSON)
+		}
+		d := &e.days[day&(daySlots-1)]
+		if d.day != day+1 {
+			d.day = day + 1
+			appendDate(d.text[:0], day)
+		}
+		b = append(b, d.text[:]...)
+	}
+	h, mi, s := rem/3600, rem/60%60, rem%60
+	return append(b, twoDigits[2*h], twoDigits[2*h+1], ':', twoDigits[2*mi], twoDigits[2*mi+1], ':',
+		twoDigits[2*s], twoDigits[2*s+1], 'Z', '"')
+}
+
+// twoDigits is 00 to 99.
+const twoDigits = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendDate appends `"YYYY-MM-DDT` (12 bytes) for the day numbered day since
+// 1970-01-01, a year 0–9999.
+func appendDate(b []byte, day int64) []byte {
 	// The proleptic Gregorian date of a day count (H. Hinnant's
 	// civil_from_days), in 400-year eras from 0000-03-01 so that the leap
 	// day ends a year.
-	z := sec/86400 + 719468
+	z := day + 719468
 	era := z / 146097
 	doe := z - era*146097                                  // day of the era, 0–146096
 	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of the era, 0–399
@@ -257,11 +301,8 @@ func appendTime(b []byte, t time.Time) []byte {
 		mo -= 12
 		y++
 	}
-	rem := sec % 86400
-	h, mi, s := rem/3600, rem/60%60, rem%60
 	return append(b, '"', byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), 'Z', '"')
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T')
 }
 
 // unixYear10000 is 10000-01-01T00:00:00Z in Unix seconds: appendTime's fast

@@ -174,15 +174,23 @@ func FuzzRowEncoder(f *testing.F) {
 // writes, at every day from 1969 to 2430 (leap days and century years
 // included) at several times of day, at the edges of its range, and for
 // times with sub-second parts and zones.
+//
+// An encoder's cache of dates (RowEncoder.days) writes the same: one
+// encoder sees every day, so each slot is reused for days 512 apart, and
+// each day again at later times.
 func TestAppendTimeIsMarshal(t *testing.T) {
+	var e RowEncoder
 	check := func(at time.Time) {
 		t.Helper()
 		want, err := At(at).MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendTime(nil, at); !bytes.Equal(got, want) {
+		if got := (*RowEncoder)(nil).appendTime(nil, at); !bytes.Equal(got, want) {
 			t.Fatalf("%v (unix %d): got %s, want %s", at, at.Unix(), got, want)
+		}
+		if got := e.appendTime(nil, at); !bytes.Equal(got, want) {
+			t.Fatalf("cached: %v (unix %d): got %s, want %s", at, at.Unix(), got, want)
 		}
 	}
 	for day := time.Date(1969, 12, 1, 0, 0, 0, 0, time.UTC); day.Year() < 2430; day = day.AddDate(0, 0, 1) {
@@ -199,14 +207,18 @@ func TestAppendTimeIsMarshal(t *testing.T) {
 
 func FuzzAppendTime(f *testing.F) {
 	f.Add(int64(1), int64(0))
+	var e RowEncoder
 	f.Fuzz(func(t *testing.T, sec, nsec int64) {
 		at := time.Unix(sec%(1<<38), nsec)
 		want, err := At(at).MarshalJSON()
 		if err != nil {
 			t.Skip()
 		}
-		if got := appendTime(nil, at); !bytes.Equal(got, want) {
+		if got := (*RowEncoder)(nil).appendTime(nil, at); !bytes.Equal(got, want) {
 			t.Fatalf("%v: got %s, want %s", at, got, want)
+		}
+		if got := e.appendTime(e.appendTime(nil, at.Add(-86400*daySlots*time.Second)), at); !bytes.HasSuffix(got, want) {
+			t.Fatalf("cached: %v: got %s, want %s", at, got, want)
 		}
 	})
 }
