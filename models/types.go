@@ -92,14 +92,20 @@ type Token struct {
 
 // Status derives the token's status at time now.
 func (t Token) Status(now time.Time) TokenStatus {
+	return StatusAt(now, t.Assigned, t.Revealed, t.ExpiresAt, t.RevokedAt, t.RotatedAt)
+}
+
+// StatusAt is Token.Status from the fields it reads, for a caller that holds
+// them without a Token (a listing reading records in place).
+func StatusAt(now time.Time, assigned, revealed bool, expiresAt, revokedAt, rotatedAt time.Time) TokenStatus {
 	switch {
-	case !t.RevokedAt.IsZero():
+	case !revokedAt.IsZero():
 		return StatusRevoked
-	case !t.RotatedAt.IsZero():
+	case !rotatedAt.IsZero():
 		return StatusRotated
-	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+	case !expiresAt.IsZero() && !now.Before(expiresAt):
 		return StatusExpired
-	case t.Assigned && !t.Revealed:
+	case assigned && !revealed:
 		return StatusAwaitingReveal
 	}
 	return StatusActive

@@ -382,15 +382,21 @@ func (b *usageBuffer) pending(id string) (time.Time, string, bool) {
 	return b.latest(id)
 }
 
-// pendingRaw is pending for an id read from a record; it converts the id to
-// a string only for the lookups (which allocate nothing).
-func (b *usageBuffer) pendingRaw(id []byte) (time.Time, string, bool) {
+// applyPending brings the rows' last uses up to the pending ones, under one
+// lock for a whole page of a listing (one lock a token was 7% of listing a
+// million).
+func (b *usageBuffer) applyPending(rows []TokenRow) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.pend) == 0 && len(b.flushed) == 0 {
-		return time.Time{}, "", false
+		return
 	}
-	return b.latest(string(id))
+	for i := range rows {
+		r := &rows[i]
+		if at, from, ok := b.latest(string(r.ID)); ok && at.After(r.LastUsedAt) {
+			r.LastUsedAt, r.LastUsedBy = at, []byte(from)
+		}
+	}
 }
 
 func (b *usageBuffer) latest(id string) (time.Time, string, bool) {

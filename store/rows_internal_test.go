@@ -88,3 +88,39 @@ func TestNameCacheFindsEachPerson(t *testing.T) {
 	c.reindex()
 	check("reindexed")
 }
+
+// TestNameCacheHashClash: two people whose ids hash alike in the cache's
+// index are each found as themselves, added one at a time, renumbered (a
+// preload numbers people again) or rebuilt; the index never hands out the
+// person its hash points at without checking the id.
+func TestNameCacheHashClash(t *testing.T) {
+	a, b := []byte("usr_aaaaaaaaaaaaaa"), []byte("usr_bbbbbbbbbbbbbb")
+	ka, _ := keyOf(a)
+	kb, _ := keyOf(b)
+	c := newNameCache()
+	ra := c.add(a, nameEmail{name: "A"})
+	// b's hash points at a, as a clash would.
+	c.idx[hashKey(&kb)] = int32(ra - 1)
+	if _, ok := c.find(b, kb, true); ok {
+		t.Fatal("b found under a's entry before it was added")
+	}
+	rb := c.push(b, nameEmail{name: "B"})
+	c.index(int32(rb - 1))
+	find := func(when string, id []byte, k idKey, ref int, name string) {
+		t.Helper()
+		i, ok := c.find(id, k, true)
+		if !ok || int(i)+1 != ref || c.person(i).v.name != name {
+			t.Fatalf("%s: %s found as %d %v, want %d %s", when, id, i+1, ok, ref, name)
+		}
+	}
+	find("added", a, ka, ra, "A")
+	find("added", b, kb, rb, "B")
+	if len(c.clash) != 1 {
+		t.Fatalf("clash holds %d, want b", len(c.clash))
+	}
+	// Numbered again: the later numbers win, for both.
+	ra2 := c.add(a, nameEmail{name: "A2"})
+	rb2 := c.add(b, nameEmail{name: "B2"})
+	find("renumbered", a, ka, ra2, "A2")
+	find("renumbered", b, kb, rb2, "B2")
+}

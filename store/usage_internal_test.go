@@ -18,8 +18,16 @@ func TestFlushedUsesStayVisibleUntilTheNextFlush(t *testing.T) {
 	if len(batch) != 1 {
 		t.Fatalf("took %d uses, want 1", len(batch))
 	}
-	if at, from, ok := b.pendingRaw([]byte("tok_a")); !ok || !at.Equal(t0) || from != "192.0.2.1" {
-		t.Fatalf("a use being flushed is invisible: %v %q %v", at, from, ok)
+	// A listing's page: tok_a's record predates the use, tok_z's records a
+	// later one than any pending.
+	rows := []TokenRow{{ID: []byte("tok_a")}, {ID: []byte("tok_z"), LastUsedAt: t0, LastUsedBy: []byte("192.0.2.9")}}
+	b.record("tok_z", t0.Add(-time.Second), "192.0.2.8")
+	b.applyPending(rows)
+	if at, from := rows[0].LastUsedAt, string(rows[0].LastUsedBy); !at.Equal(t0) || from != "192.0.2.1" {
+		t.Fatalf("a use being flushed is invisible: %v %q", at, from)
+	}
+	if at, from := rows[1].LastUsedAt, string(rows[1].LastUsedBy); !at.Equal(t0) || from != "192.0.2.9" {
+		t.Fatalf("an older pending use replaced the record's: %v %q", at, from)
 	}
 	b.record("tok_a", t0.Add(time.Second), "192.0.2.2")
 	if at, from, _ := b.pending("tok_a"); !at.Equal(t0.Add(time.Second)) || from != "192.0.2.2" {
