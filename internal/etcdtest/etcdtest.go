@@ -7,6 +7,9 @@
 // milliseconds and a lost leader is replaced quickly. etcd's zap logs go to a
 // no-op logger unless KEYDESK_ETCD_LOG is set (then to stderr), so test output
 // stays readable. fsync is off unless KEYDESK_ETCD_FSYNC is set (see startMember).
+//
+// ProcCluster (process.go) runs the members as real etcd processes instead,
+// fsync on, so a test can SIGKILL one.
 package etcdtest
 
 import (
@@ -89,40 +92,33 @@ func StartCluster(dir string, n int) (*Cluster, error) { return startClusterRetr
 func StartProxiedCluster(dir string, n int) (*Cluster, error) { return startClusterRetry(dir, n, true) }
 
 func startClusterRetry(dir string, n int, proxied bool) (*Cluster, error) {
-	var lastErr error
-	// Ports are picked by binding :0 and closing, so another process can take
-	// one before etcd binds it; retry with fresh ports when that happens.
+	return retryPorts(dir, func(dir string) (*Cluster, error) { return startCluster(dir, n, proxied) })
+}
+
+// retryPorts runs start in a fresh directory under dir up to three times
+// while it fails on a port already in use: ports are picked by binding :0
+// and closing, so another process can take one before etcd binds it.
+func retryPorts[C any](dir string, start func(dir string) (C, error)) (C, error) {
+	var c C
+	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		c, err := startCluster(filepath.Join(dir, fmt.Sprintf("try%d", attempt)), n, proxied)
-		if err == nil {
-			return c, nil
-		}
-		lastErr = err
-		if !strings.Contains(err.Error(), "address already in use") {
+		c, err = start(filepath.Join(dir, fmt.Sprintf("try%d", attempt)))
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
 			break
 		}
 	}
-	return nil, lastErr
+	return c, err
 }
 
 func startCluster(dir string, n int, proxied bool) (*Cluster, error) {
 	c := &Cluster{dir: dir, token: fmt.Sprintf("keydesk-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	var initial []string
 	for i := 0; i < n; i++ {
-		cp, err := freePort()
+		name, client, peer, err := memberURLs(i)
 		if err != nil {
 			return nil, err
 		}
-		pp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		m := &Member{
-			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cp),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", pp),
-			dir:       filepath.Join(dir, fmt.Sprintf("m%d", i)),
-		}
+		m := &Member{Name: name, ClientURL: client, PeerURL: peer, dir: filepath.Join(dir, name)}
 		c.Members = append(c.Members, m)
 		m.peerListen = m.PeerURL
 		if proxied {
@@ -222,6 +218,20 @@ func Logger() *zap.Logger {
 	return zap.NewNop()
 }
 
+// memberURLs names member i and gives it client and peer URLs on free
+// 127.0.0.1 ports.
+func memberURLs(i int) (name, client, peer string, err error) {
+	cp, err := freePort()
+	if err != nil {
+		return "", "", "", err
+	}
+	pp, err := freePort()
+	if err != nil {
+		return "", "", "", err
+	}
+	return fmt.Sprintf("m%d", i), fmt.Sprintf("http://127.0.0.1:%d", cp), fmt.Sprintf("http://127.0.0.1:%d", pp), nil
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -257,6 +267,10 @@ func (c *Cluster) NewClient(endpoints ...string) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		endpoints = c.Endpoints()
 	}
+	return newClient(endpoints)
+}
+
+func newClient(endpoints []string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
@@ -266,14 +280,16 @@ func (c *Cluster) NewClient(endpoints ...string) (*clientv3.Client, error) {
 
 // Prefix returns a key prefix no other test in this process uses, such as
 // "/t/TestRevoke/3/", so tests sharing a member never see each other's keys.
-func (c *Cluster) Prefix(t testing.TB) string {
+func (c *Cluster) Prefix(t testing.TB) string { return testPrefix(t, &c.prefix) }
+
+func testPrefix(t testing.TB, n *atomic.Int64) string {
 	name := strings.Map(func(r rune) rune {
 		if r == '/' || r == ' ' {
 			return '_'
 		}
 		return r
 	}, t.Name())
-	return fmt.Sprintf("/t/%s/%d/", name, c.prefix.Add(1))
+	return fmt.Sprintf("/t/%s/%d/", name, n.Add(1))
 }
 
 // Leader returns the index of the member that is leader now, or -1.

@@ -10,12 +10,20 @@ import (
 	"github.com/keydesk/keydesk/store/kv"
 	"github.com/keydesk/keydesk/store/kv/etcd"
 	"github.com/keydesk/keydesk/store/storetest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func TestMain(m *testing.M) { etcdtest.Main(m) }
 
+// etcdCluster is what the helpers need of a test cluster: embedded members
+// (etcdtest.Cluster) or member processes (etcdtest.ProcCluster).
+type etcdCluster interface {
+	NewClient(endpoints ...string) (*clientv3.Client, error)
+	Prefix(t testing.TB) string
+}
+
 // engine opens the store's etcd engine with its own client on prefix.
-func engine(t testing.TB, c *etcdtest.Cluster, prefix string, opts cluster.EngineOptions) (*etcd.Engine, error) {
+func engine(t testing.TB, c etcdCluster, prefix string, opts cluster.EngineOptions) (*etcd.Engine, error) {
 	cli, err := c.NewClient()
 	if err != nil {
 		return nil, err

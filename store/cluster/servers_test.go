@@ -40,7 +40,7 @@ func key(t testing.TB) []byte {
 	return k
 }
 
-func openStore(t testing.TB, c *etcdtest.Cluster, prefix string, sec store.Secrets) (*store.Store, *etcd.Engine) {
+func openStore(t testing.TB, c etcdCluster, prefix string, sec store.Secrets) (*store.Store, *etcd.Engine) {
 	t.Helper()
 	e, err := engine(t, c, prefix, cluster.EngineOptions{})
 	if err != nil {
@@ -55,7 +55,7 @@ func openStore(t testing.TB, c *etcdtest.Cluster, prefix string, sec store.Secre
 	return s, e
 }
 
-func newPair(t testing.TB, c *etcdtest.Cluster) *pair {
+func newPair(t testing.TB, c etcdCluster) *pair {
 	t.Helper()
 	prefix := c.Prefix(t)
 	sec := store.Secrets{Dir: t.TempDir(), Pepper: key(t), Seal: key(t)}
@@ -258,84 +258,77 @@ func TestChangeOnAIsAnEventOnB(t *testing.T) {
 	t.Logf("change on A → event on B: p50 %v, max %v (target ≤ 100 ms)", percentile(delays, 0.5), percentile(delays, 1))
 }
 
-// Killing the etcd leader while A and B write loses no acknowledged change,
-// and writes resume; the stall (longest gap between acknowledged writes
-// around the kill) is logged.
-func TestLeaderKillLosesNothingAcknowledged(t *testing.T) {
-	if testing.Short() {
-		t.Skip("three members: not in -short")
-	}
-	c := etcdtest.NewCluster(t, 3)
-	p := newPair(t, c)
-	var (
-		mu    sync.Mutex
-		acked []string
-		times []time.Time
-		stop  atomic.Bool
-		wg    sync.WaitGroup
-	)
+// writers add users on A and B (two writers each) until stopped, keeping
+// every acknowledged email with when its write was invoked and acknowledged.
+type writers struct {
+	mu    sync.Mutex
+	acked []ackedWrite
+	stop  atomic.Bool
+	wg    sync.WaitGroup
+}
+
+type ackedWrite struct {
+	email       string
+	invoked, at time.Time
+}
+
+func startWriters(p *pair) *writers {
+	ws := &writers{}
 	for w := 0; w < 4; w++ {
 		s := p.A
 		if w%2 == 1 {
 			s = p.B
 		}
-		wg.Add(1)
+		ws.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for i := 0; !stop.Load(); i++ {
+			defer ws.wg.Done()
+			for i := 0; !ws.stop.Load(); i++ {
 				email := fmt.Sprintf("w%d-%d@example.com", w, i)
+				invoked := time.Now()
 				_, err := s.AddUser(p.OwnerA, store.NewUser{Name: "W", Email: email, Role: models.RoleStakeholder})
 				if err != nil {
 					continue // refused or unknown outcome: not acknowledged, may be retried by a person
 				}
-				mu.Lock()
-				acked, times = append(acked, email), append(times, time.Now())
-				mu.Unlock()
+				ws.mu.Lock()
+				ws.acked = append(ws.acked, ackedWrite{email, invoked, time.Now()})
+				ws.mu.Unlock()
 			}
 		}()
 	}
-	waitAcked := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			mu.Lock()
-			got := len(acked)
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d writes acknowledged, waited for %d", got, n)
-			}
-			time.Sleep(5 * time.Millisecond)
+	return ws
+}
+
+// snapshot is every write acknowledged so far, in acknowledgement order.
+func (ws *writers) snapshot() []ackedWrite {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return slices.Clone(ws.acked)
+}
+
+// waitAcked waits (30 s at most) until n writes are acknowledged.
+func (ws *writers) waitAcked(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if got := len(ws.snapshot()); got >= n {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("only %d writes acknowledged, waited for %d", got, n)
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	waitAcked(20)
-	lead := c.Leader()
-	if lead < 0 {
-		t.Fatal("no leader")
-	}
-	mu.Lock()
-	before := len(acked)
-	mu.Unlock()
-	killed := time.Now()
-	c.HardStop(lead)
-	waitAcked(before + 20) // writes resume
-	stop.Store(true)
-	wg.Wait()
-	// The longest gap between acknowledgements after the kill.
-	var stall time.Duration
-	prev := killed
-	for _, at := range times {
-		if at.Before(killed) {
-			continue
-		}
-		stall = max(stall, at.Sub(prev))
-		prev = at
-	}
-	if stall > 20*time.Second {
-		t.Fatalf("writes stalled %v after the leader kill", stall)
-	}
-	// Every acknowledged user is there, read on both servers.
+}
+
+// halt stops the writers and returns every acknowledged write.
+func (ws *writers) halt() []ackedWrite {
+	ws.stop.Store(true)
+	ws.wg.Wait()
+	return ws.snapshot()
+}
+
+// allThere fails t unless every acknowledged user is listed on both A and B.
+func allThere(t testing.TB, p *pair, acked []ackedWrite, after string) {
+	t.Helper()
 	for _, s := range []*store.Store{p.A, p.B} {
 		users, err := s.ListUsers(p.OwnerA)
 		if err != nil {
@@ -345,12 +338,48 @@ func TestLeaderKillLosesNothingAcknowledged(t *testing.T) {
 		for _, u := range users {
 			have[u.Email] = true
 		}
-		for _, e := range acked {
-			if !have[e] {
-				t.Fatalf("acknowledged user %s lost after the leader kill", e)
+		for _, w := range acked {
+			if !have[w.email] {
+				t.Fatalf("acknowledged user %s (at %v) lost after %s", w.email, w.at.Format("15:04:05.000"), after)
 			}
 		}
 	}
+}
+
+// Killing the etcd leader while A and B write loses no acknowledged change,
+// and writes resume; the stall (longest gap between acknowledged writes
+// around the kill) is logged.
+func TestLeaderKillLosesNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three members: not in -short")
+	}
+	c := etcdtest.NewCluster(t, 3)
+	p := newPair(t, c)
+	ws := startWriters(p)
+	ws.waitAcked(t, 20)
+	lead := c.Leader()
+	if lead < 0 {
+		t.Fatal("no leader")
+	}
+	before := len(ws.snapshot())
+	killed := time.Now()
+	c.HardStop(lead)
+	ws.waitAcked(t, before+20) // writes resume
+	acked := ws.halt()
+	// The longest gap between acknowledgements after the kill.
+	var stall time.Duration
+	prev := killed
+	for _, w := range acked {
+		if w.at.Before(killed) {
+			continue
+		}
+		stall = max(stall, w.at.Sub(prev))
+		prev = w.at
+	}
+	if stall > 20*time.Second {
+		t.Fatalf("writes stalled %v after the leader kill", stall)
+	}
+	allThere(t, p, acked, "the leader kill")
 	t.Logf("leader kill: %d acknowledged writes, none lost; write stall %v (target ≤ 5 s); ambiguous commits settled A %d/%d B %d/%d",
 		len(acked), stall, p.EA.Stats().Landed.Load(), p.EA.Stats().Ambiguous.Load(), p.EB.Stats().Landed.Load(), p.EB.Stats().Ambiguous.Load())
 }
