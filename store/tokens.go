@@ -314,7 +314,7 @@ func (s *Store) RotateToken(a Actor, id string) (models.Token, string, error) {
 			if errors.Is(err, models.ErrLimit) {
 				// The generic "revoke one first" reads as if this token were
 				// the one too many; say why a rotation needs room.
-				return Event{}, fmt.Errorf("%w: rotating needs room for one more token, since %s's old secret keeps working for %s: you already hold %d usable tokens; revoke another one first, or revoke this one and create a new one", models.ErrLimit, old.ID, models.FormatGrace(t.s.opts.RotationGrace), models.MaxTokensActive)
+				return Event{}, fmt.Errorf("%w: rotating needs room for one more token, since %s's old secret keeps working for %s: you already hold %d usable tokens, counting old secrets still in their grace period; revoke another one first, or revoke this one and create a new one", models.ErrLimit, old.ID, models.FormatGrace(t.s.opts.RotationGrace), models.MaxTokensActive)
 			}
 			return Event{}, err
 		}
