@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/keydesk/keydesk/internal/etcdtest"
 )
 
 // The replay drives each tape the way VHS would, in a pseudo-terminal of
@@ -48,7 +50,7 @@ var (
 	// buildable are the programs a tape requires that this module can build
 	// itself when the machine has none: etcd's server is a dependency, so the
 	// servers tape replays on every machine instead of being skipped.
-	buildable = map[string]string{"etcd": "go.etcd.io/etcd/server/v3"}
+	buildable = map[string]bool{"etcd": true}
 )
 
 var (
@@ -100,22 +102,24 @@ func buildKeydesk(t *testing.T) {
 	}
 }
 
-// buildProgram builds a program a tape requires into binDir (which the tape
-// puts on its PATH), once per test binary, without -race: it is not under test.
-func buildProgram(name, pkg string) error {
+// provideProgram puts a program a tape requires into binDir (which the tape
+// puts on its PATH) when the machine has none: etcd is built from this
+// module by internal/etcdtest, the same binary its process-cluster tests run.
+func provideProgram(name string) error {
 	builtMu.Lock()
 	defer builtMu.Unlock()
 	if err, ok := built[name]; ok {
 		return err
 	}
-	goTool, err := exec.LookPath("go")
-	if err == nil {
-		cmd := exec.Command(goTool, "build", "-o", filepath.Join(binDir, name), pkg)
-		cmd.Dir = ".."
-		var out []byte
-		if out, err = cmd.CombinedOutput(); err != nil {
-			err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+	var err error
+	switch name {
+	case "etcd":
+		var path string
+		if path, _, err = etcdtest.EtcdBinary(); err == nil {
+			err = os.Symlink(path, filepath.Join(binDir, name))
 		}
+	default:
+		err = fmt.Errorf("keydesk's tests cannot build %s", name)
 	}
 	built[name] = err
 	return err
@@ -155,8 +159,8 @@ func replay(t *testing.T, tape string, steps []step) {
 	for _, st := range steps {
 		if st.kind == stepRequire {
 			if _, err := exec.LookPath(st.program); err != nil {
-				if pkg, ok := buildable[st.program]; ok {
-					if err := buildProgram(st.program, pkg); err != nil {
+				if buildable[st.program] {
+					if err := provideProgram(st.program); err != nil {
 						t.Fatalf("%s:%d: %s is not installed and building it failed: %v", tape, st.line, st.program, err)
 					}
 					continue
