@@ -264,7 +264,9 @@ func (p *profilePage) self() *models.Subject {
 func (p *profilePage) usable() int {
 	n := 0
 	for _, t := range p.toks {
-		if t.Status.Usable() {
+		// A rotated token's old secret works until its grace ends, and the
+		// store counts it toward the limit (store.liveTokens).
+		if t.Status.Usable() || t.Status == models.StatusRotated && p.now.Before(t.GraceUntil) {
 			n++
 		}
 	}
