@@ -79,23 +79,13 @@ func (t *txn) actor(a Actor) (models.User, error) {
 	if err != nil {
 		return models.User{}, err // the store could not say (etcd unreachable): not a verdict on the account
 	}
-	if a.Key != "" && !hasActiveKey(u, a.Key) {
+	if a.Key != "" && !slices.ContainsFunc(u.Keys, func(k models.SSHKey) bool { return k.Fingerprint == a.Key && !k.Pending }) {
 		return models.User{}, fmt.Errorf("%w: the SSH key this session logged in with (%s) is no longer on your account; log in again with a key you hold", models.ErrPermission, models.Sanitize(a.Key))
 	}
 	if a.Cap != "" {
 		u.Role = models.Lower(u.Role, a.Cap)
 	}
 	return u, nil
-}
-
-// hasActiveKey reports whether fp is one of u's keys that can log in.
-func hasActiveKey(u models.User, fp string) bool {
-	for _, k := range u.Keys {
-		if k.Fingerprint == fp && !k.Pending {
-			return true
-		}
-	}
-	return false
 }
 
 // userRef resolves a user ID ("usr_…") or an email to a current (not removed) user.

@@ -265,8 +265,8 @@ func (p *profilePage) usable() int {
 	n := 0
 	for _, t := range p.toks {
 		// A rotated token's old secret works until its grace ends, and the
-		// store counts it toward the limit (store.liveTokens).
-		if t.Status.Usable() || t.Status == models.StatusRotated && p.now.Before(t.GraceUntil) {
+		// store counts it toward the limit (store.liveTokens) by the same rule.
+		if t.UsableAt(p.now) {
 			n++
 		}
 	}

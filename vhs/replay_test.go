@@ -47,18 +47,12 @@ var (
 	// a keydesk or etcd already serving on this machine, or another tape,
 	// cannot collide with the replay.
 	tapePorts = []string{"23234", "23235", "23244", "23245", "23379", "23380"}
-	// buildable are the programs a tape requires that this module can build
-	// itself when the machine has none: etcd's server is a dependency, so the
-	// servers tape replays on every machine instead of being skipped.
-	buildable = map[string]bool{"etcd": true}
 )
 
 var (
 	binDir    string
 	buildOnce sync.Once
 	buildErr  error
-	builtMu   sync.Mutex
-	built     = map[string]error{} // buildable programs built into binDir
 )
 
 func TestMain(m *testing.M) {
@@ -102,28 +96,17 @@ func buildKeydesk(t *testing.T) {
 	}
 }
 
-// provideProgram puts a program a tape requires into binDir (which the tape
-// puts on its PATH) when the machine has none: etcd is built from this
-// module by internal/etcdtest, the same binary its process-cluster tests run.
-func provideProgram(name string) error {
-	builtMu.Lock()
-	defer builtMu.Unlock()
-	if err, ok := built[name]; ok {
+// provideEtcd puts etcd into binDir (which the tapes put on their PATH)
+// when the machine has none, so the servers tape replays everywhere instead
+// of being skipped: etcd is built from this module by internal/etcdtest, the
+// same binary its process-cluster tests run.
+var provideEtcd = sync.OnceValue(func() error {
+	path, _, err := etcdtest.EtcdBinary()
+	if err != nil {
 		return err
 	}
-	var err error
-	switch name {
-	case "etcd":
-		var path string
-		if path, _, err = etcdtest.EtcdBinary(); err == nil {
-			err = os.Symlink(path, filepath.Join(binDir, name))
-		}
-	default:
-		err = fmt.Errorf("keydesk's tests cannot build %s", name)
-	}
-	built[name] = err
-	return err
-}
+	return os.Symlink(path, filepath.Join(binDir, "etcd"))
+})
 
 // TestTapes replays every vhs/*.tape against the real keydesk binary: its
 // shell commands run for real in bash, its console keystrokes reach the real
@@ -159,8 +142,8 @@ func replay(t *testing.T, tape string, steps []step) {
 	for _, st := range steps {
 		if st.kind == stepRequire {
 			if _, err := exec.LookPath(st.program); err != nil {
-				if buildable[st.program] {
-					if err := provideProgram(st.program); err != nil {
+				if st.program == "etcd" {
+					if err := provideEtcd(); err != nil {
 						t.Fatalf("%s:%d: %s is not installed and building it failed: %v", tape, st.line, st.program, err)
 					}
 					continue
