@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydesk/keydesk/internal/doortest"
 	"github.com/keydesk/keydesk/models"
 	"github.com/keydesk/keydesk/wire"
 )
@@ -35,12 +36,10 @@ func buildKeydesk(t *testing.T) string {
 // same port every round, which SO_REUSEADDR allows right after a SIGKILL.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := doortest.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 

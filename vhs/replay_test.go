@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/keydesk/keydesk/internal/doortest"
 	"github.com/keydesk/keydesk/internal/etcdtest"
 )
 
@@ -286,19 +285,11 @@ func substitutions(steps []step) ([][2]string, error) {
 	return subst, nil
 }
 
-// freePort finds a port nothing listens on, on any address, below Linux's
-// ephemeral range (32768–60999), so no outgoing connection takes it between
-// this check and keydesk's listen.
+// freePort is a port below Linux's ephemeral range (doortest.FreePort), so
+// no outgoing connection takes it between this check and keydesk's listen.
 func freePort() (string, error) {
-	for range 100 {
-		p := strconv.Itoa(20000 + rand.IntN(12000))
-		l, err := net.Listen("tcp", ":"+p)
-		if err == nil {
-			_ = l.Close()
-			return p, nil
-		}
-	}
-	return "", errors.New("no free port between 20000 and 32000")
+	p, err := doortest.FreePort()
+	return strconv.Itoa(p), err
 }
 
 func startsWithRune(s string) bool {

@@ -63,14 +63,7 @@ type proc struct {
 	kills  int
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+func freeAddr() (string, error) { return doortest.FreeAddr() }
 
 // running reports whether the process is up.
 func (p *proc) running() bool {
